@@ -1,0 +1,16 @@
+"""`calmon demo` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "demo"
+HELP = "(not built yet)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("calmon demo: not built yet")
