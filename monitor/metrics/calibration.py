@@ -200,7 +200,7 @@ class CalibrationInTheLarge:
     observed_expected_ratio: float
 
 
-def calibrationin_the_large_from_sums(p: ArrayLike, y: ArrayLike) -> CalibrationInTheLarge:
+def calibration_in_the_large(p: ArrayLike, y: ArrayLike) -> CalibrationInTheLarge:
     probs, labels = probabilities_and_labels(p, y)
     return in_the_large_from_sums(float(probs.sum()), float(labels.sum()), probs.size)
 
