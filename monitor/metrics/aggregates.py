@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from monitor.metrics import grids
-from monitor.metrics.calibration import clipped_logit, per_event_log_loss
+from monitor.metrics.calibration import log_loss_and_logit
 from monitor.metrics.histogram import SparseHistogram
 from monitor.metrics.tests_of_fit import spiegelhalter_terms
 from monitor.metrics.validation import (
@@ -90,40 +90,38 @@ class EventAggregate:
     # -- adding events --------------------------------------------------------------
     def add_probabilities(self, p: ArrayLike) -> None:
         values = probabilities(p)
-        counts = np.ones((values.size, 1))
         self.probabilities = self.probabilities.merged(
-            SparseHistogram.from_cells(grids.probability_cells(values), counts)
+            SparseHistogram.from_cells(grids.probability_cells(values), [None])
         )
 
     def add_scores(self, raw_scores: ArrayLike) -> None:
         values = finite_values(raw_scores, "raw_scores")
-        counts = np.ones((values.size, 1))
         self.scores = self.scores.merged(
-            SparseHistogram.from_cells(grids.value_cells(values), counts)
+            SparseHistogram.from_cells(grids.value_cells(values), [None])
         )
 
     def add_label_delays(self, seconds: ArrayLike) -> None:
         values = finite_values(seconds, "label_delays")
-        counts = np.ones((values.size, 1))
         self.label_delays = self.label_delays.merged(
-            SparseHistogram.from_cells(grids.value_cells(values), counts)
+            SparseHistogram.from_cells(grids.value_cells(values), [None])
         )
 
     def add_labelled(self, p: ArrayLike, y: ArrayLike) -> None:
         """Add events that have both a probability and a label (the calibration input)."""
         probs, labels = probabilities_and_labels(p, y)
-        columns = np.column_stack(
-            [
-                np.ones(probs.size),
-                probs,
-                labels,
-                probs * probs,
-                probs * labels,
-                (probs - labels) ** 2,
-                per_event_log_loss(probs, labels),
-                clipped_logit(probs),
-            ]
-        )
+        log_loss, logit = log_loss_and_logit(probs, labels)
+        # Order: LABELLED_COLUMNS. sum_squared_error is kept, not derived from sum_p2,
+        # sum_py and sum_y, to spare the Brier score the cancellation error.
+        columns = [
+            None,
+            probs,
+            labels,
+            probs * probs,
+            probs * labels,
+            (probs - labels) ** 2,
+            log_loss,
+            logit,
+        ]
         self.labelled = self.labelled.merged(
             SparseHistogram.from_cells(grids.probability_cells(probs), columns)
         )
@@ -148,15 +146,8 @@ class EventAggregate:
         if not aggregates:
             return result
         for name in ("probabilities", "labelled", "scores", "label_delays"):
-            parts = [getattr(a, name) for a in aggregates]
-            setattr(
-                result,
-                name,
-                SparseHistogram.from_cells(
-                    np.concatenate([h.keys for h in parts]),
-                    np.concatenate([h.values for h in parts]),
-                ),
-            )
+            merged = SparseHistogram.merge_many([getattr(a, name) for a in aggregates])
+            setattr(result, name, merged)
         result.spiegelhalter_numerator = sum(a.spiegelhalter_numerator for a in aggregates)
         result.spiegelhalter_variance = sum(a.spiegelhalter_variance for a in aggregates)
         return result

@@ -22,14 +22,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from monitor.metrics import binned
+from monitor.metrics import binned, grids
 from monitor.metrics.binned import BinSums, BrierDecomposition
+from monitor.metrics.clipping import (
+    LOG_LOSS_EPS,
+    clipped_logit,
+    log_loss_and_logit,
+    per_event_log_loss,
+)
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.validation import FloatArray, positive_int, probabilities_and_labels
 
-#: Probabilities are clipped to [LOG_LOSS_EPS, 1 - LOG_LOSS_EPS] before taking logs, so a
-#: confident mistake costs at most -log(1e-15) = 34.5 nats instead of infinity.
-LOG_LOSS_EPS = 1e-15
+# Re-exported: part of the public metrics API.
+__all__ = ["LOG_LOSS_EPS", "clipped_logit", "log_loss_and_logit", "per_event_log_loss"]
 
 
 def _prepare(p: ArrayLike, y: ArrayLike, top_label: bool) -> tuple[FloatArray, FloatArray]:
@@ -62,10 +67,31 @@ def equal_width_bin_sums(p: FloatArray, y: FloatArray, n_bins: int) -> BinSums:
     return _bin_sums(p, y, equal_width_bin_index(p, n_bins), n_bins)
 
 
+def equal_mass_group_index(p: FloatArray, n_bins: int) -> np.ndarray:
+    """Group of each event: event of rank r (stable sort by p) -> floor((r + 1/2) M / n).
+
+    A full sort is avoided: events are counted into the fine grid of ``grids`` (whose
+    cells are ordered like p), every event of a cell that no group boundary cuts gets the
+    cell's group, and only the few cut cells are sorted to rank their events.
+    """
+    n = p.size
+    cells = grids.probability_cells(p)
+    per_cell = np.bincount(cells, minlength=grids.PROBABILITY_CELLS)
+    first_rank = np.cumsum(per_cell) - per_cell
+    last_rank = first_rank + per_cell - 1
+    first_group = ((2 * first_rank + 1) * n_bins) // (2 * n)
+    last_group = ((2 * last_rank + 1) * n_bins) // (2 * n)
+    groups = first_group[cells]
+    for cell in np.flatnonzero((per_cell > 0) & (first_group != last_group)):
+        members = np.flatnonzero(cells == cell)
+        ranks = np.empty(members.size, dtype=np.int64)
+        ranks[np.argsort(p[members], kind="stable")] = np.arange(members.size)
+        groups[members] = ((2 * (first_rank[cell] + ranks) + 1) * n_bins) // (2 * n)
+    return groups
+
+
 def equal_mass_bin_sums(p: FloatArray, y: FloatArray, n_bins: int) -> BinSums:
-    order = np.argsort(p, kind="stable")
-    groups = binned.equal_mass_groups(np.ones(p.size), n_bins)
-    return _bin_sums(p[order], y[order], groups, n_bins)
+    return _bin_sums(p, y, equal_mass_group_index(p, n_bins), n_bins)
 
 
 def expected_calibration_error(
@@ -180,16 +206,6 @@ def log_loss(p: ArrayLike, y: ArrayLike) -> float:
     """Mean negative log-likelihood in nats, p clipped to [1e-15, 1 - 1e-15]."""
     probs, labels = probabilities_and_labels(p, y)
     return float(np.mean(per_event_log_loss(probs, labels)))
-
-
-def per_event_log_loss(p: FloatArray, y: FloatArray) -> FloatArray:
-    clipped = np.clip(p, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
-    return -(y * np.log(clipped) + (1.0 - y) * np.log1p(-clipped))
-
-
-def clipped_logit(p: FloatArray) -> FloatArray:
-    clipped = np.clip(p, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
-    return np.log(clipped) - np.log1p(-clipped)
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def _validated(values: ArrayLike, kind: Distribution) -> FloatArray:
 def histogram_of(values: ArrayLike, kind: Distribution) -> SparseHistogram:
     """Count values per grid cell: the same histogram an aggregate keeps."""
     checked = _validated(values, kind)
-    return SparseHistogram.from_cells(_grid(kind).cells(checked), np.ones((checked.size, 1)))
+    return SparseHistogram.from_cells(_grid(kind).cells(checked), [None])
 
 
 @dataclass(frozen=True)

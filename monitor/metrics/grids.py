@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from monitor.metrics.calibration import LOG_LOSS_EPS, clipped_logit
+from monitor.metrics.clipping import LOG_LOSS_EPS, clipped_logit
 from monitor.metrics.validation import FloatArray
 
 # --- probabilities -------------------------------------------------------------------

@@ -7,6 +7,8 @@ floating-point rounding of the sums.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from monitor.metrics.validation import FloatArray
@@ -24,14 +26,38 @@ class SparseHistogram:
         return cls(np.empty(0, dtype=np.int64), np.empty((0, n_columns)))
 
     @classmethod
-    def from_cells(cls, cells: np.ndarray, columns: FloatArray) -> SparseHistogram:
-        """Sum the rows of ``columns`` (n events x k columns) that share a cell."""
+    def from_cells(cls, cells: np.ndarray, columns: Sequence[FloatArray | None]) -> SparseHistogram:
+        """Sum per cell each of ``columns`` (per-event weights; ``None`` counts events)."""
         if cells.size == 0:
-            return cls.empty(columns.shape[1])
+            return cls.empty(len(columns))
+        n_cells = int(cells.max()) + 1
+        if cells.size >= n_cells // 8:
+            # Many events per cell: counting beats sorting (O(n) per column).
+            counts = np.bincount(cells, minlength=n_cells)
+            keys = np.flatnonzero(counts)
+            totals = [
+                counts[keys] if col is None else np.bincount(cells, col, n_cells)[keys]
+                for col in columns
+            ]
+            return cls(keys, np.column_stack(totals).astype(np.float64))
         order = np.argsort(cells, kind="stable")
         sorted_cells = cells[order]
         starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
-        return cls(sorted_cells[starts], np.add.reduceat(columns[order], starts, axis=0))
+        totals = [
+            np.diff(np.r_[starts, cells.size])
+            if col is None
+            else np.add.reduceat(col[order], starts)
+            for col in columns
+        ]
+        return cls(sorted_cells[starts], np.column_stack(totals).astype(np.float64))
+
+    @classmethod
+    def _from_rows(cls, keys: np.ndarray, rows: FloatArray) -> SparseHistogram:
+        """Sum rows that share a key (used to merge histograms)."""
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        return cls(sorted_keys[starts], np.add.reduceat(rows[order], starts, axis=0))
 
     @property
     def n_columns(self) -> int:
@@ -42,8 +68,18 @@ class SparseHistogram:
             return self
         if self.keys.size == 0:
             return other
-        return SparseHistogram.from_cells(
-            np.concatenate([self.keys, other.keys]), np.concatenate([self.values, other.values])
+        return SparseHistogram.merge_many([self, other])
+
+    @classmethod
+    def merge_many(cls, histograms: Sequence[SparseHistogram]) -> SparseHistogram:
+        non_empty = [h for h in histograms if h.keys.size]
+        if not non_empty:
+            return cls.empty(histograms[0].n_columns) if histograms else cls.empty(1)
+        if len(non_empty) == 1:
+            return non_empty[0]
+        return cls._from_rows(
+            np.concatenate([h.keys for h in non_empty]),
+            np.concatenate([h.values for h in non_empty]),
         )
 
     def dense(self, n_cells: int) -> FloatArray:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from monitor.metrics.calibration import clipped_logit
+from monitor.metrics import grids
+from monitor.metrics.clipping import clipped_logit
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.validation import FloatArray, probabilities_and_labels
 
@@ -37,11 +38,26 @@ def calibration_slope_intercept(p: ArrayLike, y: ArrayLike) -> RecalibrationFit:
     """Unpenalised maximum-likelihood logistic fit of the labels on logit(p)."""
     probs, labels = probabilities_and_labels(p, y)
     x = clipped_logit(probs)
-    return fit_grouped_logistic(x, np.ones_like(x), labels)
+    # Newton converges quadratically: start from the cheap fit on grid cells (close to
+    # the answer), and a few full-data steps reach the exact maximum likelihood.
+    cells = grids.probability_cells(probs)
+    trials = np.bincount(cells, minlength=grids.PROBABILITY_CELLS).astype(np.float64)
+    occupied = trials > 0
+    start = fit_grouped_logistic(
+        np.bincount(cells, weights=x, minlength=grids.PROBABILITY_CELLS)[occupied]
+        / trials[occupied],
+        trials[occupied],
+        np.bincount(cells, weights=labels, minlength=grids.PROBABILITY_CELLS)[occupied],
+    )
+    return fit_grouped_logistic(x, np.ones_like(x), labels, start=start)
 
 
 def fit_grouped_logistic(
-    x: FloatArray, trials: FloatArray, successes: FloatArray
+    x: FloatArray,
+    trials: FloatArray,
+    successes: FloatArray,
+    *,
+    start: RecalibrationFit | None = None,
 ) -> RecalibrationFit:
     """Newton-Raphson for a binomial logistic model with one covariate.
 
@@ -59,7 +75,10 @@ def fit_grouped_logistic(
     centre = float(np.average(x, weights=trials))
     xc = x - centre
     rate = n_successes / trials.sum()
-    beta = np.array([np.log(rate / (1 - rate)), 0.0])
+    if start is None:
+        beta = np.array([np.log(rate / (1 - rate)), 0.0])
+    else:
+        beta = np.array([start.intercept + start.slope * centre, start.slope])
     for _ in range(_MAX_ITERATIONS):
         eta = beta[0] + beta[1] * xc
         mu = 1.0 / (1.0 + np.exp(-eta))
