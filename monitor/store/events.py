@@ -1,0 +1,333 @@
+"""The write path: a batch of predictions and labels into ``events`` and ``aggregates``.
+
+Rules users can rely on (README, "Delayed labels"):
+
+- Idempotent: (model_id, event_id) identifies an event. A field that is already set is
+  never overwritten and never counted twice, so replaying a batch changes nothing.
+- Raw score and probability may come in separate messages; the first prediction
+  message fixes the event's model version, timestamp and segment.
+- A label may arrive before its prediction: it waits in the event's row (*pending*) and
+  joins when the prediction arrives.
+- Duplicate labels: the first label written wins. A later identical label counts as
+  ``duplicate``, a later different one as ``conflicting``; neither changes anything.
+- Horizon (default 30 days): a label whose own timestamp is older than the horizon, or
+  that arrives more than the horizon after its prediction, is counted and dropped.
+- Every aggregate bucket the event belongs to (three resolutions, ``__all__`` and one
+  segment per configured segment key) is updated in the same transaction, including
+  the past bucket of an old prediction that a late label joins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, tuple_, update
+
+from monitor.metrics.aggregates import EventAggregate
+from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
+from monitor.store.models import Aggregate, Event, Series
+from monitor.store.records import EventRow, Label, Prediction
+from monitor.store.sql import chunks, insert_ignoring_existing, locks_rows
+
+DAY_MS = 86_400_000
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class WriteResult:
+    """What one batch did; ``labels_dropped`` is keyed by reason."""
+
+    predictions_new: int = 0
+    predictions_updated: int = 0
+    predictions_duplicate: int = 0
+    labels_joined: int = 0
+    labels_pending: int = 0
+    labels_duplicate: int = 0
+    labels_conflicting: int = 0
+    labels_dropped: Counter[str] = field(default_factory=Counter)
+    label_delays_s: list[float] = field(default_factory=list)
+
+
+class EventStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        segment_keys: Sequence[str] = (),
+        label_horizon_s: int = 30 * 86_400,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._engine = engine
+        self._segment_keys = tuple(segment_keys)
+        self._horizon_ms = label_horizon_s * 1000
+        self._clock_ms = clock_ms
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def write_batch(self, records: Sequence[Prediction | Label]) -> WriteResult:
+        """Write the records, in order, in one transaction; all or nothing."""
+        result = WriteResult()
+        if not records:
+            return result
+        with self._engine.begin() as connection:
+            self._write(connection, records, result)
+        return result
+
+    def _write(
+        self, connection: Connection, records: Sequence[Prediction | Label], result: WriteResult
+    ) -> None:
+        now = self._clock_ms()
+        rows = self._lock_event_rows(connection, records, now)
+        before = {key: _snapshot(row) for key, row in rows.items()}
+        deltas = BatchDeltas(self._segment_keys)
+        for record in records:
+            row = rows[(record.model_id, record.event_id)]
+            if isinstance(record, Prediction):
+                self._apply_prediction(row, record, deltas, result)
+            else:
+                self._apply_label(row, record, now, deltas, result)
+        changed = [row for key, row in rows.items() if _snapshot(row) != before[key]]
+        _update_event_rows(connection, changed)
+        _merge_aggregates(connection, deltas.aggregates(), now)
+        _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
+
+    # -- events -------------------------------------------------------------------------
+    def _lock_event_rows(
+        self, connection: Connection, records: Sequence[Prediction | Label], now: int
+    ) -> dict[tuple[str, str], EventRow]:
+        """Create missing rows, then lock all of the batch's rows in key order."""
+        keys = sorted({(r.model_id, r.event_id) for r in records})
+        insert_ignoring_existing(
+            connection,
+            Event.__table__,  # type: ignore[arg-type]
+            [{"model_id": m, "event_id": e, "created_ms": now} for m, e in keys],
+            ["model_id", "event_id"],
+        )
+        rows: dict[tuple[str, str], EventRow] = {}
+        for chunk in chunks(keys):
+            query = (
+                select(Event.__table__)
+                .where(tuple_(Event.model_id, Event.event_id).in_(list(chunk)))
+                .order_by(Event.model_id, Event.event_id)
+            )
+            if locks_rows(connection):
+                query = query.with_for_update()
+            for found in connection.execute(query).mappings():
+                rows[(found["model_id"], found["event_id"])] = EventRow(**found)
+        return rows
+
+    def _apply_prediction(
+        self, row: EventRow, record: Prediction, deltas: BatchDeltas, result: WriteResult
+    ) -> None:
+        is_new = not row.has_prediction
+        if is_new:
+            row.model_version = record.model_version
+            row.event_time_ms = record.event_time_ms
+            row.segment_json = record.segment_json
+            deltas.prediction(row)
+            pending_label_ms = row.label_time_ms
+            if (
+                pending_label_ms is not None
+                and pending_label_ms - record.event_time_ms > self._horizon_ms
+            ):
+                result.labels_dropped["label_delay_over_horizon"] += 1
+                row.label = row.label_time_ms = None
+        added = False
+        if record.raw_score is not None and row.raw_score is None:
+            row.raw_score = record.raw_score
+            deltas.score(row, record.raw_score)
+            added = True
+        if record.probability is not None and row.probability is None:
+            row.probability = record.probability
+            deltas.probability(row, record.probability)
+            added = True
+            if row.label is not None:
+                self._join(row, deltas, result)
+        if is_new:
+            result.predictions_new += 1
+        elif added:
+            result.predictions_updated += 1
+        else:
+            result.predictions_duplicate += 1
+
+    def _apply_label(
+        self, row: EventRow, record: Label, now: int, deltas: BatchDeltas, result: WriteResult
+    ) -> None:
+        if row.label is not None:
+            if row.label == record.label:
+                result.labels_duplicate += 1
+            else:
+                result.labels_conflicting += 1
+            return
+        if now - record.label_time_ms > self._horizon_ms:
+            result.labels_dropped["label_too_old"] += 1
+            return
+        if (
+            row.event_time_ms is not None
+            and record.label_time_ms - row.event_time_ms > self._horizon_ms
+        ):
+            result.labels_dropped["label_delay_over_horizon"] += 1
+            return
+        row.label = record.label
+        row.label_time_ms = record.label_time_ms
+        if row.probability is not None:
+            self._join(row, deltas, result)
+        else:
+            result.labels_pending += 1
+
+    @staticmethod
+    def _join(row: EventRow, deltas: BatchDeltas, result: WriteResult) -> None:
+        deltas.labelled(row)
+        result.labels_joined += 1
+        assert row.label_time_ms is not None and row.event_time_ms is not None
+        result.label_delays_s.append(max(row.label_time_ms - row.event_time_ms, 0) / 1000)
+
+
+def _snapshot(row: EventRow) -> tuple[object, ...]:
+    return (
+        row.model_version,
+        row.event_time_ms,
+        row.raw_score,
+        row.probability,
+        row.segment_json,
+        row.label,
+        row.label_time_ms,
+    )
+
+
+def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:
+    for row in rows:
+        connection.execute(
+            update(Event)
+            .where(Event.model_id == row.model_id, Event.event_id == row.event_id)
+            .values(
+                model_version=row.model_version,
+                event_time_ms=row.event_time_ms,
+                raw_score=row.raw_score,
+                probability=row.probability,
+                segment_json=row.segment_json,
+                label=row.label,
+                label_time_ms=row.label_time_ms,
+            )
+        )
+
+
+# -- aggregates -------------------------------------------------------------------------
+
+_AGGREGATE_KEY = (
+    Aggregate.model_id,
+    Aggregate.model_version,
+    Aggregate.segment,
+    Aggregate.resolution_s,
+    Aggregate.bucket_start_ms,
+)
+_EMPTY = EventAggregate.empty().to_bytes()
+
+
+def _merge_aggregates(
+    connection: Connection,
+    additions: dict[AggregateKey, tuple[int, EventAggregate]],
+    now: int,
+) -> None:
+    """Add each bucket's delta to its stored aggregate (rows locked in key order)."""
+    keys = sorted(additions)
+    insert_ignoring_existing(
+        connection,
+        Aggregate.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "model_id": m,
+                "model_version": v,
+                "segment": s,
+                "resolution_s": r,
+                "bucket_start_ms": b,
+                "predictions": 0,
+                "blob": _EMPTY,
+                "updated_ms": now,
+            }
+            for m, v, s, r, b in keys
+        ],
+        ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"],
+    )
+    for chunk in chunks(keys):
+        query = (
+            select(*_AGGREGATE_KEY, Aggregate.predictions, Aggregate.blob)
+            .where(tuple_(*_AGGREGATE_KEY).in_(list(chunk)))
+            .order_by(*_AGGREGATE_KEY)
+        )
+        if locks_rows(connection):
+            query = query.with_for_update()
+        for found in connection.execute(query).all():
+            key: AggregateKey = tuple(found[:5])  # type: ignore[assignment]
+            predictions, delta = additions[key]
+            stored = EventAggregate.from_bytes(found.blob)
+            stored.merge(delta)
+            connection.execute(
+                update(Aggregate)
+                .where(
+                    *(column == value for column, value in zip(_AGGREGATE_KEY, key, strict=True))
+                )
+                .values(
+                    predictions=found.predictions + predictions,
+                    blob=stored.to_bytes(),
+                    updated_ms=now,
+                )
+            )
+
+
+def _touch_series(
+    connection: Connection,
+    last_prediction_ms: dict[SeriesKey, int],
+    last_label_ms: dict[SeriesKey, int],
+    now: int,
+) -> None:
+    keys = sorted(set(last_prediction_ms) | set(last_label_ms))
+    insert_ignoring_existing(
+        connection,
+        Series.__table__,  # type: ignore[arg-type]
+        [
+            {"model_id": m, "model_version": v, "segment": s, "first_seen_ms": now}
+            for m, v, s in keys
+        ],
+        ["model_id", "model_version", "segment"],
+    )
+    series_key = (Series.model_id, Series.model_version, Series.segment)
+    for chunk in chunks(keys):
+        query = (
+            select(*series_key, Series.last_prediction_ms, Series.last_label_ms)
+            .where(tuple_(*series_key).in_(list(chunk)))
+            .order_by(*series_key)
+        )
+        if locks_rows(connection):
+            query = query.with_for_update()
+        for found in connection.execute(query).all():
+            key: SeriesKey = tuple(found[:3])  # type: ignore[assignment]
+            connection.execute(
+                update(Series)
+                .where(*_equals(series_key, key))
+                .values(
+                    last_prediction_ms=_latest(
+                        found.last_prediction_ms, last_prediction_ms.get(key)
+                    ),
+                    last_label_ms=_latest(found.last_label_ms, last_label_ms.get(key)),
+                )
+            )
+
+
+def _latest(stored: int | None, new: int | None) -> int | None:
+    if stored is None or new is None:
+        return stored if new is None else new
+    return max(stored, new)
+
+
+def _equals(columns: tuple[Any, ...], values: tuple[Any, ...]) -> list[Any]:
+    return [column == value for column, value in zip(columns, values, strict=True)]

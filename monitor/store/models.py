@@ -1,0 +1,77 @@
+"""Tables of the event store (revision 0001_events).
+
+``events`` holds one row per (model_id, event_id): the prediction's fields and, once
+it arrives, the label. A label that arrives first creates the row with the prediction
+fields empty (a *pending* label); the prediction fills them in later. Having both in
+one row means a label and its prediction written concurrently by two replicas contend
+for the same row lock, so the join can never be missed.
+
+``aggregates`` holds the mergeable :class:`~monitor.metrics.aggregates.EventAggregate`
+of one series in one time bucket at three resolutions (minute, hour, day), so a window
+merges a bounded number of rows whatever its event count.
+
+``series`` lists every (model, version, segment) seen, with the times of its last
+prediction and label (for absence rules and for listing series).
+
+Times are epoch milliseconds (UTC) in BIGINT columns: the same on SQLite and
+PostgreSQL, and what Kafka timestamps already are.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from monitor.store.base import Base
+
+ID_LENGTH = 256
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    event_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    raw_score: Mapped[float | None] = mapped_column(Float)
+    probability: Mapped[float | None] = mapped_column(Float)
+    #: JSON object of segment attributes, keys sorted (canonical text).
+    segment_json: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[int | None] = mapped_column(SmallInteger)
+    label_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: When the row was first written (for the retention of labels that never join).
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (
+        Index("ix_events_event_time_ms", "event_time_ms"),
+        Index("ix_events_created_ms", "created_ms"),
+    )
+
+
+class Aggregate(Base):
+    __tablename__ = "aggregates"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    #: ``__all__`` or ``key=value``.
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), primary_key=True)
+    #: Bucket length in seconds: 60, 3600 or 86400.
+    resolution_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket_start_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    updated_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_aggregates_resolution_bucket", "resolution_s", "bucket_start_ms"),)
+
+
+class Series(Base):
+    __tablename__ = "series"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), primary_key=True)
+    first_seen_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_prediction_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_label_ms: Mapped[int | None] = mapped_column(BigInteger)

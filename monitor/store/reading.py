@@ -1,0 +1,69 @@
+"""The read side of the aggregates: one merged aggregate per series and window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, tuple_
+
+from monitor.metrics.aggregates import EventAggregate
+from monitor.store.buckets import cover
+from monitor.store.models import Aggregate, Series
+from monitor.store.sql import chunks
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    aggregate: EventAggregate
+    predictions: int
+    buckets: int  # rows merged: bounded by the window's length, not its events
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    model_id: str
+    model_version: str
+    segment: str
+    last_prediction_ms: int | None
+    last_label_ms: int | None
+
+
+def load_window(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str | None,
+    segment: str,
+    start_ms: int,
+    end_ms: int,
+) -> WindowAggregate:
+    """Merge the buckets covering [start, end); ``model_version=None`` merges all versions."""
+    buckets = cover(start_ms, end_ms)
+    parts: list[EventAggregate] = []
+    predictions = 0
+    with engine.connect() as connection:
+        for chunk in chunks(buckets):
+            query = select(Aggregate.predictions, Aggregate.blob).where(
+                Aggregate.model_id == model_id,
+                Aggregate.segment == segment,
+                tuple_(Aggregate.resolution_s, Aggregate.bucket_start_ms).in_(list(chunk)),
+            )
+            if model_version is not None:
+                query = query.where(Aggregate.model_version == model_version)
+            for row in connection.execute(query):
+                predictions += row.predictions
+                parts.append(EventAggregate.from_bytes(row.blob))
+    return WindowAggregate(EventAggregate.merge_all(parts), predictions, len(parts))
+
+
+def list_series(engine: Engine) -> list[SeriesInfo]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series).order_by(Series.model_id, Series.model_version, Series.segment)
+        ).scalars()
+        return [
+            SeriesInfo(
+                r.model_id, r.model_version, r.segment, r.last_prediction_ms, r.last_label_ms
+            )
+            for r in rows
+        ]

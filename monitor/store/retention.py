@@ -1,0 +1,59 @@
+"""Retention: drop raw events and fine buckets that windows no longer need.
+
+Raw events are kept for ``event_retention_s`` (default 35 days: longer than the label
+horizon, so a late label still finds its prediction). Labels that never met their
+prediction are dropped after the label horizon. Aggregates are kept per resolution:
+minutes 3 days, hours 62 days, days 400 days by default — a window only reads buckets
+that lie inside it, so these bound the longest window of each granularity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete
+
+from monitor.store.buckets import DAY_S, HOUR_S, MINUTE_S
+from monitor.store.models import Aggregate, Event
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    event_retention_s: int = 35 * 86_400
+    label_horizon_s: int = 30 * 86_400
+    minute_buckets_s: int = 3 * 86_400
+    hour_buckets_s: int = 62 * 86_400
+    day_buckets_s: int = 400 * 86_400
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    events: int
+    orphan_labels: int
+    aggregates: int
+
+
+def apply_retention(engine: Engine, policy: RetentionPolicy, now_ms: int) -> RetentionResult:
+    with engine.begin() as connection:
+        events = connection.execute(
+            delete(Event).where(Event.event_time_ms < now_ms - policy.event_retention_s * 1000)
+        ).rowcount
+        orphans = connection.execute(
+            delete(Event).where(
+                Event.model_version.is_(None),
+                Event.created_ms < now_ms - policy.label_horizon_s * 1000,
+            )
+        ).rowcount
+        aggregates = 0
+        for resolution, keep_s in (
+            (MINUTE_S, policy.minute_buckets_s),
+            (HOUR_S, policy.hour_buckets_s),
+            (DAY_S, policy.day_buckets_s),
+        ):
+            aggregates += connection.execute(
+                delete(Aggregate).where(
+                    Aggregate.resolution_s == resolution,
+                    Aggregate.bucket_start_ms < now_ms - keep_s * 1000,
+                )
+            ).rowcount
+    return RetentionResult(events=events, orphan_labels=orphans, aggregates=aggregates)
