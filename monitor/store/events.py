@@ -25,15 +25,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, select, tuple_
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
 from monitor.store.models import Aggregate, Event, Series
 from monitor.store.records import EventRow, Label, Prediction
-from monitor.store.sql import chunks, insert_ignoring_existing, locks_rows
+from monitor.store.sql import chunks, insert_ignoring_existing, locks_rows, update_by_key
 
 DAY_MS = 86_400_000
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+_AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
+_SERIES: Table = Series.__table__  # type: ignore[assignment]
 
 
 def wall_clock_ms() -> int:
@@ -108,7 +111,7 @@ class EventStore:
         keys = sorted({(r.model_id, r.event_id) for r in records})
         insert_ignoring_existing(
             connection,
-            Event.__table__,  # type: ignore[arg-type]
+            _EVENTS,
             [{"model_id": m, "event_id": e, "created_ms": now} for m, e in keys],
             ["model_id", "event_id"],
         )
@@ -205,20 +208,25 @@ def _snapshot(row: EventRow) -> tuple[object, ...]:
 
 
 def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:
-    for row in rows:
-        connection.execute(
-            update(Event)
-            .where(Event.model_id == row.model_id, Event.event_id == row.event_id)
-            .values(
-                model_version=row.model_version,
-                event_time_ms=row.event_time_ms,
-                raw_score=row.raw_score,
-                probability=row.probability,
-                segment_json=row.segment_json,
-                label=row.label,
-                label_time_ms=row.label_time_ms,
-            )
-        )
+    update_by_key(
+        connection,
+        _EVENTS,
+        ["model_id", "event_id"],
+        [
+            {
+                "model_id": row.model_id,
+                "event_id": row.event_id,
+                "model_version": row.model_version,
+                "event_time_ms": row.event_time_ms,
+                "raw_score": row.raw_score,
+                "probability": row.probability,
+                "segment_json": row.segment_json,
+                "label": row.label,
+                "label_time_ms": row.label_time_ms,
+            }
+            for row in rows
+        ],
+    )
 
 
 # -- aggregates -------------------------------------------------------------------------
@@ -230,6 +238,7 @@ _AGGREGATE_KEY = (
     Aggregate.resolution_s,
     Aggregate.bucket_start_ms,
 )
+_AGGREGATE_KEY_NAMES = ("model_id", "model_version", "segment", "resolution_s", "bucket_start_ms")
 _EMPTY = EventAggregate.empty().to_bytes()
 
 
@@ -242,7 +251,7 @@ def _merge_aggregates(
     keys = sorted(additions)
     insert_ignoring_existing(
         connection,
-        Aggregate.__table__,  # type: ignore[arg-type]
+        _AGGREGATES,
         [
             {
                 "model_id": m,
@@ -266,22 +275,21 @@ def _merge_aggregates(
         )
         if locks_rows(connection):
             query = query.with_for_update()
+        updates = []
         for found in connection.execute(query).all():
             key: AggregateKey = tuple(found[:5])  # type: ignore[assignment]
             predictions, delta = additions[key]
             stored = EventAggregate.from_bytes(found.blob)
             stored.merge(delta)
-            connection.execute(
-                update(Aggregate)
-                .where(
-                    *(column == value for column, value in zip(_AGGREGATE_KEY, key, strict=True))
-                )
-                .values(
-                    predictions=found.predictions + predictions,
-                    blob=stored.to_bytes(),
-                    updated_ms=now,
-                )
+            updates.append(
+                {
+                    **dict(zip(_AGGREGATE_KEY_NAMES, key, strict=True)),
+                    "predictions": found.predictions + predictions,
+                    "blob": stored.to_bytes(),
+                    "updated_ms": now,
+                }
             )
+        update_by_key(connection, _AGGREGATES, list(_AGGREGATE_KEY_NAMES), updates)
 
 
 def _touch_series(
@@ -293,7 +301,7 @@ def _touch_series(
     keys = sorted(set(last_prediction_ms) | set(last_label_ms))
     insert_ignoring_existing(
         connection,
-        Series.__table__,  # type: ignore[arg-type]
+        _SERIES,
         [
             {"model_id": m, "model_version": v, "segment": s, "first_seen_ms": now}
             for m, v, s in keys
@@ -309,18 +317,21 @@ def _touch_series(
         )
         if locks_rows(connection):
             query = query.with_for_update()
-        for found in connection.execute(query).all():
-            key: SeriesKey = tuple(found[:3])  # type: ignore[assignment]
-            connection.execute(
-                update(Series)
-                .where(*_equals(series_key, key))
-                .values(
-                    last_prediction_ms=_latest(
-                        found.last_prediction_ms, last_prediction_ms.get(key)
-                    ),
-                    last_label_ms=_latest(found.last_label_ms, last_label_ms.get(key)),
-                )
-            )
+        updates = [
+            {
+                "model_id": found.model_id,
+                "model_version": found.model_version,
+                "segment": found.segment,
+                "last_prediction_ms": _latest(
+                    found.last_prediction_ms, last_prediction_ms.get(_series_key(found))
+                ),
+                "last_label_ms": _latest(
+                    found.last_label_ms, last_label_ms.get(_series_key(found))
+                ),
+            }
+            for found in connection.execute(query).all()
+        ]
+        update_by_key(connection, _SERIES, ["model_id", "model_version", "segment"], updates)
 
 
 def _latest(stored: int | None, new: int | None) -> int | None:
@@ -329,5 +340,5 @@ def _latest(stored: int | None, new: int | None) -> int | None:
     return max(stored, new)
 
 
-def _equals(columns: tuple[Any, ...], values: tuple[Any, ...]) -> list[Any]:
-    return [column == value for column, value in zip(columns, values, strict=True)]
+def _series_key(row: Any) -> SeriesKey:
+    return (row.model_id, row.model_version, row.segment)

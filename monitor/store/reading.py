@@ -59,8 +59,8 @@ def load_window(
 def list_series(engine: Engine) -> list[SeriesInfo]:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Series).order_by(Series.model_id, Series.model_version, Series.segment)
-        ).scalars()
+            select(Series.__table__).order_by(Series.model_id, Series.model_version, Series.segment)
+        ).all()
         return [
             SeriesInfo(
                 r.model_id, r.model_version, r.segment, r.last_prediction_ms, r.last_label_ms

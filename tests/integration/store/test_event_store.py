@@ -1,0 +1,239 @@
+"""The write path against real SQLite and PostgreSQL: joins, idempotence, horizons,
+and window aggregates equal to the metrics core run on the same events."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, func, select
+
+from monitor.metrics import calibration as core
+from monitor.metrics.summary import calibration_summary
+from monitor.store.events import DAY_MS, EventStore
+from monitor.store.models import Aggregate, Event
+from monitor.store.reading import list_series, load_window
+from monitor.store.records import Label, Prediction
+from monitor.store.retention import RetentionPolicy, apply_retention
+
+NOW = 1_790_000_000_000  # a fixed "now" (2026-09) so horizons are deterministic
+HOUR_MS = 3_600_000
+
+
+def _store(engine: Engine, **kwargs: object) -> EventStore:
+    return EventStore(engine, clock_ms=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def _stream(n: int, seed: int = 0) -> tuple[list[Prediction], list[Label], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.beta(2, 5, n)
+    y = (rng.uniform(size=n) < np.clip(p * 1.3, 0, 1)).astype(int)
+    times = NOW - DAY_MS + rng.integers(0, 20 * HOUR_MS, n)
+    predictions = [
+        Prediction(
+            "fraud",
+            f"e{i}",
+            "v1",
+            int(times[i]),
+            raw_score=float(np.log(p[i] / (1 - p[i]))),
+            probability=float(p[i]),
+            segment={"region": "eu" if i % 3 else "us"},
+        )
+        for i in range(n)
+    ]
+    labels = [Label("fraud", f"e{i}", int(y[i]), int(times[i]) + HOUR_MS) for i in range(n)]
+    return predictions, labels, p, y
+
+
+def _window(engine: Engine, segment: str = "__all__", version: str | None = "v1"):  # type: ignore[no-untyped-def]
+    return load_window(
+        engine,
+        model_id="fraud",
+        model_version=version,
+        segment=segment,
+        start_ms=NOW - 2 * DAY_MS,
+        end_ms=NOW,
+    )
+
+
+def test_window_metrics_equal_the_core_on_the_same_events(migrated_engine: Engine) -> None:
+    predictions, labels, p, y = _stream(3000)
+    store = _store(migrated_engine, segment_keys=["region"])
+    # Labels for the first third arrive before their predictions, in the same batches.
+    for start in range(0, 3000, 500):
+        early = [labels[i] for i in range(start, start + 500) if i % 3 == 0]
+        batch = early + predictions[start : start + 500]
+        store.write_batch(batch)
+    late = [lab for i, lab in enumerate(labels) if i % 3]
+    result = store.write_batch(late)
+    assert result.labels_joined == len(late)
+
+    window = _window(migrated_engine)
+    assert window.predictions == 3000
+    assert window.aggregate.n_labelled == 3000
+    values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
+    assert values["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-9)
+    assert values["brier_score"] == pytest.approx(core.brier_score_loss(p, y), abs=1e-9)
+    assert values["log_loss"] == pytest.approx(core.log_loss(p, y), abs=1e-9)
+    # The segment series hold exactly their events.
+    us = np.arange(3000) % 3 == 0
+    us_values = calibration_summary(
+        _window(migrated_engine, "region=us").aggregate, bootstrap_resamples=0
+    ).values
+    assert us_values["ece"] == pytest.approx(
+        core.expected_calibration_error(p[us], y[us]), abs=1e-9
+    )
+    segments = {s.segment for s in list_series(migrated_engine)}
+    assert segments == {"__all__", "region=eu", "region=us"}
+
+
+def test_replaying_a_batch_changes_nothing(migrated_engine: Engine) -> None:
+    predictions, labels, _, _ = _stream(400)
+    store = _store(migrated_engine)
+    store.write_batch(predictions + labels)
+    before = _aggregate_blobs(migrated_engine)
+    replay = store.write_batch(predictions + labels)
+    assert replay.predictions_new == 0 and replay.labels_joined == 0
+    assert replay.predictions_duplicate == 400 and replay.labels_duplicate == 400
+    assert _aggregate_blobs(migrated_engine) == before
+
+
+def _aggregate_blobs(engine: Engine) -> dict[tuple[object, ...], tuple[int, bytes]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Aggregate.__table__)).all()
+        return {
+            (r.model_version, r.segment, r.resolution_s, r.bucket_start_ms): (r.predictions, r.blob)
+            for r in rows
+        }
+
+
+def test_score_and_probability_in_two_messages_and_label_first(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine)
+    t = NOW - HOUR_MS
+    first = store.write_batch([Label("m", "a", 1, t + 1000)])
+    assert first.labels_pending == 1
+    second = store.write_batch([Prediction("m", "a", "v2", t, raw_score=2.0)])
+    assert second.predictions_new == 1 and second.labels_joined == 0  # no probability yet
+    third = store.write_batch([Prediction("m", "a", "v2", t, probability=0.8)])
+    assert third.predictions_updated == 1 and third.labels_joined == 1
+    assert third.label_delays_s == [1.0]
+    window = load_window(
+        migrated_engine,
+        model_id="m",
+        model_version="v2",
+        segment="__all__",
+        start_ms=t - HOUR_MS,
+        end_ms=NOW,
+    )
+    aggregate = window.aggregate
+    assert (window.predictions, aggregate.n_scores, aggregate.n_probabilities) == (1, 1, 1)
+    assert aggregate.n_labelled == 1
+    brier = calibration_summary(aggregate, bootstrap_resamples=0).values["brier_score"]
+    assert brier == pytest.approx((0.8 - 1) ** 2)
+
+
+def test_duplicate_labels_first_wins(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine)
+    t = NOW - HOUR_MS
+    store.write_batch([Prediction("m", "a", "v1", t, probability=0.3)])
+    result = store.write_batch(
+        [Label("m", "a", 1, t + 10), Label("m", "a", 1, t + 20), Label("m", "a", 0, t + 30)]
+    )
+    assert (result.labels_joined, result.labels_duplicate, result.labels_conflicting) == (1, 1, 1)
+    with migrated_engine.connect() as connection:
+        row = connection.execute(select(Event.label, Event.label_time_ms)).one()
+    assert tuple(row) == (1, t + 10)
+
+
+def test_labels_past_the_horizon_are_counted_and_dropped(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine, label_horizon_s=30 * 86_400)
+    old = NOW - 40 * DAY_MS
+    result = store.write_batch(
+        [
+            Prediction("m", "old", "v1", old, probability=0.5),
+            Label("m", "old", 1, old + 35 * DAY_MS),  # arrived 35 days after its prediction
+            Label("m", "stale", 0, NOW - 31 * DAY_MS),  # a replay of a month-old label
+            Label("m", "early", 1, NOW),  # pending; its prediction is 31 days older
+        ]
+    )
+    assert result.labels_dropped == {"label_delay_over_horizon": 1, "label_too_old": 1}
+    late_prediction = store.write_batch(
+        [Prediction("m", "early", "v1", NOW - 31 * DAY_MS, probability=0.5)]
+    )
+    assert late_prediction.labels_dropped == {"label_delay_over_horizon": 1}
+    assert late_prediction.labels_joined == 0
+
+
+def test_a_late_label_changes_a_past_window(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine)
+    t = NOW - 5 * DAY_MS
+    store.write_batch([Prediction("m", str(i), "v1", t + i, probability=0.9) for i in range(10)])
+
+    def past_window_labelled() -> int:
+        return load_window(
+            migrated_engine,
+            model_id="m",
+            model_version=None,
+            segment="__all__",
+            start_ms=t - DAY_MS,
+            end_ms=t + DAY_MS,
+        ).aggregate.n_labelled
+
+    assert past_window_labelled() == 0
+    store.write_batch([Label("m", str(i), 1, NOW) for i in range(4)])
+    assert past_window_labelled() == 4
+
+
+def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine)
+    store.write_batch(
+        [
+            Prediction("m", "recent", "v1", NOW - HOUR_MS, probability=0.2),
+            Prediction("m", "ancient", "v1", NOW - 50 * DAY_MS, probability=0.2),
+            Label("m", "orphan", 1, NOW - 1000),
+        ]
+    )
+    later = NOW + 31 * DAY_MS
+    result = apply_retention(migrated_engine, RetentionPolicy(), later)
+    assert (result.events, result.orphan_labels) == (1, 1)
+    with migrated_engine.connect() as connection:
+        assert connection.execute(select(Event.event_id)).scalars().all() == ["recent"]
+        # 81 days after the old event: its day bucket survives (400 days), its hour (62)
+        # and minute (3) buckets are gone; the recent event keeps its hour and day.
+        resolutions = connection.execute(
+            select(Aggregate.resolution_s, func.count()).group_by(Aggregate.resolution_s)
+        ).all()
+    assert dict(resolutions) == {3600: 1, 86400: 2}
+
+
+def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url: str) -> None:
+    # Two writers (as two replicas would be): one writes labels, one predictions, for the
+    # same events, in interleaved batches. Every event must end up labelled exactly once.
+    from monitor.store import migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    predictions, labels, _, _ = _stream(600, seed=3)
+    errors: list[BaseException] = []
+
+    def write(records: list[Prediction] | list[Label]) -> None:
+        store = _store(engine)
+        try:
+            for start in range(0, len(records), 50):
+                store.write_batch(records[start : start + 50])
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(predictions,)),
+        threading.Thread(target=write, args=(labels,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _window(engine).aggregate.n_labelled == 600
+    engine.dispose()
