@@ -223,7 +223,7 @@ def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url:
         try:
             for start in range(0, len(records), 50):
                 store.write_batch(records[start : start + 50])
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [

@@ -1,0 +1,183 @@
+"""Parse and validate one Kafka message into a prediction or a label.
+
+Every problem raises :class:`InvalidMessage` with a reason code (the
+``calmon_ingest_rejected_total{reason}`` label and the dead-letter header) and a
+detail that names the field. The schema is documented in README ("Message schema")
+and shipped as ``config/message.schema.json``.
+
+>>> parse_message(b'{"event_id": "e1", "model_id": "m", "label": 1, "timestamp": 1700000000000}')
+Label(model_id='m', event_id='e1', label=1, label_time_ms=1700000000000)
+>>> parse_message(b'{"event_id": "e1", "model_id": "m", "model_version": "v1",'
+...               b' "timestamp": "2026-01-01T00:00:00Z", "probability": 1.5}')
+Traceback (most recent call last):
+...
+monitor.ingest.validation.InvalidMessage: bad_probability: probability must be in [0, 1], got 1.5
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from monitor.store.records import Label, Prediction
+
+MAX_ID_LENGTH = 256
+MAX_SEGMENT_KEYS = 16
+MAX_SEGMENT_VALUE_LENGTH = 128
+#: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
+MIN_TIME_MS = 946_684_800_000
+MAX_TIME_MS = 4_102_444_800_000
+
+REASONS = (
+    "oversized",
+    "unparseable_json",
+    "not_an_object",
+    "unknown_type",
+    "missing_field",
+    "bad_id",
+    "bad_timestamp",
+    "bad_probability",
+    "bad_raw_score",
+    "no_score",
+    "bad_label",
+    "bad_segment",
+)
+
+
+class InvalidMessage(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_message(payload: bytes | None, *, max_bytes: int = 64 * 1024) -> Prediction | Label:
+    if payload is None:
+        raise InvalidMessage("unparseable_json", "empty message (tombstone)")
+    if len(payload) > max_bytes:
+        raise InvalidMessage("oversized", f"{len(payload)} bytes > limit of {max_bytes}")
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage("unparseable_json", str(exc)) from None
+    if not isinstance(message, dict):
+        raise InvalidMessage(
+            "not_an_object", f"expected a JSON object, got {type(message).__name__}"
+        )
+    kind = message.get("type")
+    if kind is None:
+        kind = "label" if "label" in message else "prediction"
+    if kind == "prediction":
+        return _prediction(message)
+    if kind == "label":
+        return _label(message)
+    raise InvalidMessage("unknown_type", f"type must be 'prediction' or 'label', got {kind!r}")
+
+
+def _prediction(message: dict[str, Any]) -> Prediction:
+    raw_score = _optional_number(message, "raw_score", "bad_raw_score")
+    probability = _optional_number(message, "probability", "bad_probability")
+    if probability is not None and not 0.0 <= probability <= 1.0:
+        raise InvalidMessage("bad_probability", f"probability must be in [0, 1], got {probability}")
+    if raw_score is None and probability is None:
+        raise InvalidMessage("no_score", "a prediction needs raw_score and/or probability")
+    return Prediction(
+        model_id=_identifier(message, "model_id"),
+        event_id=_identifier(message, "event_id"),
+        model_version=_identifier(message, "model_version"),
+        event_time_ms=_timestamp(message),
+        raw_score=raw_score,
+        probability=probability,
+        segment=_segment(message.get("segment")),
+    )
+
+
+def _label(message: dict[str, Any]) -> Label:
+    value = message.get("label")
+    if value is None:
+        raise InvalidMessage("missing_field", "label is required")
+    if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
+        label = int(value)
+    else:
+        raise InvalidMessage("bad_label", f"label must be 0, 1, true or false, got {value!r}")
+    return Label(
+        model_id=_identifier(message, "model_id"),
+        event_id=_identifier(message, "event_id"),
+        label=label,
+        label_time_ms=_timestamp(message),
+    )
+
+
+def _identifier(message: dict[str, Any], field: str) -> str:
+    value = message.get(field)
+    if value is None:
+        raise InvalidMessage("missing_field", f"{field} is required")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # numeric ids are common; they join as their decimal text
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise InvalidMessage("bad_id", f"{field} must be a string of 1-{MAX_ID_LENGTH} characters")
+    return value
+
+
+def _optional_number(message: dict[str, Any], field: str, reason: str) -> float | None:
+    value = message.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidMessage(reason, f"{field} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidMessage(reason, f"{field} must be finite, got {value!r}")
+    return number
+
+
+def _timestamp(message: dict[str, Any]) -> int:
+    value = message.get("timestamp")
+    if value is None:
+        raise InvalidMessage("missing_field", "timestamp is required")
+    if isinstance(value, bool):
+        raise InvalidMessage("bad_timestamp", "timestamp must be RFC 3339 text or epoch ms")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidMessage("bad_timestamp", f"timestamp must be finite, got {value!r}")
+        time_ms = int(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidMessage("bad_timestamp", f"not RFC 3339: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise InvalidMessage("bad_timestamp", f"timestamp needs a UTC offset: {value!r}")
+        time_ms = round(parsed.timestamp() * 1000)
+    else:
+        raise InvalidMessage(
+            "bad_timestamp", f"timestamp must be RFC 3339 text or epoch ms, got {value!r}"
+        )
+    if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
+        raise InvalidMessage(
+            "bad_timestamp", f"timestamp {value!r} is outside 2000-2100 (seconds instead of ms?)"
+        )
+    return time_ms
+
+
+def _segment(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidMessage("bad_segment", "segment must be an object of string values")
+    if len(value) > MAX_SEGMENT_KEYS:
+        raise InvalidMessage("bad_segment", f"segment has {len(value)} keys > {MAX_SEGMENT_KEYS}")
+    for key, item in value.items():
+        if not isinstance(item, str) or not 0 < len(item) <= MAX_SEGMENT_VALUE_LENGTH:
+            raise InvalidMessage(
+                "bad_segment",
+                f"segment.{key} must be a string of 1-{MAX_SEGMENT_VALUE_LENGTH} characters",
+            )
+        if "=" in key or not key:
+            raise InvalidMessage(
+                "bad_segment", f"segment key {key!r} must be non-empty without '='"
+            )
+    return dict(value)

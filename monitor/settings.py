@@ -1,0 +1,188 @@
+"""calmon's configuration: one YAML file, validated into a frozen tree.
+
+- Unknown keys and wrong types are errors that name the key's path
+  (``kafka.topics.labelz: Extra inputs are not permitted``).
+- Every key can be overridden from the environment: ``CALMON__<SECTION>__<KEY>``, e.g.
+  ``CALMON__KAFKA__GROUP_ID=calmon-eu`` or ``CALMON__STORE__SEGMENT_KEYS='[region]'``
+  (values are parsed as YAML scalars or lists).
+- Secrets (the database URL, Kafka SASL/SSL passwords) are read from the environment
+  only; putting one in the file is an error.
+
+Durations are numbers of seconds or strings such as ``90s``, ``5m``, ``24h``, ``30d``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "CALMON__"
+#: Secret keys: (section, key) -> environment variable. Never read from the file.
+SECRETS = {
+    ("store", "url"): "CALMON_STORE_URL",
+    ("kafka", "sasl_password"): "CALMON_KAFKA_SASL_PASSWORD",
+    ("kafka", "ssl_password"): "CALMON_KAFKA_SSL_PASSWORD",
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"24h"``, ``"30d"``, ``"1w"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '5m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (examples: 90s, 5m, 24h, 30d)")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicSettings(_Section):
+    """One topic per logical stream; several may be the same topic."""
+
+    raw_scores: str = "calmon.raw_scores"
+    probabilities: str = "calmon.probabilities"
+    labels: str = "calmon.labels"
+
+    def unique(self) -> list[str]:
+        return sorted({self.raw_scores, self.probabilities, self.labels})
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: list[str] = Field(default_factory=lambda: ["127.0.0.1:9092"])
+    group_id: str = "calmon"
+    client_id: str = "calmon"
+    topics: TopicSettings = TopicSettings()
+    #: Where invalid messages go, with their reason; ``null`` to only count and log them.
+    dead_letter_topic: str | None = "calmon.dead_letter"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: int = Field(10_000, gt=0)
+    heartbeat_interval_ms: int = Field(3_000, gt=0)
+    max_poll_interval_ms: int = Field(300_000, gt=0)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password: SecretStr | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection and security options shared by consumers and producers."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name):
+                options[name] = getattr(self, name)
+        if self.ssl_password is not None:
+            options["ssl_password"] = self.ssl_password.get_secret_value()
+        return options
+
+
+class IngestSettings(_Section):
+    #: A batch is written when it holds this many records...
+    max_batch_records: int = Field(2000, gt=0)
+    #: ...or when its first record is this old.
+    max_batch_age: Duration = 1.0
+    #: Larger messages are dead-lettered as ``oversized``.
+    max_message_bytes: int = Field(64 * 1024, gt=0)
+    #: Labels older than this, or arriving this long after their prediction, are dropped.
+    label_horizon: Duration = 30 * 86400
+    #: Backoff while the store or the dead-letter topic is unavailable.
+    retry_initial: Duration = 0.5
+    retry_max: Duration = 30.0
+
+
+class StoreSettings(_Section):
+    #: Secret: from CALMON_STORE_URL only. Default: an SQLite file in the working directory.
+    url: SecretStr = SecretStr("sqlite:///calmon.db")
+    #: Segment attributes that become series (``region`` -> ``region=eu``...).
+    segment_keys: list[str] = Field(default_factory=list)
+    event_retention: Duration = 35 * 86400
+    retention_interval: Duration = 3600
+
+
+class Settings(_Section):
+    kafka: KafkaSettings = KafkaSettings()
+    ingest: IngestSettings = IngestSettings()
+    store: StoreSettings = StoreSettings()
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message lists every bad key with its path."""
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the YAML file (optional), apply environment overrides and secrets, validate."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path}: the top level must be a mapping")
+        data = loaded
+    for (section, key), variable in SECRETS.items():
+        if isinstance(data.get(section), dict) and key in data[section]:
+            raise ConfigError(
+                f"{section}.{key} is a secret: set it in the environment variable {variable}, "
+                "not in the config file"
+            )
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX):
+            _set_path(data, name[len(ENV_PREFIX) :].lower().split("__"), yaml.safe_load(value))
+    for (section, key), variable in SECRETS.items():
+        if variable in environ:
+            data.setdefault(section, {})[key] = environ[variable]
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"environment override: {'.'.join(path)} is not a section")
+    data[path[-1]] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = [f"invalid configuration ({exc.error_count()} problem(s)):"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
