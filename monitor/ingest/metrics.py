@@ -1,0 +1,61 @@
+"""Prometheus metrics of the ingest path (names as in README, "Metrics")."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.ingest.validation import REASONS
+
+LABEL_DELAY_BUCKETS_S = (60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
+
+
+class IngestMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.messages = Counter(
+            "calmon_ingest_messages",
+            "Valid messages ingested, by stream (prediction, label).",
+            ["stream"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "calmon_ingest_rejected",
+            "Invalid messages, by reason (see README, 'Message schema').",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in REASONS:
+            self.rejected.labels(reason)  # export zeros, so rate() works from the start
+        self.dead_lettered = Counter(
+            "calmon_ingest_dead_lettered",
+            "Invalid messages forwarded to the dead-letter topic.",
+            registry=registry,
+        )
+        self.labels_dropped = Counter(
+            "calmon_labels_dropped",
+            "Labels not used, by reason: duplicate, conflicting, label_too_old, "
+            "label_delay_over_horizon.",
+            ["reason"],
+            registry=registry,
+        )
+        self.label_delay = Histogram(
+            "calmon_ingest_label_delay_seconds",
+            "Time from prediction to label, for labels joined to their prediction.",
+            buckets=LABEL_DELAY_BUCKETS_S,
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "calmon_ingest_batch_seconds",
+            "Time to validate, write, dead-letter and commit one batch.",
+            registry=registry,
+        )
+        self.write_retries = Counter(
+            "calmon_ingest_write_retries",
+            "Batch writes retried because the store or the dead-letter topic failed.",
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "calmon_consumer_lag_messages",
+            "Messages between the consumer position and the partition's high watermark.",
+            ["topic", "partition"],
+            registry=registry,
+        )

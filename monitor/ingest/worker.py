@@ -1,0 +1,242 @@
+"""The ingest loop: Kafka -> validation -> one store transaction -> dead letters -> commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import DBAPIError
+
+from monitor.ingest import dead_letter
+from monitor.ingest.dead_letter import DeadLetterError, Rejected
+from monitor.ingest.metrics import IngestMetrics
+from monitor.ingest.ratelimit import RateLimitedWarning
+from monitor.ingest.validation import InvalidMessage, parse_message
+from monitor.settings import IngestSettings, KafkaSettings
+from monitor.store.events import EventStore, WriteResult
+from monitor.store.records import Label, Prediction
+
+logger = logging.getLogger(__name__)
+
+POLL_TIMEOUT_MS = 200
+
+
+def make_consumer(kafka: KafkaSettings, ingest: IngestSettings) -> KafkaConsumer:
+    """A consumer in the configured group; offsets are committed only by the worker."""
+    consumer = KafkaConsumer(
+        **kafka.client_options(),
+        group_id=kafka.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset=kafka.auto_offset_reset,
+        max_poll_records=ingest.max_batch_records,
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        max_poll_interval_ms=kafka.max_poll_interval_ms,
+    )
+    consumer.subscribe(kafka.topics.unique())
+    return consumer
+
+
+def make_producer(kafka: KafkaSettings) -> KafkaProducer:
+    return KafkaProducer(**kafka.client_options(), acks="all", retries=5)
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        *,
+        kafka: KafkaSettings,
+        ingest: IngestSettings,
+        store: EventStore,
+        metrics: IngestMetrics,
+        consumer: KafkaConsumer | None = None,
+        producer: KafkaProducer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._kafka = kafka
+        self._settings = ingest
+        self._store = store
+        self._metrics = metrics
+        self._consumer = consumer or make_consumer(kafka, ingest)
+        self._producer = producer
+        if producer is None and kafka.dead_letter_topic:
+            self._producer = make_producer(kafka)
+        self._sleep = sleep
+        self._warn = RateLimitedWarning(logger)
+        #: Set after each committed batch; tests and /readyz read it.
+        self.batches_committed = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished first."""
+        logger.info("ingest started", extra={"topics": self._kafka.topics.unique()})
+        try:
+            while not stop.is_set():
+                records = self._collect(stop)
+                if records:
+                    self.process(records, stop)
+                self._update_lag()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        logger.info("ingest stopped")
+
+    def _collect(self, stop: threading.Event) -> list[ConsumerRecord]:
+        """Poll until the batch is full or its first record is ``max_batch_age`` old."""
+        records: list[ConsumerRecord] = []
+        deadline: float | None = None
+        limit = self._settings.max_batch_records
+        while len(records) < limit and not stop.is_set():
+            timeout_ms = POLL_TIMEOUT_MS
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                timeout_ms = min(timeout_ms, max(int(remaining * 1000), 1))
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
+            for partition_records in polled.values():
+                records.extend(partition_records)
+            if records and deadline is None:
+                deadline = time.monotonic() + self._settings.max_batch_age
+            if not polled and not records:
+                break  # idle: give the caller a chance to check stop and lag
+        return records
+
+    def process(self, records: list[ConsumerRecord], stop: threading.Event) -> bool:
+        """Make one batch durable, then commit its offsets. Returns False if stopped first.
+
+        The ordering is what makes ingest at-least-once without double counting:
+
+        1. validate every message; invalid ones are set aside with their reason;
+        2. write the valid ones to the store in ONE transaction; while the store is
+           down, retry with exponential backoff, partitions paused (nothing new is
+           fetched, the consumer stays in its group);
+        3. forward the invalid ones to the dead-letter topic and wait for the acks;
+        4. only then commit the offsets after the batch's last record per partition.
+
+        A crash anywhere before 4 makes Kafka redeliver the batch; step 2 is an
+        idempotent upsert on (model_id, event_id), so redelivery changes nothing.
+        """
+        started = time.perf_counter()
+        valid, rejected = self._validate(records)
+        result = self._retry(lambda: self._store.write_batch(valid), stop, "store")
+        if result is None:
+            return False
+        if rejected and self._kafka.dead_letter_topic:
+            topic = self._kafka.dead_letter_topic
+            sent = self._retry(
+                lambda: dead_letter.forward(self._producer, topic, rejected, timeout_s=30),
+                stop,
+                "dead-letter topic",
+            )
+            if sent is None:
+                return False
+            self._metrics.dead_lettered.inc(len(rejected))
+        self._commit(records)
+        self._count(valid, result)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.batches_committed += 1
+        return True
+
+    def _validate(
+        self, records: list[ConsumerRecord]
+    ) -> tuple[list[Prediction | Label], list[Rejected]]:
+        valid: list[Prediction | Label] = []
+        rejected: list[Rejected] = []
+        for record in records:
+            try:
+                valid.append(
+                    parse_message(record.value, max_bytes=self._settings.max_message_bytes)
+                )
+            except InvalidMessage as problem:
+                rejected.append(Rejected(record, problem.reason, problem.detail))
+                self._metrics.rejected.labels(problem.reason).inc()
+                self._warn.warn(
+                    problem.reason,
+                    "invalid message dead-lettered",
+                    reason=problem.reason,
+                    detail=problem.detail,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+        return valid, rejected
+
+    def _retry(self, action: Callable[[], Any], stop: threading.Event, what: str) -> Any:
+        """Run ``action`` until it succeeds or ``stop`` is set (then return None)."""
+        delay = self._settings.retry_initial
+        paused = False
+        try:
+            while True:
+                try:
+                    outcome = action()
+                    return True if outcome is None else outcome
+                except (DBAPIError, DeadLetterError, KafkaError) as exc:
+                    self._metrics.write_retries.inc()
+                    self._warn.warn(
+                        f"retry:{what}",
+                        f"{what} unavailable, retrying",
+                        error=str(exc)[:500],
+                        retry_in_s=delay,
+                    )
+                if not paused:
+                    self._consumer.pause(*self._consumer.assignment())
+                    paused = True
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline:
+                    if stop.is_set():
+                        logger.warning("stopping with an unwritten batch; it will be redelivered")
+                        return None
+                    self._consumer.poll(timeout_ms=100)  # paused: keeps the group membership
+                delay = min(delay * 2, self._settings.retry_max)
+        finally:
+            if paused:
+                self._consumer.resume(*self._consumer.paused())
+
+    def _commit(self, records: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            next_offset = record.offset + 1
+            if partition not in offsets or offsets[partition].offset < next_offset:
+                offsets[partition] = OffsetAndMetadata(next_offset, "", -1)
+        try:
+            self._consumer.commit(offsets=offsets)
+        except CommitFailedError as exc:
+            # The partitions moved to another replica during the batch; it will
+            # re-read them from the last commit, and the write above is idempotent.
+            logger.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
+
+    def _count(self, valid: list[Prediction | Label], result: WriteResult) -> None:
+        labels = sum(1 for record in valid if isinstance(record, Label))
+        self._metrics.messages.labels("label").inc(labels)
+        self._metrics.messages.labels("prediction").inc(len(valid) - labels)
+        for reason, count in result.labels_dropped.items():
+            self._metrics.labels_dropped.labels(reason).inc(count)
+        self._metrics.labels_dropped.labels("duplicate").inc(result.labels_duplicate)
+        self._metrics.labels_dropped.labels("conflicting").inc(result.labels_conflicting)
+        for delay in result.label_delays_s:
+            self._metrics.label_delay.observe(delay)
+
+    def _update_lag(self) -> None:
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = self._consumer.position(partition, timeout_ms=100)
+            except KafkaError:
+                continue  # not known yet; next round
+            self._metrics.lag.labels(partition.topic, str(partition.partition)).set(
+                max(highwater - position, 0)
+            )

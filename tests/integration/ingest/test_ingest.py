@@ -1,0 +1,145 @@
+"""Ingest against a real Kafka-protocol broker and real databases."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from sqlalchemy import Engine, func, select
+
+from monitor.metrics import calibration as core
+from monitor.metrics.summary import calibration_summary
+from monitor.settings import KafkaSettings
+from monitor.store.events import EventStore
+from monitor.store.models import Event
+from monitor.store.reading import load_window
+from tests.fixtures.kafka import read_all
+from tests.integration.ingest.helpers import (
+    BASE_MS,
+    label,
+    prediction,
+    running_worker,
+    send_all,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _count(engine: Engine, *where: object) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(select(func.count()).select_from(Event).where(*where)).scalar_one()
+        )
+
+
+def test_good_messages_land_and_bad_ones_are_dead_lettered(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, migrated_engine: Engine
+) -> None:
+    good = [prediction(i) for i in range(200)]
+    base = {"event_id": "x", "model_id": "fraud", "model_version": "v1", "timestamp": BASE_MS}
+    bad = {
+        b"{not json": "unparseable_json",
+        orjson.dumps({**base, "probability": 1.5}): "bad_probability",
+        orjson.dumps({"event_id": "x", "model_id": "fraud", "label": 2, "timestamp": BASE_MS}): (
+            "bad_label"
+        ),
+        orjson.dumps({**base, "event_id": None, "probability": 0.5}): "missing_field",
+        orjson.dumps({**base, "timestamp": "yesterday", "probability": 0.5}): "bad_timestamp",
+        orjson.dumps({**base, "event_id": "z"})[:-1] + b', "raw_score": NaN}': "unparseable_json",
+        b"[1, 2, 3]": "not_an_object",
+        orjson.dumps({**base, "probability": 0.5, "pad": "x" * 70_000}): "oversized",
+    }
+    # Bad messages in the middle of the good ones: the same batch holds both.
+    payloads = good[:100] + list(bad) + good[100:]
+    send_all(producer, kafka_settings.topics.probabilities, payloads)
+    labels = [label(i, i % 2) for i in range(200)]
+    send_all(producer, kafka_settings.topics.labels, labels)
+
+    store = EventStore(
+        migrated_engine, segment_keys=["region"], clock_ms=lambda: BASE_MS + 86_400_000
+    )
+    with running_worker(kafka_settings, store) as (_worker, _metrics, registry):
+        wait_until(
+            lambda: _count(migrated_engine, Event.label.is_not(None)) == 200,
+            what="200 labelled events",
+        )
+        wait_until(
+            lambda: (
+                (registry.get_sample_value("calmon_ingest_dead_lettered_total") or 0) == len(bad)
+            ),
+            what="dead letters",
+        )
+        for reason, expected in {
+            "unparseable_json": 2,
+            "bad_probability": 1,
+            "bad_label": 1,
+            "missing_field": 1,
+            "bad_timestamp": 1,
+            "not_an_object": 1,
+            "oversized": 1,
+        }.items():
+            assert (
+                registry.get_sample_value("calmon_ingest_rejected_total", {"reason": reason})
+                == expected
+            )
+        assert (
+            registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
+            == 200
+        )
+        assert registry.get_sample_value("calmon_ingest_messages_total", {"stream": "label"}) == 200
+
+    dead = read_all(
+        kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", len(bad)
+    )
+    assert sorted(record.value for record in dead) == sorted(bad)
+    reasons = {record.value: dict(record.headers)["calmon-reason"].decode() for record in dead}
+    assert reasons == bad
+
+    # What landed is exactly the good events: compare the window with the core.
+    p = np.array([(i % 97) / 97 for i in range(200)])
+    y = np.array([i % 2 for i in range(200)])
+    window = load_window(
+        migrated_engine,
+        model_id="fraud",
+        model_version="v1",
+        segment="__all__",
+        start_ms=BASE_MS,
+        end_ms=BASE_MS + 86_400_000,
+    )
+    values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
+    assert values["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-12)
+    assert window.predictions == 200
+
+
+def test_committed_offsets_cover_the_batch(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+) -> None:
+    from monitor.store import migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(50)])
+    with running_worker(kafka_settings, EventStore(engine)):
+        wait_until(lambda: _count(engine) == 50, what="50 events")
+        wait_until(
+            lambda: committed_total(kafka_settings, kafka_settings.topics.probabilities) == 50,
+            what="offsets committed",
+        )
+
+
+def committed_total(kafka: KafkaSettings, topic: str) -> int:
+    """Sum over partitions of the group's committed offset for ``topic``."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=kafka.group_id,
+        enable_auto_commit=False,
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        committed = [consumer.committed(TopicPartition(topic, p)) for p in partitions]
+    finally:
+        consumer.close(autocommit=False)
+    return sum(offset or 0 for offset in committed)
