@@ -1,0 +1,146 @@
+"""Ingest when things go wrong: a crash between write and commit, SIGTERM mid-stream,
+the database away for 30 s, the broker restarting."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from kafka import KafkaProducer
+from sqlalchemy import Engine, func, select
+
+from monitor.settings import IngestSettings, KafkaSettings
+from monitor.store import migrate
+from monitor.store.engine import make_engine
+from monitor.store.events import EventStore
+from monitor.store.models import Aggregate, Event
+from monitor.store.reading import load_window
+from tests.integration.ingest.helpers import (
+    BASE_MS,
+    label,
+    prediction,
+    running_worker,
+    send_all,
+    wait_until,
+)
+from tests.integration.ingest.test_ingest import committed_total
+
+pytestmark = pytest.mark.integration
+
+
+def _events(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(Event)).scalar_one())
+
+
+def _window_counts(engine: Engine) -> tuple[int, int]:
+    window = load_window(
+        engine,
+        model_id="fraud",
+        model_version="v1",
+        segment="__all__",
+        start_ms=BASE_MS - 86_400_000,
+        end_ms=BASE_MS + 86_400_000,
+    )
+    return window.predictions, window.aggregate.n_labelled
+
+
+def _worker_process(kafka: KafkaSettings, url: str, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.ingest.worker_process",
+            kafka.model_dump_json(),
+            url,
+            *flags,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, database_url: str
+) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(300)])
+    send_all(producer, kafka_settings.topics.labels, [label(i, i % 2) for i in range(300)])
+
+    crashing = _worker_process(kafka_settings, database_url, "--crash-before-commit")
+    output, _ = crashing.communicate(timeout=120)
+    assert crashing.returncode == -signal.SIGKILL, output
+    assert "dying before commit" in output
+    written_before_crash = _events(engine)
+    assert written_before_crash > 0
+    assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == 0
+
+    restarted = _worker_process(kafka_settings, database_url)
+    try:
+        wait_until(lambda: _window_counts(engine) == (300, 300), timeout_s=90, what="all events")
+        time.sleep(2)  # any double counting would show up as more than 300
+        assert _window_counts(engine) == (300, 300)
+        assert _events(engine) == 300
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        output, _ = restarted.communicate(timeout=60)
+    assert restarted.returncode == 0, output
+    engine.dispose()
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+) -> None:
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    process = _worker_process(kafka_settings, sqlite_url)
+    try:
+        send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(400)])
+        wait_until(lambda: _events(engine) > 0, timeout_s=60, what="the first batch")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "worker stopped" in output
+    # Whatever was written was committed, and nothing committed is missing.
+    assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == _events(engine)
+
+
+def test_database_outage_pauses_ingest_without_committing(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, postgres_cluster
+) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(postgres_cluster.url)
+    migrate.upgrade(engine)
+    store = EventStore(engine, clock_ms=lambda: BASE_MS + 86_400_000)
+    topic = kafka_settings.topics.probabilities
+    settings = IngestSettings(
+        max_batch_records=100, max_batch_age=0.2, retry_initial=0.5, retry_max=4
+    )
+    with running_worker(kafka_settings, store, settings) as (_worker, _metrics, registry):
+        send_all(producer, topic, [prediction(i) for i in range(100)])
+        wait_until(lambda: committed_total(kafka_settings, topic) == 100, what="first batch")
+
+        postgres_cluster.stop()
+        send_all(producer, topic, [prediction(i) for i in range(100, 250)])
+        outage_end = time.monotonic() + 30
+        while time.monotonic() < outage_end:
+            # Nothing past the first batch may be committed while the store is away.
+            assert committed_total(kafka_settings, topic) == 100
+            time.sleep(2)
+        assert (registry.get_sample_value("calmon_ingest_write_retries_total") or 0) >= 3
+        postgres_cluster.start()
+
+        wait_until(
+            lambda: committed_total(kafka_settings, topic) == 250, timeout_s=90, what="resume"
+        )
+        assert _events(engine) == 250
+        assert _window_counts(engine)[0] == 250
+    engine.dispose()
+
+
+__all__ = ["Aggregate"]
