@@ -57,13 +57,15 @@ class BatchDeltas:
         self._additions: dict[AggregateKey, _Additions] = defaultdict(_Additions)
         self.last_prediction_ms: dict[SeriesKey, int] = {}
         self.last_label_ms: dict[SeriesKey, int] = {}
+        self._segments: dict[str | None, list[str]] = {}
 
     def _series(self, row: EventRow) -> list[SeriesKey]:
         assert row.model_version is not None
-        return [
-            (row.model_id, row.model_version, segment)
-            for segment in segments_of(row.segment_json, self._segment_keys)
-        ]
+        segments = self._segments.get(row.segment_json)
+        if segments is None:  # most events share a few segment combinations: parse once
+            segments = segments_of(row.segment_json, self._segment_keys)
+            self._segments[row.segment_json] = segments
+        return [(row.model_id, row.model_version, segment) for segment in segments]
 
     def _targets(self, row: EventRow) -> list[_Additions]:
         assert row.event_time_ms is not None

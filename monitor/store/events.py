@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select, tuple_
+from sqlalchemy import Connection, Engine, Table
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
 from monitor.store.models import Aggregate, Event, Series
 from monitor.store.records import EventRow, Label, Prediction
-from monitor.store.sql import chunks, insert_ignoring_existing, locks_rows, update_by_key
+from monitor.store.sql import insert_ignoring_existing, select_for_update, update_by_key
 
 DAY_MS = 86_400_000
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
@@ -116,16 +116,8 @@ class EventStore:
             ["model_id", "event_id"],
         )
         rows: dict[tuple[str, str], EventRow] = {}
-        for chunk in chunks(keys):
-            query = (
-                select(Event.__table__)
-                .where(tuple_(Event.model_id, Event.event_id).in_(list(chunk)))
-                .order_by(Event.model_id, Event.event_id)
-            )
-            if locks_rows(connection):
-                query = query.with_for_update()
-            for found in connection.execute(query).mappings():
-                rows[(found["model_id"], found["event_id"])] = EventRow(**found)
+        for found in select_for_update(connection, _EVENTS, ["model_id", "event_id"], keys):
+            rows[(found.model_id, found.event_id)] = EventRow(**found._mapping)
         return rows
 
     def _apply_prediction(
@@ -231,14 +223,8 @@ def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:
 
 # -- aggregates -------------------------------------------------------------------------
 
-_AGGREGATE_KEY = (
-    Aggregate.model_id,
-    Aggregate.model_version,
-    Aggregate.segment,
-    Aggregate.resolution_s,
-    Aggregate.bucket_start_ms,
-)
-_AGGREGATE_KEY_NAMES = ("model_id", "model_version", "segment", "resolution_s", "bucket_start_ms")
+_SERIES_KEY_NAMES = ["model_id", "model_version", "segment"]
+_AGGREGATE_KEY_NAMES = ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"]
 _EMPTY = EventAggregate.empty().to_bytes()
 
 
@@ -267,29 +253,22 @@ def _merge_aggregates(
         ],
         ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"],
     )
-    for chunk in chunks(keys):
-        query = (
-            select(*_AGGREGATE_KEY, Aggregate.predictions, Aggregate.blob)
-            .where(tuple_(*_AGGREGATE_KEY).in_(list(chunk)))
-            .order_by(*_AGGREGATE_KEY)
+    columns = [*_AGGREGATE_KEY_NAMES, "predictions", "blob"]
+    updates = []
+    for found in select_for_update(connection, _AGGREGATES, _AGGREGATE_KEY_NAMES, keys, columns):
+        key: AggregateKey = tuple(found[:5])
+        predictions, delta = additions[key]
+        stored = EventAggregate.from_bytes(found.blob)
+        stored.merge(delta)
+        updates.append(
+            {
+                **dict(zip(_AGGREGATE_KEY_NAMES, key, strict=True)),
+                "predictions": found.predictions + predictions,
+                "blob": stored.to_bytes(),
+                "updated_ms": now,
+            }
         )
-        if locks_rows(connection):
-            query = query.with_for_update()
-        updates = []
-        for found in connection.execute(query).all():
-            key: AggregateKey = tuple(found[:5])  # type: ignore[assignment]
-            predictions, delta = additions[key]
-            stored = EventAggregate.from_bytes(found.blob)
-            stored.merge(delta)
-            updates.append(
-                {
-                    **dict(zip(_AGGREGATE_KEY_NAMES, key, strict=True)),
-                    "predictions": found.predictions + predictions,
-                    "blob": stored.to_bytes(),
-                    "updated_ms": now,
-                }
-            )
-        update_by_key(connection, _AGGREGATES, list(_AGGREGATE_KEY_NAMES), updates)
+    update_by_key(connection, _AGGREGATES, _AGGREGATE_KEY_NAMES, updates)
 
 
 def _touch_series(
@@ -308,30 +287,20 @@ def _touch_series(
         ],
         ["model_id", "model_version", "segment"],
     )
-    series_key = (Series.model_id, Series.model_version, Series.segment)
-    for chunk in chunks(keys):
-        query = (
-            select(*series_key, Series.last_prediction_ms, Series.last_label_ms)
-            .where(tuple_(*series_key).in_(list(chunk)))
-            .order_by(*series_key)
-        )
-        if locks_rows(connection):
-            query = query.with_for_update()
-        updates = [
-            {
-                "model_id": found.model_id,
-                "model_version": found.model_version,
-                "segment": found.segment,
-                "last_prediction_ms": _latest(
-                    found.last_prediction_ms, last_prediction_ms.get(_series_key(found))
-                ),
-                "last_label_ms": _latest(
-                    found.last_label_ms, last_label_ms.get(_series_key(found))
-                ),
-            }
-            for found in connection.execute(query).all()
-        ]
-        update_by_key(connection, _SERIES, ["model_id", "model_version", "segment"], updates)
+    columns = [*_SERIES_KEY_NAMES, "last_prediction_ms", "last_label_ms"]
+    updates = [
+        {
+            "model_id": found.model_id,
+            "model_version": found.model_version,
+            "segment": found.segment,
+            "last_prediction_ms": _latest(
+                found.last_prediction_ms, last_prediction_ms.get(_series_key(found))
+            ),
+            "last_label_ms": _latest(found.last_label_ms, last_label_ms.get(_series_key(found))),
+        }
+        for found in select_for_update(connection, _SERIES, _SERIES_KEY_NAMES, keys, columns)
+    ]
+    update_by_key(connection, _SERIES, _SERIES_KEY_NAMES, updates)
 
 
 def _latest(stored: int | None, new: int | None) -> int | None:
