@@ -130,10 +130,64 @@ class StoreSettings(_Section):
     retention_interval: Duration = 3600
 
 
+class WindowSettings(_Section):
+    """A sliding window ``length`` long, evaluated every ``every``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    length: Duration
+    every: Duration = 60.0
+
+
+def _default_windows() -> list[WindowSettings]:
+    return [
+        WindowSettings(name="1h", length=3600, every=60),
+        WindowSettings(name="24h", length=86400, every=300),
+        WindowSettings(name="7d", length=7 * 86400, every=900),
+    ]
+
+
+class EvaluationSettings(_Section):
+    #: Equal-width bins of ECE, MCE and the reliability diagram (5, 10, 20, 40...).
+    n_bins: Literal[5, 10, 20, 40, 80] = 10
+    #: Below these counts a metric is insufficient: not exported, no alert on noise.
+    min_labelled: int = Field(100, ge=1)
+    min_predictions: int = Field(100, ge=1)
+    #: Resamples of the ECE bootstrap interval (0 turns it off).
+    bootstrap_resamples: int = Field(500, ge=0)
+    #: Per segment key, the top-K values by volume get their own series; the rest
+    #: are merged into ``key=__other__``.
+    max_segment_values: int = Field(10, ge=1)
+    #: Also export each model over all its versions (model_version="__all__").
+    all_versions: bool = True
+
+
+class ReferenceSettings(_Section):
+    """The drift reference when no ``calmon baseline`` snapshot exists for a version.
+
+    ``trailing``: the window of the same length just before the current one.
+    ``fixed``: the period [start, end) of each model version (RFC 3339).
+    """
+
+    mode: Literal["trailing", "fixed"] = "trailing"
+    start: str | None = None
+    end: str | None = None
+    #: PSI bins fitted on the reference's quantiles.
+    psi_bins: int = Field(10, ge=2, le=100)
+
+
+class HttpSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
 class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     ingest: IngestSettings = IngestSettings()
     store: StoreSettings = StoreSettings()
+    windows: list[WindowSettings] = Field(default_factory=_default_windows, min_length=1)
+    evaluation: EvaluationSettings = EvaluationSettings()
+    reference: ReferenceSettings = ReferenceSettings()
+    http: HttpSettings = HttpSettings()
 
 
 class ConfigError(ValueError):

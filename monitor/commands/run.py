@@ -1,16 +1,33 @@
-"""`calmon run` (placeholder until its issue lands)."""
+"""`calmon run`: the daemon (ingest, window jobs, HTTP)."""
 
 from __future__ import annotations
 
 import argparse
 
+from monitor.app import App, SchemaNotReady
+from monitor.commands.common import add_config_argument, settings_from
+from monitor.logs import configure_logging
+
 NAME = "run"
-HELP = "(not built yet)"
+HELP = "run the daemon: Kafka ingest, scheduled window jobs, /metrics and the JSON API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    add_config_argument(parser)
+    parser.add_argument(
+        "--no-ingest",
+        action="store_true",
+        help="do not consume from Kafka (a replica that only evaluates and serves)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("calmon run: not built yet")
+    configure_logging(json=True, level=args.log_level)
+    settings = settings_from(args)
+    try:
+        app = App(settings)
+    except SchemaNotReady as problem:
+        print(f"calmon run: {problem}")
+        return 2
+    return app.run(ingest=not args.no_ingest)

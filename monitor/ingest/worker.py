@@ -85,6 +85,9 @@ class IngestWorker:
         finally:
             self.close()
 
+    def broker_connected(self) -> bool:
+        return bool(self._consumer.bootstrap_connected())
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)
         if self._producer is not None:

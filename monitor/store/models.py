@@ -75,3 +75,73 @@ class Series(Base):
     first_seen_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_prediction_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_label_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- revision 0002_windows ---------------------------------------------------------------
+
+
+class MetricPoint(Base):
+    """History: every value a window job computed (one row per metric)."""
+
+    __tablename__ = "metric_points"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    evaluated_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (Index("ix_metric_points_evaluated_ms", "evaluated_ms"),)
+
+
+class WindowResultRow(Base):
+    """The latest evaluation of each series and window, with its reliability bins.
+
+    Every replica's exporter reads this table, so whichever replica Prometheus scrapes
+    exports the same values.
+    """
+
+    __tablename__ = "window_results"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), primary_key=True)
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    evaluated_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    window_start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    window_end_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    labelled: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    values_json: Mapped[str] = mapped_column(Text, nullable=False)
+    bins_json: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Reference(Base):
+    """A fitted drift reference of one series, versioned with the model version."""
+
+    __tablename__ = "references"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), primary_key=True)
+    distribution: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: ``snapshot`` (calmon baseline) or ``fixed`` (the configured period).
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    end_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    profile_json: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class JobRun(Base):
+    """One row per (job, scheduled slot): the replica that inserts it runs the job."""
+
+    __tablename__ = "job_runs"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), nullable=False)
+    started_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,7 +10,15 @@ from monitor.store import migrate
 from monitor.store.base import Base
 from monitor.store.engine import make_engine
 
-TABLES = {"events", "aggregates", "series"}
+TABLES = {
+    "events",
+    "aggregates",
+    "series",
+    "metric_points",
+    "window_results",
+    "references",
+    "job_runs",
+}
 
 
 def test_upgrade_to_head_and_downgrade_to_base(database_url: str) -> None:

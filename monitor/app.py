@@ -1,0 +1,161 @@
+"""Wires the stages into the daemon (``calmon run``); no logic of its own."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.process_collector import ProcessCollector
+from sqlalchemy import Engine, func, select, text
+
+from monitor.export.collector import WindowResultsCollector
+from monitor.export.http import HttpApi, serve
+from monitor.ingest.metrics import IngestMetrics
+from monitor.ingest.worker import IngestWorker
+from monitor.settings import Settings
+from monitor.store import migrate
+from monitor.store.engine import make_engine
+from monitor.store.events import EventStore, wall_clock_ms
+from monitor.store.models import Aggregate, Event, MetricPoint
+from monitor.store.retention import RetentionPolicy, apply_retention
+from monitor.windows.jobs import JobMetrics, WindowJob
+from monitor.windows.results import WindowResult
+
+logger = logging.getLogger(__name__)
+
+
+class SchemaNotReady(RuntimeError):
+    pass
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        registry: CollectorRegistry | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        on_results: Callable[[str, list[WindowResult]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.store.url.get_secret_value())
+        if not migrate.is_at_head(self.engine):
+            raise SchemaNotReady(
+                f"the store is at revision {migrate.current_revision(self.engine) or 'empty'}, "
+                f"not {migrate.head_revision()}: run `calmon migrate` first"
+            )
+        self.registry = registry or CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.registry.register(WindowResultsCollector.from_engine(self.engine))
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.clock_ms = clock_ms
+        self.store = EventStore(
+            self.engine,
+            segment_keys=settings.store.segment_keys,
+            label_horizon_s=int(settings.ingest.label_horizon),
+            clock_ms=clock_ms,
+        )
+        job_metrics = JobMetrics(self.registry)
+        self.jobs = [
+            WindowJob(
+                self.engine,
+                settings,
+                window,
+                owner=self.owner,
+                metrics=job_metrics,
+                clock_ms=clock_ms,
+                on_results=on_results,
+            )
+            for window in settings.windows
+        ]
+        self.store_rows = Gauge(
+            "calmon_store_rows",
+            "Rows per store table (refreshed by the retention job).",
+            ["table"],
+            registry=self.registry,
+        )
+        self.stop_event = threading.Event()
+        self.worker: IngestWorker | None = None
+
+    def start_ingest(self) -> threading.Thread:
+        self.worker = IngestWorker(
+            kafka=self.settings.kafka,
+            ingest=self.settings.ingest,
+            store=self.store,
+            metrics=IngestMetrics(self.registry),
+        )
+        thread = threading.Thread(target=self.worker.run, args=(self.stop_event,), name="ingest")
+        thread.start()
+        return thread
+
+    def readiness(self) -> dict[str, str | None]:
+        problems: dict[str, str | None] = {"store": None, "broker": None}
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            if not migrate.is_at_head(self.engine):
+                problems["store"] = "schema is not at the latest revision"
+        except Exception as exc:  # any failure means not ready
+            problems["store"] = str(exc)[:200]
+        if self.worker is not None and not self.worker.broker_connected():
+            problems["broker"] = "no connection to the Kafka bootstrap servers"
+        return problems
+
+    def retention(self) -> None:
+        policy = RetentionPolicy(
+            event_retention_s=int(self.settings.store.event_retention),
+            label_horizon_s=int(self.settings.ingest.label_horizon),
+        )
+        result = apply_retention(self.engine, policy, self.clock_ms())
+        logger.info("retention applied", extra=vars(result))
+        with self.engine.connect() as connection:
+            for table in (Event, Aggregate, MetricPoint):
+                count = connection.execute(select(func.count()).select_from(table)).scalar_one()
+                self.store_rows.labels(table.__tablename__).set(count)
+
+    def scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+        )
+        for job in self.jobs:
+            every = job._window.every
+            scheduler.add_job(job.run, "interval", seconds=every, id=job.name, name=job.name)
+        scheduler.add_job(
+            self.retention,
+            "interval",
+            seconds=self.settings.store.retention_interval,
+            id="retention",
+        )
+        return scheduler
+
+    def run(self, *, ingest: bool = True) -> int:
+        """Run until SIGTERM/SIGINT; then stop the scheduler, finish the batch, close."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop_event.set())
+        api = HttpApi(engine=self.engine, registry=self.registry, readiness=self.readiness)
+        server = serve(api, self.settings.http.host, self.settings.http.port)
+        logger.info(
+            "calmon running",
+            extra={"http": f"{self.settings.http.host}:{server.server_port}", "owner": self.owner},
+        )
+        ingest_thread = self.start_ingest() if ingest else None
+        scheduler = self.scheduler()
+        scheduler.start()
+        self.stop_event.wait()
+        logger.info("stopping")
+        scheduler.shutdown(wait=True)
+        if ingest_thread is not None:
+            ingest_thread.join(timeout=60)
+        server.shutdown()
+        server.server_close()
+        self.engine.dispose()
+        logger.info("stopped")
+        return 0

@@ -1,0 +1,141 @@
+"""Prometheus export of the latest window results, as a custom Collector.
+
+On each scrape the collector reads the latest results from the store (cached for a few
+seconds), so every replica exports the same values, and series of models or segments
+that disappeared go away by themselves. Metric names are listed in README ("Metrics").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+
+from monitor.windows.history import latest_results
+from monitor.windows.results import WindowResult
+
+SERIES_LABELS = ["model", "model_version", "segment", "window"]
+DISTRIBUTION_SUFFIXES = ("_raw_score", "_probability")
+QUANTILE_KEYS = {
+    "window_label_delay_seconds_p50": "0.5",
+    "window_label_delay_seconds_p90": "0.9",
+}
+
+#: Metric key -> help text. Only these keys are exported (a typo cannot leak out).
+CALIBRATION_HELP = {
+    "ece": "Expected calibration error (equal-width bins) of labelled events in the window.",
+    "ace": "Adaptive calibration error (equal-mass bins).",
+    "mce": "Maximum calibration error over occupied bins.",
+    "rmsce": "Root-mean-square calibration error.",
+    "brier_score": "Brier score (mean squared error of the probability).",
+    "brier_reliability": "Reliability term of the Murphy decomposition of the Brier score.",
+    "brier_resolution": "Resolution term of the Murphy decomposition.",
+    "brier_uncertainty": "Uncertainty term (base rate x (1 - base rate)).",
+    "brier_skill_score": "1 - Brier / uncertainty: skill over predicting the prevalence.",
+    "log_loss": "Mean log loss in nats (p clipped to [1e-15, 1 - 1e-15]).",
+    "calibration_slope": "Slope of the logistic recalibration fit on logit(p); 1 is calibrated.",
+    "calibration_intercept": "Intercept of the logistic recalibration fit; 0 is calibrated.",
+    "calibration_in_the_large": "Mean p minus mean label (positive: over-predicting).",
+    "observed_expected_ratio": "Observed positives / expected positives (sum of p).",
+    "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
+    "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
+    "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
+    "window_predictions": "Predictions in the window (by prediction time).",
+    "window_labelled": "Predictions in the window whose label has arrived.",
+    "label_coverage_ratio": "Labelled / predictions in the window.",
+    "seconds_since_last_prediction": "Seconds since the newest prediction of the series.",
+    "seconds_since_last_label": "Seconds since the newest label of the series.",
+}
+DRIFT_HELP = {
+    "psi": "Population stability index against the reference (reference-quantile bins).",
+    "ks_statistic": "Two-sample Kolmogorov-Smirnov statistic against the reference.",
+    "ks_pvalue": "Asymptotic p-value of the KS test against the reference.",
+    "js_distance": "Jensen-Shannon distance (base 2) against the reference.",
+    "wasserstein_distance": "Wasserstein-1 distance to the reference.",
+}
+CACHE_SECONDS = 5.0
+
+
+class WindowResultsCollector(Collector):
+    def __init__(
+        self,
+        load: Callable[[], list[WindowResult]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: list[WindowResult] = []
+        self._loaded_at: float | None = None
+
+    @classmethod
+    def from_engine(cls, engine: Engine) -> WindowResultsCollector:
+        return cls(lambda: latest_results(engine))
+
+    def _results(self) -> list[WindowResult]:
+        with self._lock:
+            now = self._clock()
+            if self._loaded_at is None or now - self._loaded_at > CACHE_SECONDS:
+                self._cached = self._load()
+                self._loaded_at = now
+            return self._cached
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        results = self._results()
+        families = {
+            key: GaugeMetricFamily(f"calmon_{key}", text, labels=SERIES_LABELS)
+            for key, text in CALIBRATION_HELP.items()
+        }
+        drift = {
+            key: GaugeMetricFamily(f"calmon_{key}", text, labels=[*SERIES_LABELS, "distribution"])
+            for key, text in DRIFT_HELP.items()
+        }
+        delay = GaugeMetricFamily(
+            "calmon_window_label_delay_seconds",
+            "Quantiles of label delay (prediction to label) of the window's labelled events.",
+            labels=[*SERIES_LABELS, "quantile"],
+        )
+        bins = {
+            name: GaugeMetricFamily(
+                f"calmon_reliability_bin_{name}", text, labels=[*SERIES_LABELS, "bin"]
+            )
+            for name, text in (
+                ("mean_predicted", "Mean predicted probability of the reliability bin."),
+                ("observed_ratio", "Observed frequency of positives in the reliability bin."),
+                ("events", "Labelled events in the reliability bin."),
+            )
+        }
+        for result in results:
+            labels = [
+                result.series.model,
+                result.series.model_version,
+                result.series.segment,
+                result.series.window,
+            ]
+            for key, value in result.values.items():
+                if key in families:
+                    families[key].add_metric(labels, value)
+                elif key in QUANTILE_KEYS:
+                    delay.add_metric([*labels, QUANTILE_KEYS[key]], value)
+                else:
+                    for suffix in DISTRIBUTION_SUFFIXES:
+                        base = key.removesuffix(suffix)
+                        if base != key and base in drift:
+                            drift[base].add_metric([*labels, suffix[1:]], value)
+            for point in result.reliability_bins:
+                bin_labels = [*labels, str(point.index)]
+                bins["mean_predicted"].add_metric(bin_labels, point.mean_predicted)
+                bins["observed_ratio"].add_metric(bin_labels, point.observed_ratio)
+                bins["events"].add_metric(bin_labels, point.count)
+        yield from families.values()
+        yield from drift.values()
+        yield delay
+        yield from bins.values()
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # unchecked: families depend on the stored results

@@ -1,0 +1,132 @@
+"""The daemon's HTTP endpoints.
+
+- ``/metrics``: Prometheus text format (window results and operational metrics);
+- ``/healthz``: the process is alive;
+- ``/readyz``: the store is reachable and migrated, the broker reachable (503 if not);
+- ``/api/v1/series``: latest results of every series (JSON);
+- ``/api/v1/history?model=M&metric=ece[&model_version=&segment=&window=&since=]``;
+- ``/api/v1/reliability?model=M[&model_version=__all__&segment=__all__&window=]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import Engine
+
+from monitor.windows.history import latest_results, metric_history
+from monitor.windows.results import ALL, WindowResult
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], dict[str, str | None]]  # check name -> problem (None = ok)
+
+
+def result_json(result: WindowResult) -> dict[str, Any]:
+    return {
+        "model": result.series.model,
+        "model_version": result.series.model_version,
+        "segment": result.series.segment,
+        "window": result.series.window,
+        "evaluated_at": result.evaluated_at.isoformat(),
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "predictions": result.predictions,
+        "labelled": result.labelled,
+        "values": dict(result.values),
+        "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
+    }
+
+
+class HttpApi:
+    def __init__(
+        self, *, engine: Engine, registry: CollectorRegistry, readiness: ReadinessCheck
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.readiness = readiness
+
+    def handle(self, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
+        if path == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+        if path == "/healthz":
+            return 200, "text/plain", b"ok\n"
+        if path == "/readyz":
+            problems = {name: p for name, p in self.readiness().items() if p is not None}
+            status = 503 if problems else 200
+            return (
+                status,
+                "application/json",
+                orjson.dumps({"ready": not problems, "problems": problems}),
+            )
+        if path == "/api/v1/series":
+            return self._json([result_json(r) for r in latest_results(self.engine)])
+        if path == "/api/v1/history":
+            if "model" not in query or "metric" not in query:
+                return self._error(400, "model and metric are required")
+            rows = metric_history(
+                self.engine,
+                model_id=query["model"],
+                metric=query["metric"],
+                model_version=query.get("model_version"),
+                segment=query.get("segment"),
+                window=query.get("window"),
+                since_ms=int(query.get("since", "0")),
+            )
+            return self._json(rows)
+        if path == "/api/v1/reliability":
+            if "model" not in query:
+                return self._error(400, "model is required")
+            matches = [
+                result_json(r)
+                for r in latest_results(self.engine)
+                if r.series.model == query["model"]
+                and r.series.model_version == query.get("model_version", ALL)
+                and r.series.segment == query.get("segment", ALL)
+                and ("window" not in query or r.series.window == query["window"])
+            ]
+            return self._json(matches)
+        return self._error(404, f"no such endpoint: {path}")
+
+    @staticmethod
+    def _json(body: Any) -> tuple[int, str, bytes]:
+        return 200, "application/json", orjson.dumps(body)
+
+    @staticmethod
+    def _error(status: int, message: str) -> tuple[int, str, bytes]:
+        return status, "application/json", orjson.dumps({"error": message})
+
+
+def serve(api: HttpApi, host: str, port: int) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; ``shutdown()`` the returned server to stop."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            try:
+                status, content_type, body = api.handle(url.path, query)
+            except Exception:
+                logger.exception("HTTP handler failed", extra={"path": url.path})
+                status, content_type, body = 500, "application/json", b'{"error":"internal"}'
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("http " + format, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

@@ -1,0 +1,42 @@
+"""Run each scheduled job once across replicas: the first to claim a slot runs it.
+
+Every replica schedules the same jobs; for each (job, slot) they race to insert one
+row in ``job_runs`` and only the replica whose row landed runs the job. The others skip
+it — their exporters read the same stored results, so every replica exports the same
+series. A replica that dies mid-job leaves its slot claimed; the next slot runs as usual.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, delete, select, update
+
+from monitor.store.models import JobRun
+from monitor.store.sql import insert_ignoring_existing
+
+KEEP_CLAIMS_MS = 86_400_000
+
+
+def claim(engine: Engine, job: str, slot_ms: int, owner: str, now_ms: int) -> bool:
+    with engine.begin() as connection:
+        insert_ignoring_existing(
+            connection,
+            JobRun.__table__,  # type: ignore[arg-type]
+            [{"job": job, "slot_ms": slot_ms, "owner": owner, "started_ms": now_ms}],
+            ["job", "slot_ms"],
+        )
+        winner = connection.execute(
+            select(JobRun.owner).where(JobRun.job == job, JobRun.slot_ms == slot_ms)
+        ).scalar_one()
+        connection.execute(
+            delete(JobRun).where(JobRun.job == job, JobRun.slot_ms < slot_ms - KEEP_CLAIMS_MS)
+        )
+    return bool(winner == owner)
+
+
+def finish(engine: Engine, job: str, slot_ms: int, now_ms: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            update(JobRun)
+            .where(JobRun.job == job, JobRun.slot_ms == slot_ms)
+            .values(finished_ms=now_ms)
+        )

@@ -1,0 +1,98 @@
+"""One series in one window: from a merged aggregate to a :class:`WindowResult`.
+
+Pure: the caller loads the aggregate and the references; nothing here touches the store.
+Metrics whose sample count is below the configured minimum are left out of ``values``
+(insufficient: not exported, nothing to alert on).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
+from monitor.metrics.errors import MetricInputError
+from monitor.metrics.summary import calibration_summary, drift_summary, label_delay_quantiles
+from monitor.settings import EvaluationSettings
+from monitor.store.reading import WindowAggregate
+from monitor.windows.results import ReliabilityBinPoint, SeriesWindow, WindowResult
+
+DRIFT_METRICS = ("psi", "ks_statistic", "ks_pvalue", "js_distance", "wasserstein_distance")
+LABEL_DELAY_QUANTILES = {
+    0.5: "window_label_delay_seconds_p50",
+    0.9: "window_label_delay_seconds_p90",
+}
+
+
+def to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def evaluate(
+    series: SeriesWindow,
+    window: WindowAggregate,
+    *,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    references: dict[Distribution, ReferenceProfile | None],
+    last_prediction_ms: int | None,
+    last_label_ms: int | None,
+    settings: EvaluationSettings,
+) -> WindowResult:
+    aggregate = window.aggregate
+    values: dict[str, float] = {
+        "window_predictions": float(window.predictions),
+        "window_labelled": float(aggregate.n_labelled),
+    }
+    if window.predictions > 0:
+        values["label_coverage_ratio"] = aggregate.n_labelled / window.predictions
+    if last_prediction_ms is not None:
+        values["seconds_since_last_prediction"] = max(now_ms - last_prediction_ms, 0) / 1000
+    if last_label_ms is not None:
+        values["seconds_since_last_label"] = max(now_ms - last_label_ms, 0) / 1000
+    for quantile, value in label_delay_quantiles(aggregate, tuple(LABEL_DELAY_QUANTILES)).items():
+        values[LABEL_DELAY_QUANTILES[quantile]] = value
+
+    bins: tuple[ReliabilityBinPoint, ...] = ()
+    if aggregate.n_labelled >= settings.min_labelled:
+        summary = calibration_summary(
+            aggregate,
+            n_bins=settings.n_bins,
+            bootstrap_resamples=settings.bootstrap_resamples,
+            seed=hash(series) & 0xFFFF,  # stable within a process, varies across series
+        )
+        values.update(summary.values)
+        bins = tuple(
+            ReliabilityBinPoint(
+                b.index,
+                b.lower,
+                b.upper,
+                b.count,
+                b.mean_predicted,
+                b.observed_ratio,
+                b.ci_low,
+                b.ci_high,
+            )
+            for b in summary.reliability_bins
+        )
+    for distribution in DISTRIBUTIONS:
+        reference = references.get(distribution)
+        current = aggregate.n_scores if distribution == "raw_score" else aggregate.n_probabilities
+        if reference is None or current < settings.min_predictions:
+            continue
+        try:
+            drift = drift_summary(reference, aggregate)
+        except MetricInputError:
+            continue
+        for name in DRIFT_METRICS:
+            values[f"{name}_{distribution}"] = float(getattr(drift, name))
+    return WindowResult(
+        series=series,
+        evaluated_at=to_datetime(now_ms),
+        window_start=to_datetime(start_ms),
+        window_end=to_datetime(end_ms),
+        predictions=window.predictions,
+        labelled=aggregate.n_labelled,
+        values=values,
+        reliability_bins=bins,
+    )

@@ -1,0 +1,170 @@
+"""The window job: evaluate every series of one configured window and store the results."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
+from sqlalchemy import Engine
+
+from monitor.settings import Settings, WindowSettings
+from monitor.store.events import wall_clock_ms
+from monitor.store.reading import SeriesInfo, WindowAggregate, list_series, load_window
+from monitor.windows import claims
+from monitor.windows.evaluate import evaluate
+from monitor.windows.history import save_results
+from monitor.windows.references import ReferenceResolver
+from monitor.windows.results import ALL, SeriesWindow, WindowResult
+from monitor.windows.segments import OTHER, cap_segments
+
+logger = logging.getLogger(__name__)
+
+
+class JobMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.duration = Histogram(
+            "calmon_window_job_duration_seconds",
+            "Time to evaluate every series of one window.",
+            ["window"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "calmon_window_last_success_timestamp_seconds",
+            "When this replica last completed the window job (Unix time).",
+            ["window"],
+            registry=registry,
+        )
+
+
+class WindowJob:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        window: WindowSettings,
+        *,
+        owner: str,
+        metrics: JobMetrics,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        on_results: Callable[[str, list[WindowResult]], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._window = window
+        self._owner = owner
+        self._metrics = metrics
+        self._clock_ms = clock_ms
+        self._on_results = on_results
+
+    @property
+    def every_s(self) -> float:
+        return self._window.every
+
+    @property
+    def name(self) -> str:
+        return f"window:{self._window.name}"
+
+    def run(self) -> list[WindowResult] | None:
+        """Claim this schedule slot and evaluate; None if another replica has it."""
+        now = self._clock_ms()
+        every_ms = int(self._window.every * 1000)
+        slot = now - now % every_ms
+        if not claims.claim(self._engine, self.name, slot, self._owner, now):
+            logger.debug("slot claimed by another replica", extra={"job": self.name})
+            return None
+        return self.evaluate_now(now, slot)
+
+    def evaluate_now(self, now: int, slot: int | None = None) -> list[WindowResult]:
+        started = time.perf_counter()
+        results = self.evaluate_all(now)
+        save_results(self._engine, self._window.name, results)
+        if slot is not None:
+            claims.finish(self._engine, self.name, slot, self._clock_ms())
+        elapsed = time.perf_counter() - started
+        self._metrics.duration.labels(self._window.name).observe(elapsed)
+        self._metrics.last_success.labels(self._window.name).set(time.time())
+        logger.info(
+            "window evaluated",
+            extra={"window": self._window.name, "series": len(results), "seconds": elapsed},
+        )
+        if self._on_results is not None:
+            self._on_results(self._window.name, results)
+        return results
+
+    def evaluate_all(self, now: int) -> list[WindowResult]:
+        end = now
+        start = now - int(self._window.length * 1000)
+        resolver = ReferenceResolver(self._engine, self._settings.reference)
+        by_model: dict[str, list[SeriesInfo]] = defaultdict(list)
+        for info in list_series(self._engine):
+            by_model[info.model_id].append(info)
+        results = []
+        for model_id, infos in sorted(by_model.items()):
+            versions: dict[str, list[SeriesInfo]] = defaultdict(list)
+            for info in infos:
+                versions[info.model_version].append(info)
+                if self._settings.evaluation.all_versions:
+                    versions[ALL].append(info)
+            for version, version_infos in sorted(versions.items()):
+                results += self._evaluate_version(
+                    model_id, version, version_infos, start, end, now, resolver
+                )
+        return results
+
+    def _evaluate_version(
+        self,
+        model_id: str,
+        version: str,
+        infos: list[SeriesInfo],
+        start: int,
+        end: int,
+        now: int,
+        resolver: ReferenceResolver,
+    ) -> list[WindowResult]:
+        settings = self._settings.evaluation
+        segments = sorted({info.segment for info in infos})
+        windows: dict[str, WindowAggregate] = {
+            segment: load_window(
+                self._engine,
+                model_id=model_id,
+                model_version=None if version == ALL else version,
+                segment=segment,
+                start_ms=start,
+                end_ms=end,
+            )
+            for segment in segments
+        }
+        capped = cap_segments(windows, settings.max_segment_values)
+        results = []
+        for segment, window in sorted(capped.items()):
+            if window.predictions == 0 and segment != ALL:
+                continue  # a segment value not seen in this window: no series
+            members = [i for i in infos if i.segment == segment] or infos
+            references = (
+                {}
+                if segment.endswith(f"={OTHER}")
+                else resolver.resolve(model_id, version, segment, start, end)
+            )
+            results.append(
+                evaluate(
+                    SeriesWindow(model_id, version, segment, self._window.name),
+                    window,
+                    start_ms=start,
+                    end_ms=end,
+                    now_ms=now,
+                    references=references,
+                    last_prediction_ms=_latest(i.last_prediction_ms for i in members),
+                    last_label_ms=_latest(i.last_label_ms for i in members),
+                    settings=settings,
+                )
+            )
+        return results
+
+
+def _latest(times: Iterable[int | None]) -> int | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None

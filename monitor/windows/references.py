@@ -1,0 +1,167 @@
+"""Which reference a series' drift is measured against, and storing snapshots.
+
+Order of precedence for a (model, version, segment):
+
+1. a snapshot taken with ``calmon baseline`` for that model version (stored);
+2. otherwise the configured mode: ``fixed`` (a period, fitted from the stored
+   aggregates of that period) or ``trailing`` (the window of the same length just
+   before the current one).
+
+A new model version has no snapshot and so gets its own reference from its own events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+from sqlalchemy import Engine, delete, select
+
+from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
+from monitor.metrics.errors import DegenerateReferenceError
+from monitor.settings import ReferenceSettings
+from monitor.store.models import Reference
+from monitor.store.reading import load_window
+from monitor.store.sql import insert_ignoring_existing
+from monitor.windows.results import ALL
+
+References = dict[Distribution, ReferenceProfile | None]
+
+
+def fit_references(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str,
+    segment: str,
+    start_ms: int,
+    end_ms: int,
+    psi_bins: int,
+) -> References:
+    """Fit both distributions' references from the stored aggregates of a period."""
+    window = load_window(
+        engine,
+        model_id=model_id,
+        model_version=None if model_version == ALL else model_version,
+        segment=segment,
+        start_ms=start_ms,
+        end_ms=end_ms,
+    )
+    fitted: References = {}
+    for distribution in DISTRIBUTIONS:
+        histogram = (
+            window.aggregate.scores
+            if distribution == "raw_score"
+            else window.aggregate.probabilities
+        )
+        try:
+            fitted[distribution] = ReferenceProfile.from_histogram(
+                histogram, kind=distribution, n_bins=psi_bins
+            )
+        except DegenerateReferenceError:
+            fitted[distribution] = None
+    return fitted
+
+
+def save_snapshot(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str,
+    segment: str,
+    references: References,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+) -> int:
+    """Store (replacing) the snapshot references of one series; returns how many."""
+    rows = [
+        {
+            "model_id": model_id,
+            "model_version": model_version,
+            "segment": segment,
+            "distribution": distribution,
+            "source": "snapshot",
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "created_ms": now_ms,
+            "profile_json": orjson.dumps(profile.to_dict()).decode(),
+        }
+        for distribution, profile in references.items()
+        if profile is not None
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            delete(Reference).where(
+                Reference.model_id == model_id,
+                Reference.model_version == model_version,
+                Reference.segment == segment,
+            )
+        )
+        insert_ignoring_existing(
+            connection,
+            Reference.__table__,  # type: ignore[arg-type]
+            rows,
+            ["model_id", "model_version", "segment", "distribution"],
+        )
+    return len(rows)
+
+
+def load_snapshot(engine: Engine, model_id: str, model_version: str, segment: str) -> References:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Reference.distribution, Reference.profile_json).where(
+                Reference.model_id == model_id,
+                Reference.model_version == model_version,
+                Reference.segment == segment,
+            )
+        ).all()
+    return {
+        row.distribution: ReferenceProfile.from_dict(orjson.loads(row.profile_json)) for row in rows
+    }
+
+
+def parse_time_ms(text: str) -> int:
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
+    return round(parsed.timestamp() * 1000)
+
+
+class ReferenceResolver:
+    """Finds each series' references; caches fixed-period fits for one job run."""
+
+    def __init__(self, engine: Engine, settings: ReferenceSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._fixed: dict[tuple[str, str, str], References] = {}
+
+    def resolve(
+        self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
+    ) -> References:
+        snapshot = load_snapshot(self._engine, model_id, model_version, segment)
+        if snapshot:
+            return snapshot
+        if self._settings.mode == "fixed" and self._settings.start and self._settings.end:
+            key = (model_id, model_version, segment)
+            if key not in self._fixed:
+                self._fixed[key] = fit_references(
+                    self._engine,
+                    model_id=model_id,
+                    model_version=model_version,
+                    segment=segment,
+                    start_ms=parse_time_ms(self._settings.start),
+                    end_ms=parse_time_ms(self._settings.end),
+                    psi_bins=self._settings.psi_bins,
+                )
+            return self._fixed[key]
+        length = end_ms - start_ms
+        return fit_references(
+            self._engine,
+            model_id=model_id,
+            model_version=model_version,
+            segment=segment,
+            start_ms=start_ms - length,
+            end_ms=start_ms,
+            psi_bins=self._settings.psi_bins,
+        )
