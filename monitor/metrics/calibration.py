@@ -156,8 +156,8 @@ def reliability_bins_from_sums(bins: BinSums) -> list[ReliabilityBin]:
     return [
         ReliabilityBin(
             index=int(m),
-            lower=m / n_bins,
-            upper=(m + 1) / n_bins,
+            lower=int(m) / n_bins,
+            upper=(int(m) + 1) / n_bins,
             count=int(c),
             mean_predicted=float(bins.sum_p[m] / c),
             observed_ratio=float(bins.sum_y[m] / c),

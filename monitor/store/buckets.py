@@ -3,12 +3,13 @@
 Every event updates one bucket at each resolution (minute, hour, day). A window
 [start, end) is covered greedily by whole days, then hours, then minutes at its two
 edges, so it merges at most about 2*59 + 2*23 + days rows, whatever its event count.
-Window edges are rounded down to the minute.
+Window edges are rounded outwards to whole minutes, so the current, still-filling
+minute is part of the window that ends now.
 
 >>> cover(0, 2 * 86_400_000 + 3_600_000 + 120_000)[:2]
 [(86400, 0), (86400, 86400000)]
 >>> len(cover(30_000, 90_000))
-1
+2
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def bucket_start(time_ms: int, resolution_s: int) -> int:
 
 
 def cover(start_ms: int, end_ms: int) -> list[tuple[int, int]]:
-    """(resolution_s, bucket_start_ms) pairs whose union is [start, end) to the minute."""
+    """(resolution_s, bucket_start_ms) pairs covering [start, end), rounded outwards."""
     start = bucket_start(start_ms, MINUTE_S)
-    end = bucket_start(end_ms, MINUTE_S)
+    end = -bucket_start(-end_ms, MINUTE_S)  # ceiling to the minute
     buckets: list[tuple[int, int]] = []
     position = start
     while position < end:

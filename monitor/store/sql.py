@@ -62,13 +62,19 @@ def _array_type(table: Table, name: str) -> str:
     raise TypeError(f"no array type for {table.name}.{name} ({column_type.__name__})")
 
 
+def _quote(connection: Connection, name: str) -> str:
+    """Quote an identifier when needed ("window" and "references" are reserved words)."""
+    return str(connection.dialect.identifier_preparer.quote(name))
+
+
 def _unnest(
-    table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
+    connection: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     """``unnest(CAST(:c0 AS text[]), ...) AS v(name, ...)`` and its array parameters."""
     casts = ", ".join(f"CAST(:c{i} AS {_array_type(table, n)}[])" for i, n in enumerate(names))
     parameters = {f"c{i}": [row[n] for row in rows] for i, n in enumerate(names)}
-    return f"unnest({casts}) AS v({', '.join(names)})", parameters
+    columns = ", ".join(_quote(connection, n) for n in names)
+    return f"unnest({casts}) AS v({columns})", parameters
 
 
 def insert_ignoring_existing(
@@ -78,12 +84,13 @@ def insert_ignoring_existing(
     if not rows:
         return
     if _is_postgres(connection):
+        q = lambda name: _quote(connection, name)  # noqa: E731
         names = list(rows[0])
-        source, parameters = _unnest(table, names, rows)
+        source, parameters = _unnest(connection, table, names, rows)
         connection.execute(
             text(
-                f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM {source} "
-                f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+                f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) SELECT * FROM {source} "
+                f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
             ),
             parameters,
         )
@@ -103,12 +110,15 @@ def select_for_update(
     if not values:
         return []
     names = list(columns) if columns is not None else [c.name for c in table.columns]
-    order = ", ".join(f"t.{k}" for k in keys)
     if _is_postgres(connection):
-        source, parameters = _unnest(table, keys, [dict(zip(keys, v, strict=True)) for v in values])
-        join = " AND ".join(f"t.{k} = v.{k}" for k in keys)
+        q = lambda name: _quote(connection, name)  # noqa: E731
+        order = ", ".join(f"t.{q(k)}" for k in keys)
+        source, parameters = _unnest(
+            connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
+        )
+        join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
         statement = text(
-            f"SELECT {', '.join(f't.{n}' for n in names)} FROM {table.name} AS t "
+            f"SELECT {', '.join(f't.{q(n)}' for n in names)} FROM {q(table.name)} AS t "
             f"JOIN {source} ON {join} ORDER BY {order} FOR UPDATE OF t"
         )
         return list(connection.execute(statement, parameters).all())
@@ -135,11 +145,12 @@ def update_by_key(
         return
     updated = [name for name in rows[0] if name not in keys]
     if _is_postgres(connection):
-        source, parameters = _unnest(table, list(rows[0]), rows)
-        assignments = ", ".join(f"{n} = v.{n}" for n in updated)
-        join = " AND ".join(f"t.{k} = v.{k}" for k in keys)
+        q = lambda name: _quote(connection, name)  # noqa: E731
+        source, parameters = _unnest(connection, table, list(rows[0]), rows)
+        assignments = ", ".join(f"{q(n)} = v.{q(n)}" for n in updated)
+        join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
         connection.execute(
-            text(f"UPDATE {table.name} AS t SET {assignments} FROM {source} WHERE {join}"),
+            text(f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {join}"),
             parameters,
         )
         return

@@ -17,6 +17,11 @@ from monitor.windows.results import ReliabilityBinPoint, SeriesWindow, WindowRes
 _SERIES_KEY = ["model_id", "model_version", "segment", "window"]
 
 
+def _json(value: Any) -> str:
+    # float() also turns numpy scalars, which orjson refuses, into plain floats.
+    return orjson.dumps(value, default=float).decode()
+
+
 def _ms(result_time: Any) -> int:
     return round(result_time.timestamp() * 1000)
 
@@ -34,8 +39,8 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
             "window_end_ms": _ms(r.window_end),
             "predictions": r.predictions,
             "labelled": r.labelled,
-            "values_json": orjson.dumps(dict(r.values)).decode(),
-            "bins_json": orjson.dumps([dataclasses.asdict(b) for b in r.reliability_bins]).decode(),
+            "values_json": _json(dict(r.values)),
+            "bins_json": _json([dataclasses.asdict(b) for b in r.reliability_bins]),
         }
         for r in results
     ]
