@@ -99,7 +99,9 @@ def ingest_rate(bootstrap: str, url: str, total: int) -> float:
     kafka = KafkaSettings(
         bootstrap_servers=[bootstrap],
         group_id=f"calmon-{uuid.uuid4().hex[:8]}",
-        topics=TopicSettings(raw_scores="predictions", probabilities="predictions", labels="labels"),
+        topics=TopicSettings(
+            raw_scores="predictions", probabilities="predictions", labels="labels"
+        ),
         dead_letter_topic=None,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
