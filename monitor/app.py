@@ -136,26 +136,39 @@ class App:
         )
         return scheduler
 
-    def run(self, *, ingest: bool = True) -> int:
-        """Run until SIGTERM/SIGINT; then stop the scheduler, finish the batch, close."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop_event.set())
+    def start(self, *, ingest: bool = True) -> None:
+        """Start the HTTP server, the ingest thread and the scheduler."""
         api = HttpApi(engine=self.engine, registry=self.registry, readiness=self.readiness)
-        server = serve(api, self.settings.http.host, self.settings.http.port)
+        self._server = serve(api, self.settings.http.host, self.settings.http.port)
+        self._ingest_thread = self.start_ingest() if ingest else None
+        self._scheduler = self.scheduler()
+        self._scheduler.start()
         logger.info(
             "calmon running",
-            extra={"http": f"{self.settings.http.host}:{server.server_port}", "owner": self.owner},
+            extra={"http": f"{self.settings.http.host}:{self.http_port}", "owner": self.owner},
         )
-        ingest_thread = self.start_ingest() if ingest else None
-        scheduler = self.scheduler()
-        scheduler.start()
-        self.stop_event.wait()
+
+    @property
+    def http_port(self) -> int:
+        return int(self._server.server_port)
+
+    def shutdown(self) -> None:
+        """Stop the scheduler, let ingest finish and commit its batch, then close."""
         logger.info("stopping")
-        scheduler.shutdown(wait=True)
-        if ingest_thread is not None:
-            ingest_thread.join(timeout=60)
-        server.shutdown()
-        server.server_close()
+        self.stop_event.set()
+        self._scheduler.shutdown(wait=True)
+        if self._ingest_thread is not None:
+            self._ingest_thread.join(timeout=60)
+        self._server.shutdown()
+        self._server.server_close()
         self.engine.dispose()
         logger.info("stopped")
+
+    def run(self, *, ingest: bool = True) -> int:
+        """Run until SIGTERM or SIGINT, then shut down cleanly."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop_event.set())
+        self.start(ingest=ingest)
+        self.stop_event.wait()
+        self.shutdown()
         return 0

@@ -1,0 +1,44 @@
+"""`calmon demo` in a bounded run: the injected drift shows in the ECE of region eu
+only, and every child process (the broker) is gone afterwards."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+STATUS = re.compile(r"\[\s*(\w+)\] ECE all ([\d.]+)\s+eu ([\d.]+)\s+us ([\d.]+)")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_shows_the_drift_and_stops_cleanly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "demo", "--duration", "75s", "--healthy", "30s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = process.communicate(timeout=240)
+    assert process.returncode == 0, output
+    rows = [(phase, float(a), float(eu), float(us)) for phase, a, eu, us in STATUS.findall(output)]
+    healthy = [row for row in rows if row[0] == "healthy"]
+    final = rows[-1]
+    assert healthy and final[0] == "final", output
+    # Region eu became over-confident: its ECE rises well above its healthy level
+    # and above region us, which stayed calibrated.
+    assert final[2] > max(0.04, 2 * healthy[-1][2]), output
+    assert final[2] > 2 * final[3], output
+    assert "nothing left listening" in output
+    # Nothing left listening: neither the embedded broker nor the HTTP server.
+    ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)]
+    assert len(set(ports)) >= 2
+    assert not any(_listening(port) for port in set(ports))
