@@ -174,7 +174,9 @@ def reliability_bins(
     """Occupied equal-width bins: count, mean p, observed frequency, Wilson 95% interval.
 
     ``mean_predicted`` and ``observed_ratio`` are what scikit-learn's
-    ``calibration_curve(y, p, n_bins=M)`` returns as ``prob_pred`` and ``prob_true``.
+    ``calibration_curve(y, p, n_bins=M)`` returns as ``prob_pred`` and ``prob_true``, except
+    for a p exactly on an interior edge m/M: it opens bin m here (floor rule) and closes
+    bin m - 1 in scikit-learn.
     """
     probs, labels = _prepare(p, y, top_label)
     return reliability_bins_from_sums(
