@@ -57,7 +57,8 @@ def loop_ece_mce_rms(p: np.ndarray, y: np.ndarray, m: int) -> tuple[float, float
     n = len(p)
     ece = mce = sq = 0.0
     for members in loop_bins(p, y, m).values():
-        gap = abs(sum(q for q, _ in members) / len(members) - sum(t for _, t in members) / len(members))
+        mean_p = sum(q for q, _ in members) / len(members)
+        gap = abs(mean_p - sum(t for _, t in members) / len(members))
         ece += len(members) / n * gap
         sq += len(members) / n * gap**2
         mce = max(mce, gap)
@@ -87,10 +88,12 @@ def test_reliability_bins_match_sklearn_calibration_curve(shape: str) -> None:
 def test_values_on_an_interior_edge_go_up_unlike_sklearn() -> None:
     # Our rule (the issue's): bin = min(floor(p * M), M - 1), so p = 0.1 opens bin 1.
     # scikit-learn's calibration_curve closes bins on the right and puts 0.1 in bin 0.
-    bins = cal.reliability_bins([0.1, 0.1, 1.0], [1, 0, 1], n_bins=10)
-    assert [(b.index, b.count) for b in bins] == [(1, 2), (9, 1)]
-    prob_true, prob_pred = calibration_curve([1, 0, 1], [0.1, 0.1, 1.0], n_bins=10)
-    assert list(prob_pred) == [0.1, 1.0]  # same groups here, different bin numbers
+    p_edge, y_edge = [0.05, 0.1, 0.15], [0, 1, 1]
+    bins = cal.reliability_bins(p_edge, y_edge, n_bins=10)
+    assert [(b.index, b.count) for b in bins] == [(0, 1), (1, 2)]
+    assert [b.mean_predicted for b in bins] == pytest.approx([0.05, 0.125])
+    _, sklearn_pred = calibration_curve(y_edge, p_edge, n_bins=10)
+    assert list(sklearn_pred) == pytest.approx([0.075, 0.15])  # 0.1 joined 0.05 there
     p, y = sample("extremes", 3000, seed=1)
     ours = {b.index: b.count for b in cal.reliability_bins(p, y)}
     loop = {m: len(members) for m, members in loop_bins(p, y, 10).items()}

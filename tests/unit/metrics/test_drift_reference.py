@@ -70,9 +70,9 @@ def test_reference_edges_are_fixed_not_refitted_on_the_current_window() -> None:
     # A persisted profile scores a window identically.
     restored = ReferenceProfile.from_dict(profile.to_dict())
     current = rng.normal(0.3, 1, 5_000)
-    assert drift.population_stability_index(
-        restored, current
-    ) == drift.population_stability_index(profile, current)
+    assert drift.population_stability_index(restored, current) == drift.population_stability_index(
+        profile, current
+    )
 
 
 def test_js_distance_matches_scipy_on_the_psi_bins() -> None:
