@@ -15,16 +15,21 @@ from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy import Engine, func, select, text
 
-from monitor.export.collector import WindowResultsCollector
+from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
+from monitor.notify.alertmanager import AlertmanagerNotifier
+from monitor.notify.webhooks import DeliveryMetrics, WebhookDeliverer
+from monitor.rules.model import load_rules
+from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore, wall_clock_ms
 from monitor.store.models import Aggregate, Event, MetricPoint
 from monitor.store.retention import RetentionPolicy, apply_retention
+from monitor.windows import claims
 from monitor.windows.jobs import JobMetrics, WindowJob
 from monitor.windows.results import WindowResult
 
@@ -63,6 +68,40 @@ class App:
             label_horizon_s=int(settings.ingest.label_horizon),
             clock_ms=clock_ms,
         )
+        self.rules = load_rules(settings.rules, webhooks=settings.webhooks)
+        self.notifier = (
+            AlertmanagerNotifier(
+                self.engine,
+                settings.alertmanager,
+                self.registry,
+                base_url=settings.http.base_url(),
+                clock_ms=clock_ms,
+            )
+            if settings.alertmanager.urls
+            else None
+        )
+        self.alerts = AlertPipeline(
+            self.engine,
+            settings,
+            self.rules,
+            self.registry,
+            notifier=self.notifier,
+            clock_ms=clock_ms,
+        )
+        self.deliverer = (
+            WebhookDeliverer(
+                self.engine, settings.webhooks, DeliveryMetrics(self.registry), clock_ms=clock_ms
+            )
+            if settings.webhooks
+            else None
+        )
+        self.registry.register(AlertsCollector(self.engine))
+
+        def after_window(window: str, results: list[WindowResult]) -> None:
+            self.alerts.on_results(window, results)
+            if on_results is not None:
+                on_results(window, results)
+
         job_metrics = JobMetrics(self.registry)
         self.jobs = [
             WindowJob(
@@ -72,7 +111,7 @@ class App:
                 owner=self.owner,
                 metrics=job_metrics,
                 clock_ms=clock_ms,
-                on_results=on_results,
+                on_results=after_window,
             )
             for window in settings.windows
         ]
@@ -121,6 +160,16 @@ class App:
                 count = connection.execute(select(func.count()).select_from(table)).scalar_one()
                 self.store_rows.labels(table.__tablename__).set(count)
 
+    def resend_alerts(self) -> None:
+        """Re-send alert state to Alertmanager, once per interval across replicas."""
+        assert self.notifier is not None
+        now = self.clock_ms()
+        every_ms = int(self.settings.alertmanager.resend_interval * 1000)
+        slot = now - now % every_ms
+        if claims.claim(self.engine, "alertmanager", slot, self.owner, now):
+            self.notifier.send()
+            claims.finish(self.engine, "alertmanager", slot, self.clock_ms())
+
     def scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
@@ -128,6 +177,15 @@ class App:
         for job in self.jobs:
             every = job._window.every
             scheduler.add_job(job.run, "interval", seconds=every, id=job.name, name=job.name)
+        if self.notifier is not None:
+            scheduler.add_job(
+                self.resend_alerts,
+                "interval",
+                seconds=self.settings.alertmanager.resend_interval,
+                id="alertmanager",
+            )
+        if self.deliverer is not None:
+            scheduler.add_job(self.deliverer.deliver_due, "interval", seconds=1, id="webhooks")
         scheduler.add_job(
             self.retention,
             "interval",
@@ -161,6 +219,9 @@ class App:
             self._ingest_thread.join(timeout=60)
         self._server.shutdown()
         self._server.server_close()
+        for client in (self.notifier, self.deliverer):
+            if client is not None:
+                client.close()
         self.engine.dispose()
         logger.info("stopped")
 

@@ -178,6 +178,42 @@ class ReferenceSettings(_Section):
 class HttpSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
+    #: How users reach this daemon (links in alerts and webhooks); default http://host:port.
+    external_url: str | None = None
+
+    def base_url(self) -> str:
+        if self.external_url:
+            return self.external_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class AlertmanagerSettings(_Section):
+    """Where firing and resolved alerts are POSTed (``/api/v2/alerts``).
+
+    List every instance of an HA pair: alerts go to each, as Prometheus does, and
+    Alertmanager de-duplicates.
+    """
+
+    urls: list[str] = Field(default_factory=list)
+    #: Firing alerts are re-sent this often; their ``endsAt`` is 4 intervals ahead, so
+    #: Alertmanager resolves them by itself if calmon stops sending.
+    resend_interval: Duration = 60.0
+    #: Resolved alerts are re-sent for this long (in case a send was lost).
+    resolved_resend_for: Duration = 900.0
+    timeout: Duration = 5.0
+
+
+class WebhookSettings(_Section):
+    """A recalibration webhook that rules name in their ``actions``."""
+
+    url: str = Field(pattern=r"^https?://")
+    #: Environment variable holding the HMAC-SHA256 signing key (never the key itself).
+    secret_env: str = "CALMON_WEBHOOK_SECRET"
+    max_attempts: int = Field(8, ge=1)
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 300.0
+    timeout: Duration = 10.0
 
 
 class Settings(_Section):
@@ -188,6 +224,10 @@ class Settings(_Section):
     evaluation: EvaluationSettings = EvaluationSettings()
     reference: ReferenceSettings = ReferenceSettings()
     http: HttpSettings = HttpSettings()
+    #: Rule files (YAML, see alerts/calmon-rules.yaml), relative to the working directory.
+    rules: list[str] = Field(default_factory=list)
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
 
 class ConfigError(ValueError):

@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.databases",
+    "tests.fixtures.http_receiver",
+    "tests.fixtures.alertmanager",
 ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from monitor.commands.common import add_config_argument
+from monitor.rules.model import RulesError, load_rules
 from monitor.settings import ConfigError, load_settings
 
 NAME = "check-config"
-HELP = "validate the config (and environment overrides) and print the result"
+HELP = "validate the config, environment overrides and rule files; print the result"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +23,24 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as problem:
         print(problem)
         return 1
+    try:
+        rules = load_rules(settings.rules, webhooks=settings.webhooks)
+    except RulesError as problem:
+        print(problem)
+        return 1
+    missing = [
+        f"webhook {name}: signing key not set (environment variable {hook.secret_env})"
+        for name, hook in settings.webhooks.items()
+        if not os.environ.get(hook.secret_env)
+    ]
+    if missing:
+        print("\n".join(missing))
+        return 1
     print(f"config OK ({args.config or 'built-in defaults'})")
     print(f"  kafka: {', '.join(settings.kafka.bootstrap_servers)} group {settings.kafka.group_id}")
     print(f"  topics: {', '.join(settings.kafka.topics.unique())}")
     print(f"  segment keys: {', '.join(settings.store.segment_keys) or '(none)'}")
+    print(f"  rules: {len(rules)} from {', '.join(settings.rules) or '(no rule files)'}")
+    print(f"  alertmanager: {', '.join(settings.alertmanager.urls) or '(not configured)'}")
+    print(f"  webhooks: {', '.join(settings.webhooks) or '(none)'}")
     return 0

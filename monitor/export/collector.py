@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from monitor.rules.state import load_alerts
 from monitor.windows.history import latest_results
 from monitor.windows.results import WindowResult
 
@@ -139,3 +140,32 @@ class WindowResultsCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # unchecked: families depend on the stored results
+
+
+class AlertsCollector(Collector):
+    """``calmon_alerts{alertname, severity, state}``: alerts per state, from the store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "calmon_alerts",
+            "Alerts by rule, severity and state (pending, firing, resolved).",
+            labels=["alertname", "severity", "state"],
+        )
+        counts: dict[tuple[str, str, str], int] = {}
+        with self._engine.connect() as connection:
+            for alert in load_alerts(connection).values():
+                key: tuple[str, str, str] = (
+                    alert.state.rule,
+                    alert.labels.get("severity", ""),
+                    str(alert.state.state),
+                )
+                counts[key] = counts.get(key, 0) + 1
+        for key, count in sorted(counts.items()):
+            family.add_metric(list(key), count)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())

@@ -22,6 +22,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 
+from monitor.rules.state import load_alerts
 from monitor.windows.history import latest_results, metric_history
 from monitor.windows.results import ALL, WindowResult
 
@@ -94,6 +95,26 @@ class HttpApi:
                 and ("window" not in query or r.series.window == query["window"])
             ]
             return self._json(matches)
+        if path == "/api/v1/alerts":
+            with self.engine.connect() as connection:
+                alerts = load_alerts(connection)
+            return self._json(
+                [
+                    {
+                        "fingerprint": key,
+                        "alert_id": alert.state.alert_id,
+                        "state": alert.state.state,
+                        "active_since_ms": alert.state.active_since_ms,
+                        "fired_ms": alert.state.fired_ms,
+                        "resolved_ms": alert.state.resolved_ms,
+                        "labels": alert.labels,
+                        "annotations": alert.annotations,
+                        "values": dict(alert.state.values),
+                    }
+                    for key, alert in sorted(alerts.items())
+                    if "fingerprint" not in query or query["fingerprint"] == key
+                ]
+            )
         return self._error(404, f"no such endpoint: {path}")
 
     @staticmethod

@@ -145,3 +145,54 @@ class JobRun(Base):
     owner: Mapped[str] = mapped_column(String(128), nullable=False)
     started_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- revision 0003_alerts ----------------------------------------------------------------
+
+
+class AlertRow(Base):
+    """The state of one alert (a rule on one series): pending, firing or resolved.
+
+    Persisted so a restart neither re-fires nor forgets firing alerts. Labels and
+    annotations are stored rendered, as they are sent to Alertmanager.
+    """
+
+    __tablename__ = "alerts"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128), nullable=False)
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), nullable=False)
+    window: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    active_since_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fired_ms: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_ms: Mapped[int | None] = mapped_column(BigInteger)
+    values_json: Mapped[str] = mapped_column(Text, nullable=False)
+    labels_json: Mapped[str] = mapped_column(Text, nullable=False)
+    annotations_json: Mapped[str] = mapped_column(Text, nullable=False)
+    #: When the alert was last sent to Alertmanager (re-sent while firing).
+    last_sent_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one row per (alert episode, webhook), delivered at most once
+    successfully; retried with backoff, dead-lettered after the last attempt."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    webhook: Mapped[str] = mapped_column(String(64), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    #: ``pending``, ``delivered`` or ``dead``.
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_ms"),)

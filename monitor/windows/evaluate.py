@@ -7,6 +7,7 @@ Metrics whose sample count is below the configured minimum are left out of ``val
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
@@ -59,7 +60,8 @@ def evaluate(
             aggregate,
             n_bins=settings.n_bins,
             bootstrap_resamples=settings.bootstrap_resamples,
-            seed=hash(series) & 0xFFFF,  # stable within a process, varies across series
+            # Same seed on every replica and restart, different across series.
+            seed=zlib.crc32(repr(series).encode()),
         )
         values.update(summary.values)
         bins = tuple(

@@ -1,0 +1,123 @@
+"""Sends alert state to Alertmanager's API v2 (``POST /api/v2/alerts``).
+
+Alertmanager expects the sender to re-send firing alerts regularly: each firing alert
+carries ``endsAt`` four resend intervals ahead, so if calmon stops sending, Alertmanager
+resolves it by itself. A resolved alert is sent with ``endsAt`` = the time it resolved,
+and re-sent for a while in case a send was lost. Every configured URL (an HA pair)
+gets every alert; Alertmanager de-duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import Engine, delete, update
+
+from monitor.rules.state import StoredAlert, load_alerts
+from monitor.settings import AlertmanagerSettings
+from monitor.store.events import wall_clock_ms
+from monitor.store.models import AlertRow
+
+logger = logging.getLogger(__name__)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def alertmanager_alert(
+    alert: StoredAlert, now_ms: int, resend_interval_s: float, generator_url: str
+) -> dict[str, Any]:
+    state = alert.state
+    starts = state.fired_ms or state.active_since_ms
+    ends = (
+        state.resolved_ms
+        if state.state == "resolved" and state.resolved_ms is not None
+        else now_ms + int(4 * resend_interval_s * 1000)
+    )
+    return {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": _iso(starts),
+        "endsAt": _iso(ends),
+        "generatorURL": generator_url,
+    }
+
+
+class AlertmanagerNotifier:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: AlertmanagerSettings,
+        registry: CollectorRegistry,
+        *,
+        base_url: str,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._base_url = base_url
+        self._clock_ms = clock_ms
+        self._client = client or httpx.Client()
+        self.sends = Counter(
+            "calmon_alertmanager_sends",
+            "POSTs of alerts to Alertmanager by URL and outcome (success, failure).",
+            ["url", "outcome"],
+            registry=registry,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self) -> int:
+        """POST every firing alert and every recently resolved one; returns how many."""
+        now = self._clock_ms()
+        keep_resolved_ms = int(self._settings.resolved_resend_for * 1000)
+        with self._engine.begin() as connection:
+            # Resolved alerts past their resend period are done: forget them.
+            connection.execute(
+                delete(AlertRow).where(
+                    AlertRow.state == "resolved", AlertRow.resolved_ms < now - keep_resolved_ms
+                )
+            )
+            alerts = {
+                key: alert
+                for key, alert in load_alerts(connection).items()
+                if alert.state.state in ("firing", "resolved")
+            }
+        if not alerts or not self._settings.urls:
+            return 0
+        body = [
+            alertmanager_alert(
+                alert,
+                now,
+                self._settings.resend_interval,
+                f"{self._base_url}/api/v1/alerts?fingerprint={key}",
+            )
+            for key, alert in alerts.items()
+        ]
+        delivered = False
+        for url in self._settings.urls:
+            endpoint = url.rstrip("/") + "/api/v2/alerts"
+            try:
+                response = self._client.post(endpoint, json=body, timeout=self._settings.timeout)
+                response.raise_for_status()
+                delivered = True
+                self.sends.labels(url, "success").inc()
+            except httpx.HTTPError as exc:
+                self.sends.labels(url, "failure").inc()
+                logger.warning("alertmanager send failed", extra={"url": url, "error": str(exc)})
+        if delivered:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(AlertRow)
+                    .where(AlertRow.fingerprint.in_(list(alerts)))
+                    .values(last_sent_ms=now)
+                )
+        return len(body)

@@ -1,0 +1,259 @@
+"""Recalibration webhooks, delivered from an outbox in the store.
+
+When an alert fires, a delivery row per webhook is written in the same transaction as
+the alert's state (so a firing alert and its deliveries exist together or not at all).
+A delivery loop, on every replica, takes due rows with a lease, POSTs them signed, and
+records the outcome:
+
+- 2xx: ``delivered``; never sent again, also after a restart;
+- anything else (status, timeout, refused): retried after
+  ``min(backoff_max, backoff_initial * 2^(attempt-1))`` times a jitter in [0.5, 1.0];
+- after ``max_attempts``: ``dead`` (dead-lettered), counted, kept for inspection.
+
+Delivery is at-least-once: if the process dies after the receiver accepted a delivery
+but before the row says so, it is sent again with the same ``Calmon-Idempotency-Key``,
+which is what receivers de-duplicate on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import Connection, Engine, select, update
+
+from monitor.notify.signing import signed_headers
+from monitor.rules.engine import Transition
+from monitor.settings import WebhookSettings
+from monitor.store.events import wall_clock_ms
+from monitor.store.models import WebhookDelivery
+from monitor.store.sql import insert_ignoring_existing
+
+logger = logging.getLogger(__name__)
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+#: A delivery taken by one replica is invisible to the others for this long.
+LEASE_MARGIN_MS = 30_000
+
+
+class MissingWebhookSecret(RuntimeError):
+    pass
+
+
+def webhook_key(settings: WebhookSettings, name: str) -> bytes:
+    value = os.environ.get(settings.secret_env)
+    if not value:
+        raise MissingWebhookSecret(
+            f"webhook {name}: the signing key must be set in the environment variable "
+            f"{settings.secret_env}"
+        )
+    return value.encode()
+
+
+def payload(transition: Transition, base_url: str) -> dict[str, Any]:
+    """What a recalibration pipeline receives: the alert and its evidence."""
+    alert, rule, result = transition.alert, transition.rule, transition.result
+    series = alert.series
+    query = httpx.QueryParams(
+        model=series.model,
+        model_version=series.model_version,
+        segment=series.segment,
+        window=series.window,
+        metric=rule.conditions[0].metric,
+    )
+    return {
+        "type": "calmon.alert.firing",
+        "alert_id": alert.alert_id,
+        "rule": rule.name,
+        "severity": rule.severity,
+        "model": series.model,
+        "model_version": series.model_version,
+        "segment": series.segment,
+        "window": series.window,
+        "fired_at_ms": alert.fired_ms,
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "predictions": result.predictions,
+        "labelled": result.labelled,
+        "trigger": dict(alert.values),
+        "metrics": dict(result.values),
+        "reliability_bins": [
+            {
+                "lower": b.lower,
+                "upper": b.upper,
+                "count": b.count,
+                "mean_predicted": b.mean_predicted,
+                "observed_ratio": b.observed_ratio,
+                "ci_low": b.ci_low,
+                "ci_high": b.ci_high,
+            }
+            for b in result.reliability_bins
+        ],
+        "history_url": f"{base_url}/api/v1/history?{query}",
+        "annotations": dict(rule.annotations),
+    }
+
+
+def enqueue(
+    connection: Connection,
+    transition: Transition,
+    webhooks: Mapping[str, WebhookSettings],
+    base_url: str,
+    now_ms: int,
+) -> int:
+    """Write one outbox row per action of a firing alert; idempotent per episode."""
+    body = orjson.dumps(payload(transition, base_url)).decode()
+    rows = [
+        {
+            "idempotency_key": f"{transition.alert.alert_id}:{name}",
+            "webhook": name,
+            "url": webhooks[name].url,
+            "body": body,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_ms": now_ms,
+            "created_ms": now_ms,
+        }
+        for name in transition.rule.actions
+    ]
+    if rows:
+        insert_ignoring_existing(
+            connection,
+            WebhookDelivery.__table__,  # type: ignore[arg-type]
+            rows,
+            ["idempotency_key"],
+        )
+    return len(rows)
+
+
+class DeliveryMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outcomes = Counter(
+            "calmon_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, retry (failed, will retry), "
+            "dead (failed for the last time, dead-lettered).",
+            ["webhook", "outcome"],
+            registry=registry,
+        )
+
+
+def backoff_ms(settings: WebhookSettings, attempt: int, rng: random.Random) -> int:
+    """Exponential backoff with jitter after the ``attempt``-th failure (1-based)."""
+    base = min(settings.backoff_max, settings.backoff_initial * 2 ** (attempt - 1))
+    return int(base * rng.uniform(0.5, 1.0) * 1000)
+
+
+class WebhookDeliverer:
+    def __init__(
+        self,
+        engine: Engine,
+        webhooks: Mapping[str, WebhookSettings],
+        metrics: DeliveryMetrics,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        client: httpx.Client | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self._engine = engine
+        self._webhooks = dict(webhooks)
+        self._keys = {name: webhook_key(s, name) for name, s in self._webhooks.items()}
+        self._metrics = metrics
+        self._clock_ms = clock_ms
+        self._client = client or httpx.Client()
+        self._rng = random.Random(seed)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def deliver_due(self, limit: int = 50) -> int:
+        """Attempt every due delivery once; returns how many were attempted."""
+        attempted = 0
+        for row_id in self._take_due(limit):
+            self._attempt(row_id)
+            attempted += 1
+        return attempted
+
+    def _take_due(self, limit: int) -> list[int]:
+        now = self._clock_ms()
+        with self._engine.begin() as connection:
+            due = connection.execute(
+                select(WebhookDelivery.id, WebhookDelivery.next_attempt_ms, WebhookDelivery.webhook)
+                .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_ms <= now)
+                .order_by(WebhookDelivery.next_attempt_ms)
+                .limit(limit)
+            ).all()
+        taken = []
+        for row_id, seen, name in due:
+            settings = self._webhooks.get(name)
+            lease = int((settings.timeout if settings else 10.0) * 1000) + LEASE_MARGIN_MS
+            # Optimistic lease: only the replica whose update matches the row it saw owns it.
+            with self._engine.begin() as connection:
+                won = connection.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.id == row_id,
+                        WebhookDelivery.state == PENDING,
+                        WebhookDelivery.next_attempt_ms == seen,
+                    )
+                    .values(next_attempt_ms=now + lease)
+                ).rowcount
+            if won == 1:
+                taken.append(row_id)
+        return taken
+
+    def _attempt(self, row_id: int) -> None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(WebhookDelivery).where(WebhookDelivery.id == row_id)
+            ).one()
+        settings = self._webhooks.get(row.webhook)
+        error: str | None
+        if settings is None:
+            error = f"webhook {row.webhook!r} is no longer configured"
+        else:
+            body = row.body.encode()
+            headers = signed_headers(
+                self._keys[row.webhook], body, row.idempotency_key, int(time.time())
+            )
+            try:
+                response = self._client.post(
+                    row.url, content=body, headers=headers, timeout=settings.timeout
+                )
+                error = None if response.is_success else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        self._record(row, settings, error)
+
+    def _record(self, row: Any, settings: WebhookSettings | None, error: str | None) -> None:
+        now = self._clock_ms()
+        attempts = row.attempts + 1
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+        if error is None:
+            outcome = DELIVERED
+            values.update(state=DELIVERED, finished_ms=now)
+        elif settings is None or attempts >= settings.max_attempts:
+            outcome = DEAD
+            values.update(state=DEAD, finished_ms=now)
+            logger.error(
+                "webhook delivery dead-lettered",
+                extra={"webhook": row.webhook, "key": row.idempotency_key, "error": error},
+            )
+        else:
+            outcome = "retry"
+            values["next_attempt_ms"] = now + backoff_ms(settings, attempts, self._rng)
+            logger.warning(
+                "webhook delivery failed, will retry",
+                extra={"webhook": row.webhook, "attempt": attempts, "error": error},
+            )
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(WebhookDelivery).where(WebhookDelivery.id == row.id).values(**values)
+            )
+        self._metrics.outcomes.labels(row.webhook, outcome).inc()

@@ -1,0 +1,198 @@
+"""Rule evaluation: a pure function from (rules, window results, prior state) to the new
+state and the transitions to notify.
+
+Per rule and matching series the alert moves through::
+
+    (none) --conditions hold--> pending --held for `for`--> firing --stop holding--> resolved
+                                   |                                 (with hysteresis)
+                                   +--stop holding--> (none)      (a pending alert is
+                                                                   dropped silently)
+
+A series with too few samples, or missing one of the rule's metrics (insufficient or
+undefined in this window), gives no evidence either way: its alert keeps its state.
+Firing alerts are therefore never resolved by a gap in the data; absence rules watch
+for gaps instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from monitor.rules.model import Rule
+from monitor.windows.results import SeriesWindow, WindowResult
+
+State = Literal["pending", "firing", "resolved"]
+TransitionKind = Literal["pending", "firing", "resolved", "cancelled"]
+
+
+@dataclass(frozen=True)
+class AlertState:
+    rule: str
+    series: SeriesWindow
+    state: State
+    active_since_ms: int
+    fired_ms: int | None = None
+    resolved_ms: int | None = None
+    #: The metric values of the last evaluation that had evidence.
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule, self.series)
+
+    @property
+    def alert_id(self) -> str:
+        """Identifies one firing episode: stable across restarts and replicas."""
+        digest = hashlib.sha256(f"{self.fingerprint}:{self.fired_ms}".encode())
+        return digest.hexdigest()[:24]
+
+
+def fingerprint(rule: str, series: SeriesWindow) -> str:
+    key = "\x1f".join((rule, series.model, series.model_version, series.segment, series.window))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: TransitionKind
+    alert: AlertState
+    rule: Rule
+    result: WindowResult
+
+
+def evaluate_rules(
+    rules: Iterable[Rule],
+    results: Iterable[WindowResult],
+    prior: Mapping[str, AlertState],
+    now_ms: int,
+    *,
+    other_windows: Mapping[SeriesWindow, WindowResult] | None = None,
+) -> tuple[dict[str, AlertState], list[Transition]]:
+    """Return the state of every alert after these results, and what changed.
+
+    ``other_windows`` holds the latest results of other windows, for rules relative to
+    another window (``relative_to``); results in ``results`` are used first.
+    """
+    results = list(results)
+    latest = dict(other_windows or {})
+    latest.update({result.series: result for result in results})
+    states = dict(prior)
+    transitions: list[Transition] = []
+    for rule in rules:
+        for result in results:
+            series = result.series
+            if not rule.select.matches(
+                series.model, series.model_version, series.segment, series.window
+            ):
+                continue
+            values = _condition_values(rule, result, latest)
+            key = fingerprint(rule.name, series)
+            previous = states.get(key)
+            step = _step(rule, previous, series, values, now_ms)
+            if step is None:
+                continue
+            kind, new_state = step
+            if new_state is None:
+                del states[key]
+            else:
+                states[key] = new_state
+            if kind is not None:
+                alert = new_state or previous
+                assert alert is not None  # a cancelled alert had a pending state
+                transitions.append(Transition(kind, alert, rule, result))
+    return states, transitions
+
+
+def _condition_values(
+    rule: Rule, result: WindowResult, latest: Mapping[SeriesWindow, WindowResult]
+) -> dict[str, float] | None:
+    """The value each condition tests, keyed by condition label; None without evidence."""
+    samples = result.labelled if rule.samples_needed_from() == "labelled" else result.predictions
+    if samples < rule.min_samples:
+        return None
+    values: dict[str, float] = {}
+    for condition in rule.conditions:
+        value = result.values.get(condition.metric)
+        if value is None:
+            return None
+        if condition.relative_to is not None:
+            other = latest.get(replace(result.series, window=condition.relative_to.window))
+            base = other.values.get(condition.metric) if other is not None else None
+            if base is None or base <= 0.0:
+                return None
+            values[f"{condition.metric}_{condition.relative_to.window}"] = base
+            values[f"{condition.metric}_ratio"] = value / base
+        values[condition.metric] = value
+    return values
+
+
+def _holds(rule: Rule, values: Mapping[str, float], *, firing: bool) -> bool:
+    return all(
+        condition.passes(
+            values[f"{condition.metric}_ratio" if condition.relative_to else condition.metric],
+            firing=firing,
+        )
+        for condition in rule.conditions
+    )
+
+
+def _step(
+    rule: Rule,
+    current: AlertState | None,
+    series: SeriesWindow,
+    values: dict[str, float] | None,
+    now_ms: int,
+) -> tuple[TransitionKind | None, AlertState | None] | None:
+    """(transition, new state) for one alert, or None when nothing changes."""
+    if values is None:
+        return None
+    firing = current is not None and current.state == "firing"
+    holds = _holds(rule, values, firing=firing)
+    hold_ms = int((rule.hold or 0.0) * 1000)
+    if holds:
+        if current is None or current.state == "resolved":
+            pending = AlertState(rule.name, series, "pending", now_ms, values=values)
+            if hold_ms == 0:
+                return "firing", replace(pending, state="firing", fired_ms=now_ms)
+            return "pending", pending
+        if current.state == "pending" and now_ms - current.active_since_ms >= hold_ms:
+            return "firing", replace(current, state="firing", fired_ms=now_ms, values=values)
+        return None, replace(current, values=values)
+    if current is None or current.state == "resolved":
+        return None
+    if current.state == "pending":
+        return "cancelled", None
+    return "resolved", replace(current, state="resolved", resolved_ms=now_ms, values=values)
+
+
+def render(template: str, alert: AlertState, rule: Rule) -> str:
+    """Fill ``{model}``, ``{segment}``, ``{ece:.3f}``... into an annotation template.
+
+    A metric missing from this evaluation renders as ``n/a`` (any format spec dropped).
+    """
+    fields: dict[str, object] = {
+        "rule": rule.name,
+        "severity": rule.severity,
+        "model": alert.series.model,
+        "model_version": alert.series.model_version,
+        "segment": alert.series.segment,
+        "window": alert.series.window,
+        **alert.values,
+    }
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = fields.get(name)
+        if value is None:
+            out.append("n/a")
+            continue
+        if conversion:
+            value = repr(value) if conversion == "r" else str(value)
+        out.append(format(value, spec or ""))
+    return "".join(out)

@@ -1,0 +1,328 @@
+"""Alert rules: what users write in YAML, validated at load.
+
+A rule is a set of conditions on the metrics of one window result, all of which must
+hold (AND), for series chosen by selectors::
+
+    - name: CalibrationDegraded
+      select: {model: "fraud-*", window: 24h, segment: "__all__"}
+      metric: ece            # shorthand for a single condition
+      op: ">"
+      threshold: 0.05
+      resolve_threshold: 0.04  # hysteresis: stays firing until ece <= 0.04
+      for: 10m
+      min_samples: 500
+      severity: warning
+      annotations:
+        summary: "ECE {ece:.3f} on {model} {segment} ({window})"
+      actions: [recalibrate]
+
+Kinds of rules, all expressed as conditions:
+
+- absolute threshold: ``metric``/``op``/``threshold``;
+- relative: ``relative_to: {window: 7d}`` compares ``metric`` to the same series'
+  value in another window, ``threshold`` being the ratio (ECE 50% above its 7-day
+  level: ``op: ">"``, ``threshold: 1.5``);
+- drift with a minimum effect: ``conditions`` [ks_pvalue_raw_score < 0.01,
+  ks_statistic_raw_score > 0.1], since a p-value alone fires on any tiny shift at
+  large n;
+- combined: any number of ``conditions`` (score drift AND calibration degraded);
+- absence: ``absence: {stream: labels, for: 6h}``, i.e. seconds_since_last_label > 6h.
+
+Selectors match exactly, as a glob when they contain ``*?[``, or as a regular
+expression when written ``re:<pattern>`` (anchored at both ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import operator
+import re
+import string
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.settings import Duration
+from monitor.windows.evaluate import DRIFT_METRICS, LABEL_DELAY_QUANTILES
+
+#: Metrics a window result can carry (see README "Metric names"); drift metrics carry the
+#: distribution as a suffix.
+CALIBRATION_METRICS = frozenset(
+    {
+        "ece",
+        "ace",
+        "mce",
+        "rmsce",
+        "brier_score",
+        "brier_reliability",
+        "brier_resolution",
+        "brier_uncertainty",
+        "brier_skill_score",
+        "log_loss",
+        "calibration_in_the_large",
+        "observed_expected_ratio",
+        "calibration_slope",
+        "calibration_intercept",
+        "spiegelhalter_pvalue",
+        "ece_ci_lower",
+        "ece_ci_upper",
+    }
+)
+VOLUME_METRICS = frozenset(
+    {
+        "window_predictions",
+        "window_labelled",
+        "label_coverage_ratio",
+        "seconds_since_last_prediction",
+        "seconds_since_last_label",
+        *LABEL_DELAY_QUANTILES.values(),
+    }
+)
+DRIFT_METRIC_NAMES = frozenset(
+    f"{metric}_{distribution}"
+    for metric in DRIFT_METRICS
+    for distribution in ("raw_score", "probability")
+)
+KNOWN_METRICS = CALIBRATION_METRICS | VOLUME_METRICS | DRIFT_METRIC_NAMES
+
+TEMPLATE_FIELDS = KNOWN_METRICS | {
+    "model",
+    "model_version",
+    "segment",
+    "window",
+    "rule",
+    "severity",
+}
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Selector(_Strict):
+    """Which series a rule applies to; a missing key matches everything."""
+
+    model: str = "*"
+    model_version: str = "*"
+    segment: str = "*"
+    window: str = "*"
+
+    @field_validator("*")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        if pattern.startswith("re:"):
+            try:
+                re.compile(pattern[3:])
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {pattern[3:]!r}: {exc}") from None
+        return pattern
+
+    def matches(self, model: str, model_version: str, segment: str, window: str) -> bool:
+        return all(
+            _matches(pattern, value)
+            for pattern, value in (
+                (self.model, model),
+                (self.model_version, model_version),
+                (self.segment, segment),
+                (self.window, window),
+            )
+        )
+
+
+def _matches(pattern: str, value: str) -> bool:
+    if pattern.startswith("re:"):
+        return re.fullmatch(pattern[3:], value) is not None
+    if any(char in pattern for char in "*?["):
+        return fnmatch.fnmatchcase(value, pattern)
+    return pattern == value
+
+
+class RelativeTo(_Strict):
+    """Compare to the same series' latest value in another window."""
+
+    window: str
+
+
+class Condition(_Strict):
+    metric: str
+    op: Literal[">", ">=", "<", "<="]
+    threshold: float
+    #: While firing, the alert resolves only once the metric no longer passes this
+    #: (less strict) threshold. Default: the threshold itself (no hysteresis).
+    resolve_threshold: float | None = None
+    relative_to: RelativeTo | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, metric: str) -> str:
+        if metric not in KNOWN_METRICS:
+            close = sorted(m for m in KNOWN_METRICS if m.split("_")[0] == metric.split("_")[0])
+            hint = f" (did you mean one of {', '.join(close)}?)" if close else ""
+            raise ValueError(f"unknown metric {metric!r}{hint}")
+        return metric
+
+    @model_validator(mode="after")
+    def _hysteresis_direction(self) -> Condition:
+        if self.resolve_threshold is None:
+            return self
+        looser = (
+            self.resolve_threshold <= self.threshold
+            if self.op in (">", ">=")
+            else self.resolve_threshold >= self.threshold
+        )
+        if not looser:
+            raise ValueError(
+                f"resolve_threshold {self.resolve_threshold} must be on the other side of "
+                f"threshold {self.threshold} for op {self.op!r} (it is the level to go back to)"
+            )
+        return self
+
+    def passes(self, value: float, *, firing: bool) -> bool:
+        limit = self.resolve_threshold if firing and self.resolve_threshold is not None else None
+        return OPERATORS[self.op](value, self.threshold if limit is None else limit)
+
+
+class Absence(_Strict):
+    stream: Literal["predictions", "labels"]
+    #: ``for`` in YAML.
+    after: Duration = Field(alias="for")
+
+
+class Rule(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    select: Selector = Selector()
+    conditions: tuple[Condition, ...] = ()
+    #: How long the conditions must hold before the alert fires (``for`` in YAML).
+    hold: Duration | None = Field(default=None, alias="for")
+    #: Samples needed in the window (labelled events for calibration metrics,
+    #: predictions for drift metrics); below it a series neither fires nor resolves.
+    min_samples: int = Field(0, ge=0)
+    severity: Literal["critical", "warning", "info"] = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    #: Names of webhooks (``webhooks`` in the config) fired when the alert fires.
+    actions: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        single = {k: data.pop(k) for k in list(data) if k in Condition.model_fields}
+        absence = data.pop("absence", None)
+        conditions = list(data.get("conditions") or [])
+        if single:
+            conditions.insert(0, single)
+        if absence is not None:
+            parsed = Absence.model_validate(absence)
+            metric = (
+                "seconds_since_last_prediction"
+                if parsed.stream == "predictions"
+                else "seconds_since_last_label"
+            )
+            conditions.append({"metric": metric, "op": ">", "threshold": parsed.after})
+        data["conditions"] = conditions
+        return data
+
+    @model_validator(mode="after")
+    def _has_conditions(self) -> Rule:
+        if not self.conditions:
+            raise ValueError("a rule needs a metric/op/threshold, conditions, or absence")
+        reserved = {"alertname", "model", "model_version", "segment", "window", "severity"}
+        clash = reserved & set(self.labels)
+        if clash:
+            raise ValueError(f"labels {sorted(clash)} are set by calmon and cannot be overridden")
+        allowed = TEMPLATE_FIELDS | {
+            f"{c.metric}_{suffix}"
+            for c in self.conditions
+            if c.relative_to
+            for suffix in ("ratio", c.relative_to.window)
+        }
+        for name, template in self.annotations.items():
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+            except ValueError as exc:
+                raise ValueError(f"annotation {name}: bad template: {exc}") from None
+            unknown = used - allowed
+            if unknown:
+                raise ValueError(
+                    f"annotation {name}: unknown field(s) {sorted(unknown)}; use a metric name "
+                    "or one of model, model_version, segment, window, rule, severity"
+                )
+        return self
+
+    def samples_needed_from(self) -> Literal["labelled", "predictions"]:
+        calibration = any(c.metric in CALIBRATION_METRICS for c in self.conditions)
+        return "labelled" if calibration else "predictions"
+
+
+class RulesFile(_Strict):
+    rules: list[Rule]
+
+
+class RulesError(ValueError):
+    """Rules failed to load; the message names the file, the rule and the bad key."""
+
+
+def load_rules(paths: Iterable[str | Path], *, webhooks: Iterable[str] = ()) -> list[Rule]:
+    """Load and validate rule files; every problem of every file in one error."""
+    known_webhooks = set(webhooks)
+    rules: list[Rule] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {"rules": []}
+            rules += RulesFile.model_validate(data).rules
+        except (OSError, yaml.YAMLError) as exc:
+            problems.append(f"{path}: cannot read: {exc}")
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = _location(data, error["loc"])
+                problems.append(f"{path}: {where}: {error['msg']}")
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.name in seen:
+            problems.append(f"rule {rule.name}: defined twice")
+        seen.add(rule.name)
+        for action in rule.actions:
+            if action not in known_webhooks:
+                problems.append(
+                    f"rule {rule.name}: action {action!r} is not a configured webhook "
+                    f"(configured: {sorted(known_webhooks) or 'none'})"
+                )
+    if problems:
+        raise RulesError("invalid rules:\n  " + "\n  ".join(problems))
+    return rules
+
+
+def _location(data: Any, loc: tuple[Any, ...]) -> str:
+    """``rules[2] (HighECE).threshold`` rather than ``rules.2.threshold``."""
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            parts[-1] += f"[{part}]"
+            if i == 1 and isinstance(data, dict):
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    parts[-1] += f" ({data['rules'][part]['name']})"
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(top level)"

@@ -1,0 +1,95 @@
+"""After each window job: evaluate the rules, persist alert state and the webhook
+outbox in one transaction, then tell Alertmanager.
+
+Only the replica that ran the window job (it claimed the slot) evaluates its rules, so
+two replicas never race on the same alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import Engine
+
+from monitor.notify.alertmanager import AlertmanagerNotifier
+from monitor.notify.webhooks import enqueue
+from monitor.rules.engine import Transition, evaluate_rules
+from monitor.rules.model import Rule
+from monitor.rules.state import load_alerts, save_alerts
+from monitor.settings import Settings
+from monitor.store.events import wall_clock_ms
+from monitor.windows.history import latest_results
+from monitor.windows.results import WindowResult
+
+logger = logging.getLogger(__name__)
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        rules: Sequence[Rule],
+        registry: CollectorRegistry,
+        *,
+        notifier: AlertmanagerNotifier | None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._rules = list(rules)
+        self._by_name = {rule.name: rule for rule in self._rules}
+        self._notifier = notifier
+        self._clock_ms = clock_ms
+        self.transitions = Counter(
+            "calmon_alert_transitions",
+            "Alert state changes by rule and kind (pending, firing, resolved, cancelled).",
+            ["rule", "kind"],
+            registry=registry,
+        )
+
+    def on_results(self, window: str, results: list[WindowResult]) -> list[Transition]:
+        if not self._rules:
+            return []
+        now = self._clock_ms()
+        others = {result.series: result for result in latest_results(self._engine)}
+        with self._engine.begin() as connection:
+            stored = load_alerts(connection, window=window)
+            prior = {
+                key: alert.state
+                for key, alert in stored.items()
+                if alert.state.rule in self._by_name  # alerts of deleted rules: left to expire
+            }
+            states, transitions = evaluate_rules(
+                self._rules, results, prior, now, other_windows=others
+            )
+            changed = {key: state for key, state in states.items() if prior.get(key) != state}
+            save_alerts(connection, changed, set(prior) - set(states), self._by_name)
+            base_url = self._settings.http.base_url()
+            for transition in transitions:
+                if transition.kind == "firing":
+                    enqueue(connection, transition, self._settings.webhooks, base_url, now)
+        for transition in transitions:
+            self.transitions.labels(transition.rule.name, transition.kind).inc()
+            logger.info(
+                "alert %s",
+                transition.kind,
+                extra={
+                    "rule": transition.rule.name,
+                    "alert_id": transition.alert.alert_id,
+                    "series": vars_of(transition),
+                    "values": dict(transition.alert.values),
+                },
+            )
+        if self._notifier is not None and any(
+            t.kind in ("firing", "resolved") for t in transitions
+        ):
+            self._notifier.send()
+        return transitions
+
+
+def vars_of(transition: Transition) -> str:
+    series = transition.alert.series
+    return f"{series.model}/{series.model_version}/{series.segment}/{series.window}"

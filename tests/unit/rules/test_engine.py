@@ -1,0 +1,179 @@
+"""The rule engine as a pure function, on hand-made results and a hand-written timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from monitor.rules.engine import AlertState, evaluate_rules, render
+from monitor.rules.model import Rule
+from monitor.windows.results import SeriesWindow, WindowResult
+
+MIN = 60_000
+EU = SeriesWindow("fraud", "v1", "region=eu", "24h")
+US = SeriesWindow("fraud", "v1", "region=us", "24h")
+
+
+def result(series: SeriesWindow, labelled: int = 1000, **values: float) -> WindowResult:
+    at = datetime(2026, 11, 22, tzinfo=UTC)
+    return WindowResult(series, at, at, at, predictions=labelled, labelled=labelled, values=values)
+
+
+def rule(**spec: Any) -> Rule:
+    return Rule.model_validate({"name": "HighECE", **spec})
+
+
+ECE_RULE = rule(metric="ece", op=">", threshold=0.05, resolve_threshold=0.04, **{"for": "10m"})
+
+
+def run(
+    rules: list[Rule], timeline: list[tuple[int, list[WindowResult]]]
+) -> tuple[dict[str, AlertState], list[tuple[int, str, str]]]:
+    """Feed results minute by minute; return final state and (minute, kind, segment)."""
+    states: dict[str, AlertState] = {}
+    seen = []
+    for minute, results in timeline:
+        states, transitions = evaluate_rules(rules, results, states, minute * MIN)
+        seen += [(minute, t.kind, t.alert.series.segment) for t in transitions]
+    return states, seen
+
+
+def test_fires_after_holding_for_the_duration_and_resolves_with_hysteresis() -> None:
+    ece = [0.02, 0.06, 0.07, 0.06, 0.045, 0.06, 0.045, 0.039, 0.02]
+    minutes = [0, 5, 10, 15, 20, 25, 30, 35, 40]
+    states, seen = run(
+        [ECE_RULE], [(m, [result(EU, ece=v)]) for m, v in zip(minutes, ece, strict=True)]
+    )
+    # pending at 5, firing at 15 (held 10 min), stays firing at 0.045 (> resolve 0.04),
+    # resolves at 35 when ECE drops to 0.039.
+    assert seen == [
+        (5, "pending", "region=eu"),
+        (15, "firing", "region=eu"),
+        (35, "resolved", "region=eu"),
+    ]
+    (alert,) = states.values()
+    assert alert.state == "resolved" and alert.fired_ms == 15 * MIN
+    assert alert.resolved_ms == 35 * MIN and alert.values == {"ece": 0.039}
+
+
+def test_a_pending_alert_that_stops_holding_is_cancelled_without_firing() -> None:
+    states, seen = run([ECE_RULE], [(0, [result(EU, ece=0.06)]), (5, [result(EU, ece=0.03)])])
+    assert seen == [(0, "pending", "region=eu"), (5, "cancelled", "region=eu")]
+    assert states == {}
+
+
+def test_without_for_it_fires_at_once_and_each_series_is_its_own_alert() -> None:
+    r = rule(metric="ece", op=">", threshold=0.05)
+    states, seen = run([r], [(0, [result(EU, ece=0.08), result(US, ece=0.01)])])
+    assert seen == [(0, "firing", "region=eu")]
+    assert len(states) == 1
+
+
+def test_too_few_samples_or_a_missing_metric_is_no_evidence() -> None:
+    r = rule(metric="ece", op=">", threshold=0.05, min_samples=500)
+    timeline = [
+        (0, [result(EU, ece=0.08)]),  # fires
+        (1, [result(EU, labelled=100, ece=0.01)]),  # too few labels: stays firing
+        (2, [result(EU)]),  # ECE insufficient (absent): stays firing
+        (3, [result(EU, ece=0.01)]),  # resolves
+        (4, [result(US, labelled=10, ece=0.9)]),  # never fires on noise
+    ]
+    _, seen = run([r], timeline)
+    assert seen == [(0, "firing", "region=eu"), (3, "resolved", "region=eu")]
+
+
+def test_a_restart_with_the_stored_state_does_not_fire_again() -> None:
+    r = rule(metric="ece", op=">", threshold=0.05)
+    states, first = evaluate_rules([r], [result(EU, ece=0.08)], {}, 0)
+    again, second = evaluate_rules([r], [result(EU, ece=0.09)], dict(states), MIN)
+    assert [t.kind for t in first] == ["firing"] and second == []
+    assert next(iter(again.values())).alert_id == next(iter(states.values())).alert_id
+
+
+def test_selectors_exact_glob_and_regex() -> None:
+    exact = rule(metric="ece", op=">", threshold=0.05, select={"segment": "region=eu"})
+    glob = rule(metric="ece", op=">", threshold=0.05, select={"model": "fr*", "window": "2?h"})
+    regex = rule(metric="ece", op=">", threshold=0.05, select={"segment": "re:region=(us|apac)"})
+    results = [result(EU, ece=0.1), result(US, ece=0.1)]
+    fired = {
+        name: sorted(t.alert.series.segment for t in evaluate_rules([r], results, {}, 0)[1])
+        for name, r in [("exact", exact), ("glob", glob), ("regex", regex)]
+    }
+    assert fired == {
+        "exact": ["region=eu"],
+        "glob": ["region=eu", "region=us"],
+        "regex": ["region=us"],
+    }
+    # Regular expressions are anchored: "re:eu" does not match "region=eu".
+    anchored = rule(metric="ece", op=">", threshold=0.05, select={"segment": "re:eu"})
+    assert evaluate_rules([anchored], results, {}, 0)[1] == []
+
+
+def test_ks_drift_needs_a_minimum_effect_size() -> None:
+    r = rule(
+        conditions=[
+            {"metric": "ks_pvalue_raw_score", "op": "<", "threshold": 0.01},
+            {"metric": "ks_statistic_raw_score", "op": ">", "threshold": 0.1},
+        ]
+    )
+    tiny = result(EU, ks_pvalue_raw_score=1e-9, ks_statistic_raw_score=0.02)  # large n
+    real = result(US, ks_pvalue_raw_score=1e-9, ks_statistic_raw_score=0.2)
+    _, transitions = evaluate_rules([r], [tiny, real], {}, 0)
+    assert [t.alert.series for t in transitions] == [US]
+    assert transitions[0].alert.values == {
+        "ks_pvalue_raw_score": 1e-9,
+        "ks_statistic_raw_score": 0.2,
+    }
+
+
+def test_combined_rule_needs_every_condition() -> None:
+    r = rule(
+        conditions=[
+            {"metric": "psi_raw_score", "op": ">", "threshold": 0.25},
+            {"metric": "ece", "op": ">", "threshold": 0.05},
+        ]
+    )
+    only_drift = result(EU, psi_raw_score=0.4, ece=0.02)
+    both = result(US, psi_raw_score=0.4, ece=0.09)
+    assert [t.alert.series for t in evaluate_rules([r], [only_drift, both], {}, 0)[1]] == [US]
+
+
+def test_relative_rule_compares_with_another_window_of_the_same_series() -> None:
+    r = rule(metric="ece", op=">", threshold=1.5, relative_to={"window": "7d"})
+    week = {
+        SeriesWindow("fraud", "v1", "region=eu", "7d"): result(
+            SeriesWindow("fraud", "v1", "region=eu", "7d"), ece=0.02
+        ),
+        SeriesWindow("fraud", "v1", "region=us", "7d"): result(
+            SeriesWindow("fraud", "v1", "region=us", "7d"), ece=0.04
+        ),
+    }
+    results = [result(EU, ece=0.035), result(US, ece=0.05)]  # 1.75x and 1.25x
+    _, transitions = evaluate_rules([r], results, {}, 0, other_windows=week)
+    assert [t.alert.series for t in transitions] == [EU]
+    assert transitions[0].alert.values["ece_ratio"] == pytest.approx(1.75)
+    assert transitions[0].alert.values["ece_7d"] == 0.02
+
+
+def test_absence_rule_fires_when_labels_stop() -> None:
+    r = rule(absence={"stream": "labels", "for": "6h"})
+    fresh = result(EU, seconds_since_last_label=600.0)
+    stale = result(US, seconds_since_last_label=7 * 3600.0)
+    assert [t.alert.series for t in evaluate_rules([r], [fresh, stale], {}, 0)[1]] == [US]
+
+
+def test_annotations_render_values_and_mark_missing_ones() -> None:
+    r = rule(
+        metric="ece",
+        op=">",
+        threshold=0.05,
+        annotations={
+            "summary": "ECE {ece:.3f} on {model} {segment} ({window}); psi {psi_raw_score:.2f}"
+        },
+    )
+    _, (transition,) = evaluate_rules([r], [result(EU, ece=0.0812)], {}, 0)
+    assert render(r.annotations["summary"], transition.alert, r) == (
+        "ECE 0.081 on fraud region=eu (24h); psi n/a"
+    )
