@@ -2,14 +2,17 @@
 
 Starts the Kafka-compatible broker (tansu, from the ``embedded`` extra) on a free
 loopback port, an SQLite store in a temporary directory, the daemon with a short
-window (2 minutes, evaluated every 5 s), and a traffic generator. After a healthy
+window (1 minute, evaluated every 5 s) and one alert rule, a local webhook receiver
+standing in for a recalibration pipeline, and a traffic generator. After a healthy
 period the model becomes over-confident on region ``eu`` and its raw scores shift; the
-console shows ECE and PSI moving, and ``/metrics`` and the JSON API show the same.
+console shows ECE and PSI moving, the alert firing, and the signed webhook arriving.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -24,6 +27,8 @@ from sqlalchemy import Engine
 
 from monitor.app import App
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
+from monitor.demo.receiver import WebhookReceiver
+from monitor.rules.state import load_alerts
 from monitor.settings import (
     EvaluationSettings,
     HttpSettings,
@@ -32,6 +37,7 @@ from monitor.settings import (
     Settings,
     StoreSettings,
     TopicSettings,
+    WebhookSettings,
     WindowSettings,
 )
 from monitor.sim.traffic import Drift, generate
@@ -50,8 +56,31 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
+DEMO_RULES = """
+rules:
+  - name: CalibrationErrorHigh
+    select: {window: 1m, model_version: v1, segment: "region=*"}
+    metric: ece
+    op: ">"
+    threshold: 0.05
+    resolve_threshold: 0.035
+    for: 10s
+    min_samples: 300
+    severity: warning
+    annotations:
+      summary: "ECE {ece:.3f} on {model} {segment} ({window})"
+    actions: [recalibrate]
+"""
+
+
 def demo_settings(
-    bootstrap: str, database: Path, http_port: int, healthy_start_ms: int, drift_at_ms: int
+    bootstrap: str,
+    database: Path,
+    http_port: int,
+    healthy_start_ms: int,
+    drift_at_ms: int,
+    rules: Path,
+    webhook_url: str,
 ) -> Settings:
     return Settings(
         kafka=KafkaSettings(
@@ -65,7 +94,7 @@ def demo_settings(
             heartbeat_interval_ms=1000,
         ),
         store=StoreSettings(url=f"sqlite:///{database}", segment_keys=["region"]),
-        windows=[WindowSettings(name="2m", length=120, every=5)],
+        windows=[WindowSettings(name="1m", length=60, every=5)],
         evaluation=EvaluationSettings(
             min_labelled=300, min_predictions=300, bootstrap_resamples=200
         ),
@@ -74,6 +103,10 @@ def demo_settings(
             mode="fixed", start=_iso(healthy_start_ms), end=_iso(drift_at_ms)
         ),
         http=HttpSettings(host="127.0.0.1", port=http_port),
+        rules=[str(rules)],
+        webhooks={
+            "recalibrate": WebhookSettings(url=webhook_url, backoff_initial=0.5, backoff_max=5)
+        },
     )
 
 
@@ -149,8 +182,13 @@ def run_demo(
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    # The signing key is a secret from the environment; the demo makes one up.
+    key = os.environ.setdefault("CALMON_WEBHOOK_SECRET", secrets.token_hex(16))
+    receiver = WebhookReceiver(key.encode())
     with tempfile.TemporaryDirectory(prefix="calmon-demo-") as scratch, EmbeddedBroker() as broker:
         database = (directory or Path(scratch)) / "calmon-demo.db"
+        rules = Path(scratch) / "demo-rules.yaml"
+        rules.write_text(DEMO_RULES)
         start = time.time()
         drift_at = start + healthy_s
         settings = demo_settings(
@@ -159,6 +197,8 @@ def run_demo(
             free_loopback_port(),
             int(start * 1000),
             int(drift_at * 1000),
+            rules,
+            receiver.url,
         )
         engine = make_engine(settings.store.url.get_secret_value())
         migrate.upgrade(engine)
@@ -172,10 +212,12 @@ def run_demo(
         print(
             f"  history  {base}/api/v1/history?model=fraud-detector&metric=ece&segment=region%3Deu"
         )
+        print(f"  alerts   {base}/api/v1/alerts\n  webhook receiver {receiver.url}")
         print(
             f"healthy traffic for {healthy_s:.0f} s, then region eu turns over-confident "
             "and raw scores shift (Ctrl-C to stop)"
         )
+        announced: set[str] = set()
         try:
             while not stop.wait(5.0):
                 elapsed = time.time() - start
@@ -183,6 +225,7 @@ def run_demo(
                     _status(app.engine, "drift" if time.time() >= drift_at else "healthy"),
                     flush=True,
                 )
+                _announce_alerts(app.engine, announced)
                 if duration_s is not None and elapsed >= duration_s:
                     break
         finally:
@@ -190,7 +233,19 @@ def run_demo(
             traffic.join(timeout=10)
             print(_status(app.engine, "final"))
             app.shutdown()
+            receiver.close()
         print(
-            f"produced {traffic.produced} predictions; everything stopped, nothing left listening"
+            f"summary: {traffic.produced} predictions; {len(announced)} alert(s) fired; "
+            f"{len(receiver.deliveries)} recalibration webhook(s) received"
         )
+        print("everything stopped, nothing left listening")
     return 0
+
+
+def _announce_alerts(engine: Engine, announced: set[str]) -> None:
+    with engine.connect() as connection:
+        alerts = load_alerts(connection)
+    for key, alert in alerts.items():
+        if alert.state.state == "firing" and key not in announced:
+            announced.add(key)
+            print(f">>> ALERT firing {alert.state.rule}: {alert.annotations.get('summary')}")

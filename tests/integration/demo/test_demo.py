@@ -1,5 +1,6 @@
 """`calmon demo` in a bounded run: the injected drift shows in the ECE of region eu
-only, and every child process (the broker) is gone afterwards."""
+only, the alert fires for eu, the recalibration webhook arrives with a valid signature,
+and every child process (the broker) and server is gone afterwards."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _listening(port: int) -> bool:
 
 def test_demo_shows_the_drift_and_stops_cleanly() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "demo", "--duration", "75s", "--healthy", "30s"],
+        [sys.executable, "-m", "monitor", "demo", "--duration", "90s", "--healthy", "30s"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -38,6 +39,16 @@ def test_demo_shows_the_drift_and_stops_cleanly() -> None:
     assert final[2] > max(0.04, 2 * healthy[-1][2]), output
     assert final[2] > 2 * final[3], output
     assert "nothing left listening" in output
+    fired = re.findall(
+        r">>> ALERT firing CalibrationErrorHigh: ECE ([\d.]+) on (\S+) (\S+)", output
+    )
+    assert [(model, segment) for _, model, segment in fired] == [("fraud-detector", "region=eu")]
+    assert float(fired[0][0]) > 0.05
+    webhooks = re.findall(
+        r">>> recalibration webhook received, signature (\w+): fraud-detector v1 (\S+)", output
+    )
+    assert webhooks == [("valid", "region=eu")], output
+    assert "1 alert(s) fired; 1 recalibration webhook(s) received" in output
     # Nothing left listening: neither the embedded broker nor the HTTP server.
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)]
     assert len(set(ports)) >= 2
