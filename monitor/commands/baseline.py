@@ -7,8 +7,7 @@ import argparse
 from monitor.commands.common import add_config_argument, settings_from
 from monitor.store.engine import make_engine
 from monitor.store.events import wall_clock_ms
-from monitor.store.reading import list_series
-from monitor.windows.references import fit_references, parse_time_ms, save_snapshot
+from monitor.windows.references import parse_time_ms, snapshot_period
 
 NAME = "baseline"
 HELP = (
@@ -27,40 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())
-    start_ms, end_ms = parse_time_ms(args.start), parse_time_ms(args.end)
-    segments = sorted(
-        {
-            s.segment
-            for s in list_series(engine)
-            if (s.model_id, s.model_version) == (args.model, args.version)
-        }
+    stored = snapshot_period(
+        engine,
+        model_id=args.model,
+        model_version=args.version,
+        start_ms=parse_time_ms(args.start),
+        end_ms=parse_time_ms(args.end),
+        psi_bins=settings.reference.psi_bins,
+        now_ms=wall_clock_ms(),
     )
-    if not segments:
+    engine.dispose()
+    if not stored:
         print(f"no data for model {args.model!r} version {args.version!r}")
         return 1
-    stored = 0
-    for segment in segments:
-        references = fit_references(
-            engine,
-            model_id=args.model,
-            model_version=args.version,
-            segment=segment,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            psi_bins=settings.reference.psi_bins,
-        )
-        stored += save_snapshot(
-            engine,
-            model_id=args.model,
-            model_version=args.version,
-            segment=segment,
-            references=references,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            now_ms=wall_clock_ms(),
-        )
-        counts = {d: (p.count if p else 0) for d, p in references.items()}
+    for segment, counts in stored.items():
         print(f"{args.model} {args.version} {segment}: {counts}")
-    print(f"stored {stored} reference(s)")
-    engine.dispose()
+    print(f"stored references for {len(stored)} segment(s)")
     return 0

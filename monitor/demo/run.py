@@ -44,6 +44,7 @@ from monitor.sim.traffic import Drift, generate
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.windows.history import latest_results
+from monitor.windows.references import snapshot_period
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,22 @@ def run_demo(
         app.start()
         traffic = Traffic(broker.bootstrap_servers, drift_at, stop)
         traffic.start()
+        # As a user would run `calmon baseline` on a validated period: the healthy traffic
+        # becomes the drift reference, snapshotted the moment the drift starts.
+        baseline = threading.Timer(
+            healthy_s,
+            snapshot_period,
+            kwargs={
+                "engine": engine,
+                "model_id": "fraud-detector",
+                "model_version": "v1",
+                "start_ms": int(start * 1000),
+                "end_ms": int(drift_at * 1000),
+                "psi_bins": settings.reference.psi_bins,
+                "now_ms": int(drift_at * 1000),
+            },
+        )
+        baseline.start()
         base = f"http://127.0.0.1:{app.http_port}"
         print(f"calmon demo: broker {broker.bootstrap_servers}, store {database}")
         print(f"  metrics  {base}/metrics\n  series   {base}/api/v1/series")
@@ -230,6 +247,7 @@ def run_demo(
                     break
         finally:
             stop.set()
+            baseline.cancel()
             traffic.join(timeout=10)
             print(_status(app.engine, "final"))
             app.shutdown()

@@ -21,7 +21,7 @@ from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
 from monitor.settings import ReferenceSettings
 from monitor.store.models import Reference
-from monitor.store.reading import load_window
+from monitor.store.reading import list_series, load_window
 from monitor.store.sql import insert_ignoring_existing
 from monitor.windows.results import ALL
 
@@ -105,6 +105,52 @@ def save_snapshot(
             ["model_id", "model_version", "segment", "distribution"],
         )
     return len(rows)
+
+
+def snapshot_period(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str,
+    start_ms: int,
+    end_ms: int,
+    psi_bins: int,
+    now_ms: int,
+) -> dict[str, dict[str, int]]:
+    """``calmon baseline``: snapshot every segment of a model version from a period.
+
+    Returns, per segment, the event count of each stored reference (empty: no data).
+    """
+    segments = sorted(
+        {
+            s.segment
+            for s in list_series(engine)
+            if (s.model_id, s.model_version) == (model_id, model_version)
+        }
+    )
+    stored: dict[str, dict[str, int]] = {}
+    for segment in segments:
+        references = fit_references(
+            engine,
+            model_id=model_id,
+            model_version=model_version,
+            segment=segment,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            psi_bins=psi_bins,
+        )
+        save_snapshot(
+            engine,
+            model_id=model_id,
+            model_version=model_version,
+            segment=segment,
+            references=references,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            now_ms=now_ms,
+        )
+        stored[segment] = {d: (p.count if p else 0) for d, p in references.items()}
+    return stored
 
 
 def load_snapshot(engine: Engine, model_id: str, model_version: str, segment: str) -> References:
