@@ -52,11 +52,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float)
 
 
 class EmbeddedBroker:
-    """Start `tansu` on a free loopback port; use as a context manager.
+    """Start `tansu` on a free loopback port; use as a context manager::
 
-    >>> with EmbeddedBroker() as broker:  # doctest: +SKIP
-    ...     print(broker.bootstrap_servers)
-    127.0.0.1:40123
+        with EmbeddedBroker() as broker:
+            print(broker.bootstrap_servers)  # 127.0.0.1:40123
+
+    (The tests start one per session: tests/fixtures/kafka.py.)
     """
 
     def __init__(

@@ -49,6 +49,10 @@ def test_demo_shows_the_drift_and_stops_cleanly() -> None:
     )
     assert webhooks == [("valid", "region=eu")], output
     assert "1 alert(s) fired; 1 recalibration webhook(s) received" in output
+    # Raw scores shifted by one logit: PSI against the healthy snapshot moves well off 0.
+    psi = re.findall(r"\[\s*(\w+)\].*PSI raw score ([\d.]+)", output)
+    assert [float(v) for phase, v in psi if phase == "healthy"][-1] < 0.02
+    assert float(psi[-1][1]) > 0.1, output
     # Nothing left listening: neither the embedded broker nor the HTTP server.
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)]
     assert len(set(ports)) >= 2
