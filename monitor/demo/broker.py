@@ -91,7 +91,11 @@ class EmbeddedBroker:
             self.storage_url,
         ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
+        # Its own session: a Ctrl-C in the terminal reaches calmon only, which then stops
+        # ingest (committing its batch) before it stops the broker.
+        self._process = subprocess.Popen(
+            command, stdout=log, stderr=log, env=self.env, start_new_session=True
+        )
         wait_for_port(self.port, self._process, timeout_s)
         logger.info("embedded broker listening", extra={"bootstrap": self.bootstrap_servers})
         return self

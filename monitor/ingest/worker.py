@@ -219,6 +219,12 @@ class IngestWorker:
             # The partitions moved to another replica during the batch; it will
             # re-read them from the last commit, and the write above is idempotent.
             logger.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
+        except KafkaError as exc:
+            # The broker is unreachable (or timed out). Same outcome: the batch is
+            # durable, its records will be read again and re-written idempotently.
+            logger.warning(
+                "offset commit failed; the batch will be re-read", extra={"error": repr(exc)}
+            )
 
     def _count(self, valid: list[Prediction | Label], result: WriteResult) -> None:
         labels = sum(1 for record in valid if isinstance(record, Label))

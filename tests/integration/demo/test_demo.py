@@ -4,7 +4,9 @@ and every child process (the broker) and server is gone afterwards."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -57,3 +59,27 @@ def test_demo_shows_the_drift_and_stops_cleanly() -> None:
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)]
     assert len(set(ports)) >= 2
     assert not any(_listening(port) for port in set(ports))
+
+
+def test_ctrl_c_stops_everything_cleanly() -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group: do the same.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if re.match(r"\[ healthy\] ECE all [\d.]+", line):  # ingest and windows are running
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output, output
+    ports = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)}
+    assert len(ports) >= 2 and not any(_listening(port) for port in ports)
