@@ -1,16 +1,56 @@
-"""`calmon report` (placeholder until its issue lands)."""
+"""`calmon report`: a self-contained HTML report (and optionally a PNG) for one model."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
+
+from monitor.commands.common import add_config_argument, settings_from
+from monitor.report.build import ReportError, ReportRequest, build_report
+from monitor.settings import parse_duration
+from monitor.store.engine import make_engine
+from monitor.windows.results import ALL
 
 NAME = "report"
-HELP = "(not built yet)"
+HELP = "write an HTML report (reliability diagram, metrics over time, segments, drift) for a model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    add_config_argument(parser)
+    parser.add_argument("--model", required=True, help="model_id")
+    parser.add_argument("--window", default="24h", help="configured window name (default 24h)")
+    parser.add_argument("--version", default=ALL, help="model_version (default: all versions)")
+    parser.add_argument("--segment", default=ALL, help="e.g. region=eu (default: whole model)")
+    parser.add_argument(
+        "--since", type=parse_duration, default=7 * 86400.0, help="history to show (default 7d)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("calmon-report.html"), help="HTML file")
+    parser.add_argument("--png", type=Path, help="also save a PNG screenshot (needs chromium)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("calmon report: not built yet")
+    settings = settings_from(args)
+    engine = make_engine(settings.store.url.get_secret_value())
+    request = ReportRequest(
+        model=args.model,
+        window=args.window,
+        model_version=args.version,
+        segment=args.segment,
+        since_ms=int((time.time() - args.since) * 1000),
+    )
+    try:
+        html = build_report(engine, settings, request)
+    except ReportError as problem:
+        print(f"calmon report: {problem}")
+        return 1
+    finally:
+        engine.dispose()
+    args.out.write_text(html)
+    print(f"wrote {args.out}")
+    if args.png:
+        from monitor.report.png import html_to_png
+
+        html_to_png(args.out, args.png)
+        print(f"wrote {args.png}")
+    return 0

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from monitor.app import App
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
 from monitor.demo.receiver import WebhookReceiver
+from monitor.report.build import ReportError, ReportRequest, build_report
 from monitor.rules.state import load_alerts
 from monitor.settings import (
     EvaluationSettings,
@@ -235,6 +236,7 @@ def run_demo(
             "and raw scores shift (Ctrl-C to stop)"
         )
         announced: set[str] = set()
+        report: Path | None = None
         try:
             while not stop.wait(5.0):
                 elapsed = time.time() - start
@@ -250,14 +252,30 @@ def run_demo(
             baseline.cancel()
             traffic.join(timeout=10)
             print(_status(app.engine, "final"))
+            report = _write_report(app, (directory or Path.cwd()) / "calmon-demo-report.html")
             app.shutdown()
             receiver.close()
         print(
             f"summary: {traffic.produced} predictions; {len(announced)} alert(s) fired; "
             f"{len(receiver.deliveries)} recalibration webhook(s) received"
         )
+        if report is not None:
+            print(f"report (reliability diagram, ECE and PSI over time): {report}")
         print("everything stopped, nothing left listening")
     return 0
+
+
+def _write_report(app: App, path: Path) -> Path | None:
+    """The region eu report: what the drift did to calibration, as a user would see it."""
+    request = ReportRequest(
+        model="fraud-detector", window="1m", model_version="v1", segment="region=eu"
+    )
+    try:
+        path.write_text(build_report(app.engine, app.settings, request))
+    except (ReportError, OSError) as problem:
+        print(f"no report: {problem}")
+        return None
+    return path
 
 
 def _announce_alerts(engine: Engine, announced: set[str]) -> None:

@@ -94,6 +94,11 @@ def _grid(kind: str) -> Grid:
     return GRIDS[kind]
 
 
+def cell_values(kind: Distribution, keys: np.ndarray) -> FloatArray:
+    """The representative value of each grid cell (for plotting a stored histogram)."""
+    return _grid(kind).representative[keys]
+
+
 def _validated(values: ArrayLike, kind: Distribution) -> FloatArray:
     return probabilities(values) if kind == "probability" else finite_values(values, "raw_scores")
 

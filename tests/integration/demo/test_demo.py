@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +24,20 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_demo_shows_the_drift_and_stops_cleanly() -> None:
+def test_demo_shows_the_drift_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "demo", "--duration", "90s", "--healthy", "30s"],
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "demo",
+            "--duration",
+            "90s",
+            "--healthy",
+            "30s",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -55,16 +67,19 @@ def test_demo_shows_the_drift_and_stops_cleanly() -> None:
     psi = re.findall(r"\[\s*(\w+)\].*PSI raw score ([\d.]+)", output)
     assert [float(v) for phase, v in psi if phase == "healthy"][-1] < 0.02
     assert float(psi[-1][1]) > 0.1, output
+    report = tmp_path / "calmon-demo-report.html"
+    assert f"report (reliability diagram, ECE and PSI over time): {report}" in output
+    assert '<svg id="reliability-diagram"' in report.read_text()
     # Nothing left listening: neither the embedded broker nor the HTTP server.
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)]
     assert len(set(ports)) >= 2
     assert not any(_listening(port) for port in set(ports))
 
 
-def test_ctrl_c_stops_everything_cleanly() -> None:
+def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
     # Ctrl-C in a terminal signals the whole foreground process group: do the same.
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "demo"],
+        [sys.executable, "-m", "monitor", "demo", "--dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

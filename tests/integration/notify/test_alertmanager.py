@@ -79,6 +79,7 @@ def write_traffic(
                     event_id,
                     "v1",
                     t,
+                    raw_score=float(np.log(truth[i] / (1 - truth[i]))),
                     probability=float(p[i]),
                     segment={"region": region},
                 )

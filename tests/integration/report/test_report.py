@@ -1,0 +1,94 @@
+"""`calmon report` on a store the daemon's own code filled: every chart is present with
+real content, and headless Chromium renders it to a PNG."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from monitor.store import migrate
+from monitor.store.engine import make_engine
+from monitor.store.events import EventStore
+from monitor.windows.references import snapshot_period
+from tests.integration.notify.test_alertmanager import (
+    MINUTE,
+    RULES,
+    Clock,
+    make_app,
+    write_traffic,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def fill_store(engine: Engine, rules: Path) -> None:
+    """A healthy period, a drift on eu (alert fires), for 12 evaluations of 5m."""
+    clock = Clock(1_790_000_000_000)
+    app = make_app(engine, rules, [], clock)
+    store = EventStore(engine, segment_keys=["region"], clock_ms=clock)
+    start = clock.ms - 3 * MINUTE
+    for step in range(12):
+        clock.ms += 5 * MINUTE
+        write_traffic(store, clock.ms, step * 100_000, eu_overconfident=step >= 6, seed=step)
+        if step == 1:
+            snapshot_period(
+                engine, model_id="fraud", model_version="v1", start_ms=start,
+                end_ms=clock.ms, psi_bins=10, now_ms=clock.ms,
+            )  # fmt: skip
+        app.jobs[0].evaluate_now(clock.ms)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_report_has_every_chart_and_renders(sqlite_url: str, tmp_path: Path) -> None:
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    fill_store(engine, rules)
+    config = tmp_path / "calmon.yaml"
+    config.write_text("store: {segment_keys: [region]}\nwindows: [{name: 5m, length: 5m}]\n")
+    html, png = tmp_path / "report.html", tmp_path / "report.png"
+    env = {**os.environ, "CALMON_STORE_URL": sqlite_url}
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "monitor", "report", "-c", str(config), "--model", "fraud",
+            "--window", "5m", "--version", "v1", "--segment", "region=eu", "--since", "3650d",
+            "--out", str(html), "--png", str(png),
+        ],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    text = html.read_text()
+    for chart in (
+        "reliability-diagram",
+        "confidence-histogram",
+        "calibration-over-time",
+        "drift-over-time",
+        "distribution-raw-score",
+        "distribution-probability",
+    ):
+        match = re.search(rf'<svg id="{chart}".*?</svg>', text, re.S)
+        assert match, chart
+        assert 'class="empty"' not in match.group(0), chart  # real content, not a placeholder
+    reliability = re.search(r'<svg id="reliability-diagram".*?</svg>', text, re.S).group(0)  # type: ignore[union-attr]
+    assert 5 <= reliability.count('class="bin"') <= 10
+    assert reliability.count('class="ci"') == reliability.count('class="bin"')
+    over_time = re.search(r'<svg id="calibration-over-time".*?</svg>', text, re.S).group(0)  # type: ignore[union-attr]
+    assert 'class="fired annotation"' in over_time  # the alert on eu is marked
+    assert all(f"<td>region={r}</td>" in text for r in ("eu", "us"))
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    assert png_size(png) == (1220, 1500)
+    assert png.stat().st_size > 30_000  # a blank page compresses to a few KB
