@@ -3,7 +3,8 @@
 Starts the Kafka-compatible broker (tansu, from the ``embedded`` extra) on a free
 loopback port, an SQLite store in a temporary directory, the daemon with a short
 window (1 minute, evaluated every 5 s) and one alert rule, a local webhook receiver
-standing in for a recalibration pipeline, and a traffic generator. After a healthy
+standing in for a recalibration pipeline, and the simulator (`calmon simulate`) playing
+monitor/demo/scenario.yaml. After a healthy
 period the model becomes over-confident on region ``eu`` and its raw scores shift; the
 console shows ECE and PSI moving, the alert firing, and the signed webhook arriving.
 """
@@ -20,9 +21,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import orjson
-from kafka import KafkaProducer
 from sqlalchemy import Engine
 
 from monitor.app import App
@@ -41,7 +39,8 @@ from monitor.settings import (
     WebhookSettings,
     WindowSettings,
 )
-from monitor.sim.traffic import Drift, generate
+from monitor.sim.producer import Simulator, kafka_sender
+from monitor.sim.scenario import Scenario, load_scenario
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.windows.history import latest_results
@@ -50,8 +49,14 @@ from monitor.windows.references import snapshot_period
 logger = logging.getLogger(__name__)
 
 EVENTS_PER_SECOND = 200
-LABEL_DELAY_S = 2.0
-DRIFT = Drift(overconfidence=3.0, overconfident_region="eu", score_shift=1.0)
+SCENARIO = Path(__file__).with_name("scenario.yaml")
+
+
+def demo_scenario(healthy_s: float) -> Scenario:
+    """The shipped demo scenario with its drifts starting after ``healthy_s``."""
+    scenario = load_scenario(SCENARIO)
+    drifts = [drift.model_copy(update={"start": healthy_s}) for drift in scenario.drifts]
+    return scenario.model_copy(update={"drifts": drifts})
 
 
 def _iso(ms: int) -> str:
@@ -112,58 +117,6 @@ def demo_settings(
     )
 
 
-class Traffic(threading.Thread):
-    """Produces predictions in real time and each label LABEL_DELAY_S later."""
-
-    def __init__(self, bootstrap: str, drift_at: float, stop: threading.Event) -> None:
-        super().__init__(name="traffic", daemon=True)
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-        self._drift_at = drift_at
-        self._stop_event = stop
-        self._rng = np.random.default_rng(7)
-        self.produced = 0
-
-    def run(self) -> None:
-        pending: list[tuple[float, bytes]] = []
-        while not self._stop_event.wait(0.5):
-            now = time.time()
-            drift = DRIFT if now >= self._drift_at else Drift()
-            for event in generate(self._rng, EVENTS_PER_SECOND // 2, self.produced, drift):
-                self._producer.send(
-                    "predictions",
-                    orjson.dumps(
-                        {
-                            "event_id": event.event_id,
-                            "model_id": "fraud-detector",
-                            "model_version": "v1",
-                            "timestamp": int(now * 1000),
-                            "raw_score": event.raw_score,
-                            "probability": event.probability,
-                            "segment": {"region": event.region},
-                        }
-                    ),
-                )
-                pending.append(
-                    (
-                        now + LABEL_DELAY_S,
-                        orjson.dumps(
-                            {
-                                "event_id": event.event_id,
-                                "model_id": "fraud-detector",
-                                "label": event.label,
-                                "timestamp": int((now + LABEL_DELAY_S) * 1000),
-                            }
-                        ),
-                    )
-                )
-                self.produced += 1
-            due = [payload for at, payload in pending if at <= now]
-            pending = [(at, payload) for at, payload in pending if at > now]
-            for payload in due:
-                self._producer.send("labels", payload)
-        self._producer.close(timeout=5)
-
-
 def _status(engine: Engine, phase: str) -> str:
     rows = {(r.series.model_version, r.series.segment): r.values for r in latest_results(engine)}
 
@@ -206,7 +159,15 @@ def run_demo(
         migrate.upgrade(engine)
         app = App(settings, engine=engine)
         app.start()
-        traffic = Traffic(broker.bootstrap_servers, drift_at, stop)
+        send, producer = kafka_sender({"bootstrap_servers": broker.bootstrap_servers})
+        simulator = Simulator(
+            demo_scenario(healthy_s), send, settings.kafka.topics, rate=EVENTS_PER_SECOND, seed=7
+        )
+        traffic = threading.Thread(
+            target=simulator.run,
+            kwargs={"duration_s": None, "count": None, "stop": stop.is_set},
+            name="traffic",
+        )
         traffic.start()
         # As a user would run `calmon baseline` on a validated period: the healthy traffic
         # becomes the drift reference, snapshotted the moment the drift starts.
@@ -251,12 +212,13 @@ def run_demo(
             stop.set()
             baseline.cancel()
             traffic.join(timeout=10)
+            producer.close(timeout=5)
             print(_status(app.engine, "final"))
             report = _write_report(app, (directory or Path.cwd()) / "calmon-demo-report.html")
             app.shutdown()
             receiver.close()
         print(
-            f"summary: {traffic.produced} predictions; {len(announced)} alert(s) fired; "
+            f"summary: {simulator.stats.predictions} predictions; {len(announced)} alert(s) fired; "
             f"{len(receiver.deliveries)} recalibration webhook(s) received"
         )
         if report is not None:
