@@ -3,10 +3,10 @@
 Starts the Kafka-compatible broker (tansu, from the ``embedded`` extra) on a free
 loopback port, an SQLite store in a temporary directory, the daemon with a short
 window (1 minute, evaluated every 5 s) and one alert rule, a local webhook receiver
-standing in for a recalibration pipeline, and the simulator (`calmon simulate`) playing
-monitor/demo/scenario.yaml. After a healthy
-period the model becomes over-confident on region ``eu`` and its raw scores shift; the
-console shows ECE and PSI moving, the alert firing, and the signed webhook arriving.
+standing in for a recalibration pipeline, and the simulator (``calmon simulate``)
+playing ``monitor/demo/scenario.yaml``. After a healthy period the model becomes
+over-confident on region ``eu`` and its raw scores shift; the console shows ECE and PSI
+moving, the alert firing, and the signed webhook arriving.
 """
 
 from __future__ import annotations
