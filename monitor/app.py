@@ -162,21 +162,23 @@ class App:
 
     def resend_alerts(self) -> None:
         """Re-send alert state to Alertmanager, once per interval across replicas."""
-        assert self.notifier is not None
-        now = self.clock_ms()
-        every_ms = int(self.settings.alertmanager.resend_interval * 1000)
-        slot = now - now % every_ms
-        if claims.claim(self.engine, "alertmanager", slot, self.owner, now):
-            self.notifier.send()
-            claims.finish(self.engine, "alertmanager", slot, self.clock_ms())
+        notifier = self.notifier
+        assert notifier is not None
+        claims.run_once(
+            self.engine,
+            "alertmanager",
+            self.settings.alertmanager.resend_interval,
+            self.owner,
+            self.clock_ms,
+            lambda _now: notifier.send(),
+        )
 
     def scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
         for job in self.jobs:
-            every = job._window.every
-            scheduler.add_job(job.run, "interval", seconds=every, id=job.name, name=job.name)
+            scheduler.add_job(job.run, "interval", seconds=job.every_s, id=job.name, name=job.name)
         if self.notifier is not None:
             scheduler.add_job(
                 self.resend_alerts,

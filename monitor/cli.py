@@ -14,6 +14,12 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from monitor import __version__
+from monitor.app import SchemaNotReady
+from monitor.notify.webhooks import MissingWebhookSecret
+from monitor.rules.model import RulesError
+from monitor.settings import ConfigError
+
+USER_ERRORS = (ConfigError, RulesError, MissingWebhookSecret, SchemaNotReady)
 
 # Order is the order shown in `calmon --help`.
 COMMAND_MODULES = (
@@ -52,7 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args._run(args))
+    try:
+        return int(args._run(args))
+    except USER_ERRORS as problem:
+        # A mistake in the config, rules or environment: the message says what and where;
+        # a traceback would only hide it.
+        print(f"calmon {args.command}: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from monitor.commands.common import add_config_argument
+from monitor.notify.webhooks import MissingWebhookSecret, webhook_key
 from monitor.rules.model import RulesError, load_rules
 from monitor.settings import ConfigError, load_settings
 
@@ -28,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
     except RulesError as problem:
         print(problem)
         return 1
-    missing = [
-        f"webhook {name}: signing key not set (environment variable {hook.secret_env})"
-        for name, hook in settings.webhooks.items()
-        if not os.environ.get(hook.secret_env)
-    ]
+    missing = []
+    for name, hook in settings.webhooks.items():
+        try:
+            webhook_key(hook, name)
+        except MissingWebhookSecret as problem:
+            missing.append(str(problem))
     if missing:
         print("\n".join(missing))
         return 1

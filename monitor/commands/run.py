@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.app import App, SchemaNotReady
+from monitor.app import App
 from monitor.commands.common import add_config_argument, settings_from
 from monitor.logs import configure_logging
 
@@ -25,9 +25,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     configure_logging(json=True, level=args.log_level)
     settings = settings_from(args)
-    try:
-        app = App(settings)
-    except SchemaNotReady as problem:
-        print(f"calmon run: {problem}")
-        return 2
-    return app.run(ingest=not args.no_ingest)
+    return App(settings).run(ingest=not args.no_ingest)

@@ -16,48 +16,17 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from monitor.rules.state import load_alerts
+from monitor.windows import metric_names
 from monitor.windows.history import latest_results
+from monitor.windows.metric_names import LABEL_DELAY_QUANTILES
 from monitor.windows.results import WindowResult
 
 SERIES_LABELS = ["model", "model_version", "segment", "window"]
 DISTRIBUTION_SUFFIXES = ("_raw_score", "_probability")
-QUANTILE_KEYS = {
-    "window_label_delay_seconds_p50": "0.5",
-    "window_label_delay_seconds_p90": "0.9",
-}
-
+QUANTILE_KEYS = {key: str(q) for q, key in LABEL_DELAY_QUANTILES.items()}
 #: Metric key -> help text. Only these keys are exported (a typo cannot leak out).
-CALIBRATION_HELP = {
-    "ece": "Expected calibration error (equal-width bins) of labelled events in the window.",
-    "ace": "Adaptive calibration error (equal-mass bins).",
-    "mce": "Maximum calibration error over occupied bins.",
-    "rmsce": "Root-mean-square calibration error.",
-    "brier_score": "Brier score (mean squared error of the probability).",
-    "brier_reliability": "Reliability term of the Murphy decomposition of the Brier score.",
-    "brier_resolution": "Resolution term of the Murphy decomposition.",
-    "brier_uncertainty": "Uncertainty term (base rate x (1 - base rate)).",
-    "brier_skill_score": "1 - Brier / uncertainty: skill over predicting the prevalence.",
-    "log_loss": "Mean log loss in nats (p clipped to [1e-15, 1 - 1e-15]).",
-    "calibration_slope": "Slope of the logistic recalibration fit on logit(p); 1 is calibrated.",
-    "calibration_intercept": "Intercept of the logistic recalibration fit; 0 is calibrated.",
-    "calibration_in_the_large": "Mean p minus mean label (positive: over-predicting).",
-    "observed_expected_ratio": "Observed positives / expected positives (sum of p).",
-    "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
-    "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
-    "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
-    "window_predictions": "Predictions in the window (by prediction time).",
-    "window_labelled": "Predictions in the window whose label has arrived.",
-    "label_coverage_ratio": "Labelled / predictions in the window.",
-    "seconds_since_last_prediction": "Seconds since the newest prediction of the series.",
-    "seconds_since_last_label": "Seconds since the newest label of the series.",
-}
-DRIFT_HELP = {
-    "psi": "Population stability index against the reference (reference-quantile bins).",
-    "ks_statistic": "Two-sample Kolmogorov-Smirnov statistic against the reference.",
-    "ks_pvalue": "Asymptotic p-value of the KS test against the reference.",
-    "js_distance": "Jensen-Shannon distance (base 2) against the reference.",
-    "wasserstein_distance": "Wasserstein-1 distance to the reference.",
-}
+CALIBRATION_HELP = {**metric_names.LABELLED, **metric_names.VOLUME}
+DRIFT_HELP = metric_names.DRIFT
 CACHE_SECONDS = 5.0
 
 

@@ -107,6 +107,7 @@ class HttpApi:
                         "active_since_ms": alert.state.active_since_ms,
                         "fired_ms": alert.state.fired_ms,
                         "resolved_ms": alert.state.resolved_ms,
+                        "last_sent_to_alertmanager_ms": alert.last_sent_ms,
                         "labels": alert.labels,
                         "annotations": alert.annotations,
                         "values": dict(alert.state.values),

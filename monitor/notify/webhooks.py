@@ -17,6 +17,7 @@ which is what receivers de-duplicate on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -30,7 +31,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Connection, Engine, select, update
 
 from monitor.notify.signing import signed_headers
-from monitor.rules.engine import Transition
+from monitor.rules.engine import Transition, render
 from monitor.settings import WebhookSettings
 from monitor.store.events import wall_clock_ms
 from monitor.store.models import WebhookDelivery
@@ -51,8 +52,7 @@ def webhook_key(settings: WebhookSettings, name: str) -> bytes:
     value = os.environ.get(settings.secret_env)
     if not value:
         raise MissingWebhookSecret(
-            f"webhook {name}: the signing key must be set in the environment variable "
-            f"{settings.secret_env}"
+            f"webhook {name}: signing key not set (environment variable {settings.secret_env})"
         )
     return value.encode()
 
@@ -84,20 +84,9 @@ def payload(transition: Transition, base_url: str) -> dict[str, Any]:
         "labelled": result.labelled,
         "trigger": dict(alert.values),
         "metrics": dict(result.values),
-        "reliability_bins": [
-            {
-                "lower": b.lower,
-                "upper": b.upper,
-                "count": b.count,
-                "mean_predicted": b.mean_predicted,
-                "observed_ratio": b.observed_ratio,
-                "ci_low": b.ci_low,
-                "ci_high": b.ci_high,
-            }
-            for b in result.reliability_bins
-        ],
+        "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
         "history_url": f"{base_url}/api/v1/history?{query}",
-        "annotations": dict(rule.annotations),
+        "annotations": {name: render(text, alert, rule) for name, text in rule.annotations.items()},
     }
 
 

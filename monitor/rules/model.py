@@ -54,48 +54,10 @@ from pydantic import (
 )
 
 from monitor.settings import Duration
-from monitor.windows.evaluate import DRIFT_METRICS, LABEL_DELAY_QUANTILES
+from monitor.windows import metric_names
 
-#: Metrics a window result can carry (see README "Metric names"); drift metrics carry the
-#: distribution as a suffix.
-CALIBRATION_METRICS = frozenset(
-    {
-        "ece",
-        "ace",
-        "mce",
-        "rmsce",
-        "brier_score",
-        "brier_reliability",
-        "brier_resolution",
-        "brier_uncertainty",
-        "brier_skill_score",
-        "log_loss",
-        "calibration_in_the_large",
-        "observed_expected_ratio",
-        "calibration_slope",
-        "calibration_intercept",
-        "spiegelhalter_pvalue",
-        "ece_ci_lower",
-        "ece_ci_upper",
-    }
-)
-VOLUME_METRICS = frozenset(
-    {
-        "window_predictions",
-        "window_labelled",
-        "label_coverage_ratio",
-        "seconds_since_last_prediction",
-        "seconds_since_last_label",
-        *LABEL_DELAY_QUANTILES.values(),
-    }
-)
-DRIFT_METRIC_NAMES = frozenset(
-    f"{metric}_{distribution}"
-    for metric in DRIFT_METRICS
-    for distribution in ("raw_score", "probability")
-)
-KNOWN_METRICS = CALIBRATION_METRICS | VOLUME_METRICS | DRIFT_METRIC_NAMES
-
+#: Metrics a rule can test: every key a window result can carry.
+KNOWN_METRICS = metric_names.ALL_KEYS
 TEMPLATE_FIELDS = KNOWN_METRICS | {
     "model",
     "model_version",
@@ -271,7 +233,7 @@ class Rule(_Strict):
         return self
 
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:
-        calibration = any(c.metric in CALIBRATION_METRICS for c in self.conditions)
+        calibration = any(c.metric in metric_names.LABELLED for c in self.conditions)
         return "labelled" if calibration else "predictions"
 
 

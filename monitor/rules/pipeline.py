@@ -41,6 +41,11 @@ class AlertPipeline:
         self._settings = settings
         self._rules = list(rules)
         self._by_name = {rule.name: rule for rule in self._rules}
+        self._needs_other_windows = any(
+            condition.relative_to is not None
+            for rule in self._rules
+            for condition in rule.conditions
+        )
         self._notifier = notifier
         self._clock_ms = clock_ms
         self.transitions = Counter(
@@ -54,7 +59,12 @@ class AlertPipeline:
         if not self._rules:
             return []
         now = self._clock_ms()
-        others = {result.series: result for result in latest_results(self._engine)}
+        # Other windows' latest results only matter to rules relative to another window.
+        others = (
+            {result.series: result for result in latest_results(self._engine)}
+            if self._needs_other_windows
+            else {}
+        )
         with self._engine.begin() as connection:
             stored = load_alerts(connection, window=window)
             prior = {
@@ -79,7 +89,7 @@ class AlertPipeline:
                 extra={
                     "rule": transition.rule.name,
                     "alert_id": transition.alert.alert_id,
-                    "series": vars_of(transition),
+                    "series": _series_name(transition),
                     "values": dict(transition.alert.values),
                 },
             )
@@ -90,6 +100,6 @@ class AlertPipeline:
         return transitions
 
 
-def vars_of(transition: Transition) -> str:
+def _series_name(transition: Transition) -> str:
     series = transition.alert.series
     return f"{series.model}/{series.model_version}/{series.segment}/{series.window}"

@@ -70,6 +70,11 @@ def save_alerts(
     removed = list(removed)
     if removed:
         connection.execute(delete(AlertRow).where(AlertRow.fingerprint.in_(removed)))
+    stored = set(
+        connection.execute(
+            select(AlertRow.fingerprint).where(AlertRow.fingerprint.in_(list(states)))
+        ).scalars()
+    )
     for key, alert in states.items():
         rule = rules[alert.rule]
         row = {
@@ -88,10 +93,7 @@ def save_alerts(
                 {name: render(text, alert, rule) for name, text in rule.annotations.items()}
             ).decode(),
         }
-        existing = connection.execute(
-            select(AlertRow.fingerprint).where(AlertRow.fingerprint == key)
-        ).first()
-        if existing is None:
+        if key not in stored:
             connection.execute(insert(AlertRow).values(fingerprint=key, **row))
         else:
             connection.execute(update(AlertRow).where(AlertRow.fingerprint == key).values(**row))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,6 @@ class SimulationStats:
     labels_never: int = 0
     labels_pending_at_end: int = 0
     malformed: int = 0
-    by_segment: dict[str, int] = field(default_factory=dict)
 
 
 class Simulator:
@@ -143,8 +142,6 @@ class Simulator:
                 payload = orjson.dumps({**label, "timestamp": int(due * 1000)})
                 heapq.heappush(self._labels, (due, self._next_id, payload))
             self._send_prediction(prediction)
-            key = ",".join(f"{k}={v}" for k, v in sorted(events.segments[i].items())) or "-"
-            self.stats.by_segment[key] = self.stats.by_segment.get(key, 0) + 1
 
     def _send_prediction(self, prediction: dict[str, Any]) -> None:
         # Raw score and probability in one message when they share a topic, else in two.

@@ -8,12 +8,39 @@ series. A replica that dies mid-job leaves its slot claimed; the next slot runs 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import Engine, delete, select, update
 
 from monitor.store.models import JobRun
 from monitor.store.sql import insert_ignoring_existing
 
 KEEP_CLAIMS_MS = 86_400_000
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+def run_once(
+    engine: Engine,
+    job: str,
+    every_s: float,
+    owner: str,
+    clock_ms: Callable[[], int],
+    work: Callable[[int], T],
+) -> T | None:
+    """Run ``work(now)`` if this replica claims the current slot of a job scheduled every
+    ``every_s``; None if another replica has it."""
+    now = clock_ms()
+    every_ms = int(every_s * 1000)
+    slot = now - now % every_ms
+    if not claim(engine, job, slot, owner, now):
+        logger.debug("slot claimed by another replica", extra={"job": job})
+        return None
+    result = work(now)
+    finish(engine, job, slot, clock_ms())
+    return result
 
 
 def claim(engine: Engine, job: str, slot_ms: int, owner: str, now_ms: int) -> bool:

@@ -10,18 +10,14 @@ from __future__ import annotations
 import zlib
 from datetime import UTC, datetime
 
+from monitor.metrics.calibration import ReliabilityBin
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import MetricInputError
 from monitor.metrics.summary import calibration_summary, drift_summary, label_delay_quantiles
 from monitor.settings import EvaluationSettings
 from monitor.store.reading import WindowAggregate
-from monitor.windows.results import ReliabilityBinPoint, SeriesWindow, WindowResult
-
-DRIFT_METRICS = ("psi", "ks_statistic", "ks_pvalue", "js_distance", "wasserstein_distance")
-LABEL_DELAY_QUANTILES = {
-    0.5: "window_label_delay_seconds_p50",
-    0.9: "window_label_delay_seconds_p90",
-}
+from monitor.windows.metric_names import DRIFT, LABEL_DELAY_QUANTILES, drift_key
+from monitor.windows.results import SeriesWindow, WindowResult
 
 
 def to_datetime(ms: int) -> datetime:
@@ -54,7 +50,7 @@ def evaluate(
     for quantile, value in label_delay_quantiles(aggregate, tuple(LABEL_DELAY_QUANTILES)).items():
         values[LABEL_DELAY_QUANTILES[quantile]] = value
 
-    bins: tuple[ReliabilityBinPoint, ...] = ()
+    bins: tuple[ReliabilityBin, ...] = ()
     if aggregate.n_labelled >= settings.min_labelled:
         summary = calibration_summary(
             aggregate,
@@ -64,19 +60,7 @@ def evaluate(
             seed=zlib.crc32(repr(series).encode()),
         )
         values.update(summary.values)
-        bins = tuple(
-            ReliabilityBinPoint(
-                b.index,
-                b.lower,
-                b.upper,
-                b.count,
-                b.mean_predicted,
-                b.observed_ratio,
-                b.ci_low,
-                b.ci_high,
-            )
-            for b in summary.reliability_bins
-        )
+        bins = tuple(summary.reliability_bins)
     for distribution in DISTRIBUTIONS:
         reference = references.get(distribution)
         current = aggregate.n_scores if distribution == "raw_score" else aggregate.n_probabilities
@@ -86,8 +70,8 @@ def evaluate(
             drift = drift_summary(reference, aggregate)
         except MetricInputError:
             continue
-        for name in DRIFT_METRICS:
-            values[f"{name}_{distribution}"] = float(getattr(drift, name))
+        for name in DRIFT:
+            values[drift_key(name, distribution)] = float(getattr(drift, name))
     return WindowResult(
         series=series,
         evaluated_at=to_datetime(now_ms),

@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, delete, select
 
+from monitor.metrics.calibration import ReliabilityBin
 from monitor.store.models import MetricPoint, WindowResultRow
 from monitor.store.sql import insert_ignoring_existing
 from monitor.windows.evaluate import to_datetime
-from monitor.windows.results import ReliabilityBinPoint, SeriesWindow, WindowResult
+from monitor.windows.results import SeriesWindow, WindowResult
 
 _SERIES_KEY = ["model_id", "model_version", "segment", "window"]
 
@@ -81,7 +82,7 @@ def latest_results(engine: Engine) -> list[WindowResult]:
             predictions=row.predictions,
             labelled=row.labelled,
             values=orjson.loads(row.values_json),
-            reliability_bins=tuple(ReliabilityBinPoint(**b) for b in orjson.loads(row.bins_json)),
+            reliability_bins=tuple(ReliabilityBin(**b) for b in orjson.loads(row.bins_json)),
         )
         for row in rows
     ]

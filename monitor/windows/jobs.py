@@ -70,20 +70,19 @@ class WindowJob:
 
     def run(self) -> list[WindowResult] | None:
         """Claim this schedule slot and evaluate; None if another replica has it."""
-        now = self._clock_ms()
-        every_ms = int(self._window.every * 1000)
-        slot = now - now % every_ms
-        if not claims.claim(self._engine, self.name, slot, self._owner, now):
-            logger.debug("slot claimed by another replica", extra={"job": self.name})
-            return None
-        return self.evaluate_now(now, slot)
+        return claims.run_once(
+            self._engine,
+            self.name,
+            self._window.every,
+            self._owner,
+            self._clock_ms,
+            self.evaluate_now,
+        )
 
-    def evaluate_now(self, now: int, slot: int | None = None) -> list[WindowResult]:
+    def evaluate_now(self, now: int) -> list[WindowResult]:
         started = time.perf_counter()
         results = self.evaluate_all(now)
         save_results(self._engine, self._window.name, results)
-        if slot is not None:
-            claims.finish(self._engine, self.name, slot, self._clock_ms())
         elapsed = time.perf_counter() - started
         self._metrics.duration.labels(self._window.name).observe(elapsed)
         self._metrics.last_success.labels(self._window.name).set(time.time())

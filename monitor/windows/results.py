@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from monitor.metrics.calibration import ReliabilityBin
+
 ALL = "__all__"
 
 
@@ -28,20 +30,6 @@ class SeriesWindow:
 
 
 @dataclass(frozen=True, slots=True)
-class ReliabilityBinPoint:
-    """One bin of the reliability diagram, with its Wilson 95% interval."""
-
-    index: int
-    lower: float
-    upper: float
-    count: int
-    mean_predicted: float
-    observed_ratio: float
-    ci_low: float
-    ci_high: float
-
-
-@dataclass(frozen=True, slots=True)
 class WindowResult:
     series: SeriesWindow
     evaluated_at: datetime
@@ -50,4 +38,4 @@ class WindowResult:
     predictions: int
     labelled: int
     values: Mapping[str, float] = field(default_factory=dict)
-    reliability_bins: tuple[ReliabilityBinPoint, ...] = ()
+    reliability_bins: tuple[ReliabilityBin, ...] = ()

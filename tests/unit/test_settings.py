@@ -118,3 +118,35 @@ def test_check_config_reports_bad_rules_and_missing_webhook_keys(tmp_path: Path)
     env["CALMON_WEBHOOK_SECRET"] = "k"
     run = check()
     assert run.returncode == 0 and "rules: 1 from" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("kafka: {group_idd: x}\n", "kafka.group_idd: Extra inputs are not permitted"),
+        (
+            "webhooks:\n  r: {url: 'http://127.0.0.1:9/hook'}\n",
+            "webhook r: signing key not set (environment variable CALMON_WEBHOOK_SECRET)",
+        ),
+    ],
+)
+def test_run_reports_config_mistakes_without_a_traceback(
+    tmp_path: Path, config: str, message: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = write(tmp_path, config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALMON")}
+    env["CALMON_STORE_URL"] = f"sqlite:///{tmp_path / 'x.db'}"
+    subprocess.run([sys.executable, "-m", "monitor", "migrate"], env=env, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr, run.stderr

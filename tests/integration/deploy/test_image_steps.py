@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,9 +44,19 @@ def test_dockerfile_is_multi_stage_non_root_and_compiler_free() -> None:
 
 @pytest.mark.slow
 def test_the_image_install_steps_work(tmp_path: Path) -> None:
+    # The build stage copies exactly these into an empty directory (and building there
+    # leaves no build/ directory behind in the checkout).
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "monitor", source / "monitor", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    assert "COPY pyproject.toml README.md ./\nCOPY monitor ./monitor" in DOCKERFILE
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(source)],
         check=True,
         capture_output=True,
     )

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 import orjson
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, func, select
 
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings, KafkaSettings
 from monitor.store.events import EventStore
+from monitor.store.models import Event
 
 BASE_MS = 1_790_000_000_000
 
@@ -82,3 +84,11 @@ def running_worker(
         stop.set()
         thread.join(timeout=30)
         assert not thread.is_alive(), "the worker did not stop within 30 s"
+
+
+def count_events(engine: Engine, *where: object) -> int:
+    """Rows in ``events``, optionally filtered."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(select(func.count()).select_from(Event).where(*where)).scalar_one()
+        )

@@ -10,16 +10,17 @@ import time
 
 import pytest
 from kafka import KafkaProducer
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
-from monitor.store.models import Aggregate, Event
+from monitor.store.models import Aggregate
 from monitor.store.reading import load_window
 from tests.integration.ingest.helpers import (
     BASE_MS,
+    count_events,
     label,
     prediction,
     running_worker,
@@ -29,11 +30,6 @@ from tests.integration.ingest.helpers import (
 from tests.integration.ingest.test_ingest import committed_total
 
 pytestmark = pytest.mark.integration
-
-
-def _events(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(Event)).scalar_one())
 
 
 def _window_counts(engine: Engine) -> tuple[int, int]:
@@ -76,7 +72,7 @@ def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
     output, _ = crashing.communicate(timeout=120)
     assert crashing.returncode == -signal.SIGKILL, output
     assert "dying before commit" in output
-    written_before_crash = _events(engine)
+    written_before_crash = count_events(engine)
     assert written_before_crash > 0
     assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == 0
 
@@ -85,7 +81,7 @@ def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
         wait_until(lambda: _window_counts(engine) == (300, 300), timeout_s=90, what="all events")
         time.sleep(2)  # any double counting would show up as more than 300
         assert _window_counts(engine) == (300, 300)
-        assert _events(engine) == 300
+        assert count_events(engine) == 300
     finally:
         restarted.send_signal(signal.SIGTERM)
         output, _ = restarted.communicate(timeout=60)
@@ -101,14 +97,16 @@ def test_sigterm_finishes_the_batch_commits_and_exits(
     process = _worker_process(kafka_settings, sqlite_url)
     try:
         send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(400)])
-        wait_until(lambda: _events(engine) > 0, timeout_s=60, what="the first batch")
+        wait_until(lambda: count_events(engine) > 0, timeout_s=60, what="the first batch")
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "worker stopped" in output
     # Whatever was written was committed, and nothing committed is missing.
-    assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == _events(engine)
+    assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == count_events(
+        engine
+    )
 
 
 def test_database_outage_pauses_ingest_without_committing(
@@ -138,7 +136,7 @@ def test_database_outage_pauses_ingest_without_committing(
         wait_until(
             lambda: committed_total(kafka_settings, topic) == 250, timeout_s=90, what="resume"
         )
-        assert _events(engine) == 250
+        assert count_events(engine) == 250
         assert _window_counts(engine)[0] == 250
     engine.dispose()
 
@@ -177,7 +175,7 @@ def test_broker_restart_resumes_from_committed_offsets(persistent_broker, sqlite
         produce([prediction(i) for i in range(100, 180)])
 
         wait_until(lambda: committed_total(kafka, "preds") == 180, timeout_s=90, what="resume")
-        assert _events(engine) == 180
+        assert count_events(engine) == 180
         # Resumed from the committed offset: the first 100 were not read a second time.
         read = registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
         assert read == 180

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
@@ -17,6 +17,7 @@ from monitor.store.reading import load_window
 from tests.fixtures.kafka import read_all
 from tests.integration.ingest.helpers import (
     BASE_MS,
+    count_events,
     label,
     prediction,
     running_worker,
@@ -25,13 +26,6 @@ from tests.integration.ingest.helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _count(engine: Engine, *where: object) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(select(func.count()).select_from(Event).where(*where)).scalar_one()
-        )
 
 
 def test_good_messages_land_and_bad_ones_are_dead_lettered(
@@ -62,7 +56,7 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
     )
     with running_worker(kafka_settings, store) as (_worker, _metrics, registry):
         wait_until(
-            lambda: _count(migrated_engine, Event.label.is_not(None)) == 200,
+            lambda: count_events(migrated_engine, Event.label.is_not(None)) == 200,
             what="200 labelled events",
         )
         wait_until(
@@ -123,7 +117,7 @@ def test_committed_offsets_cover_the_batch(
     migrate.upgrade(engine)
     send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(50)])
     with running_worker(kafka_settings, EventStore(engine)):
-        wait_until(lambda: _count(engine) == 50, what="50 events")
+        wait_until(lambda: count_events(engine) == 50, what="50 events")
         wait_until(
             lambda: committed_total(kafka_settings, kafka_settings.topics.probabilities) == 50,
             what="offsets committed",

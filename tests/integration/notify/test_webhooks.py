@@ -15,13 +15,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
+from monitor.metrics.calibration import ReliabilityBin
 from monitor.notify import signing
 from monitor.notify.webhooks import DeliveryMetrics, WebhookDeliverer, backoff_ms
 from monitor.rules.model import Rule
 from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings, WebhookSettings
 from monitor.store.models import WebhookDelivery
-from monitor.windows.results import ReliabilityBinPoint, SeriesWindow, WindowResult
+from monitor.windows.results import SeriesWindow, WindowResult
 from tests.fixtures.http_receiver import Receiver
 
 pytestmark = pytest.mark.integration
@@ -35,6 +36,7 @@ RULE = Rule.model_validate(
         "op": ">",
         "threshold": 0.05,
         "actions": ["recalibrate"],
+        "annotations": {"summary": "ECE {ece:.3f} on {model} {segment}"},
     }
 )
 
@@ -54,7 +56,7 @@ def drifted_result() -> WindowResult:
         predictions=5000,
         labelled=4000,
         values={"ece": 0.083, "brier_score": 0.21},
-        reliability_bins=(ReliabilityBinPoint(9, 0.9, 1.0, 120, 0.95, 0.71, 0.62, 0.78),),
+        reliability_bins=(ReliabilityBin(9, 0.9, 1.0, 120, 0.95, 0.71, 0.62, 0.78),),
     )
 
 
@@ -118,6 +120,7 @@ def test_retries_until_accepted_then_never_again(
     assert body["segment"] == "region=eu" and body["window"] == "24h"
     assert body["trigger"] == {"ece": 0.083} and body["metrics"]["brier_score"] == 0.21
     assert body["reliability_bins"][0]["observed_ratio"] == 0.71
+    assert body["annotations"] == {"summary": "ECE 0.083 on fraud region=eu"}  # rendered
     assert body["alert_id"] in keys.pop()
     assert "/api/v1/history?model=fraud&model_version=v2" in body["history_url"]
 

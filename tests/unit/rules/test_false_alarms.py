@@ -77,3 +77,18 @@ def test_shipped_rules_do_not_fire_on_a_stationary_calibrated_stream() -> None:
         )
         fired += [t for t in transitions if t.kind == "firing"]
     assert [(t.rule.name, dict(t.alert.values)) for t in fired] == []
+
+
+def test_the_metric_catalogue_is_what_an_evaluation_produces() -> None:
+    # Rules validate against, and the exporter exports, metric_names: it must list every
+    # key a real window evaluation writes, and nothing it never writes.
+    from monitor.windows import metric_names
+
+    rng = np.random.default_rng(1)
+    _, raw = calibrated_window(rng, PER_DAY)
+    references = {
+        "raw_score": ReferenceProfile.fit(raw, kind="raw_score"),
+        "probability": ReferenceProfile.fit(1 / (1 + np.exp(-raw)), kind="probability"),
+    }
+    produced = set(result(rng, "24h", PER_DAY, 1_790_000_000_000, references).values)
+    assert produced == metric_names.ALL_KEYS - set(metric_names.LABEL_DELAY_QUANTILES.values())

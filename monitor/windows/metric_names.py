@@ -1,0 +1,62 @@
+"""Every metric a window result can carry, with its help text: the one list the
+exporter (``calmon_<key>``), the rule validator and README's metric table follow.
+
+Keys are the Prometheus names without the ``calmon_`` prefix. Drift metrics carry the
+distribution as a suffix in a result (``psi_raw_score``) and as a label in Prometheus.
+"""
+
+from __future__ import annotations
+
+from monitor.metrics.drift import DISTRIBUTIONS
+
+#: Calibration, on the window's labelled events (need ``evaluation.min_labelled``).
+LABELLED = {
+    "ece": "Expected calibration error (equal-width bins) of labelled events in the window.",
+    "ace": "Adaptive calibration error (equal-mass bins).",
+    "mce": "Maximum calibration error over occupied bins.",
+    "rmsce": "Root-mean-square calibration error.",
+    "brier_score": "Brier score (mean squared error of the probability).",
+    "brier_reliability": "Reliability term of the Murphy decomposition of the Brier score.",
+    "brier_resolution": "Resolution term of the Murphy decomposition.",
+    "brier_uncertainty": "Uncertainty term (base rate x (1 - base rate)).",
+    "brier_skill_score": "1 - Brier / uncertainty: skill over predicting the prevalence.",
+    "log_loss": "Mean log loss in nats (p clipped to [1e-15, 1 - 1e-15]).",
+    "calibration_slope": "Slope of the logistic recalibration fit on logit(p); 1 is calibrated.",
+    "calibration_intercept": "Intercept of the logistic recalibration fit; 0 is calibrated.",
+    "calibration_in_the_large": "Mean p minus mean label (positive: over-predicting).",
+    "observed_expected_ratio": "Observed positives / expected positives (sum of p).",
+    "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
+    "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
+    "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
+}
+#: Volume and freshness, always present.
+VOLUME = {
+    "window_predictions": "Predictions in the window (by prediction time).",
+    "window_labelled": "Predictions in the window whose label has arrived.",
+    "label_coverage_ratio": "Labelled / predictions in the window.",
+    "seconds_since_last_prediction": "Seconds since the newest prediction of the series.",
+    "seconds_since_last_label": "Seconds since the newest label of the series.",
+}
+#: Drift against the reference, per distribution (need ``evaluation.min_predictions``).
+DRIFT = {
+    "psi": "Population stability index against the reference (reference-quantile bins).",
+    "ks_statistic": "Two-sample Kolmogorov-Smirnov statistic against the reference.",
+    "ks_pvalue": "Asymptotic p-value of the KS test against the reference.",
+    "js_distance": "Jensen-Shannon distance (base 2) against the reference.",
+    "wasserstein_distance": "Wasserstein-1 distance to the reference.",
+}
+#: Label-delay quantile -> result key (exported as one gauge with a ``quantile`` label).
+LABEL_DELAY_QUANTILES = {
+    0.5: "window_label_delay_seconds_p50",
+    0.9: "window_label_delay_seconds_p90",
+}
+
+
+def drift_key(metric: str, distribution: str) -> str:
+    return f"{metric}_{distribution}"
+
+
+DRIFT_KEYS = frozenset(drift_key(m, d) for m in DRIFT for d in DISTRIBUTIONS)
+ALL_KEYS = (
+    frozenset(LABELLED) | frozenset(VOLUME) | DRIFT_KEYS | set(LABEL_DELAY_QUANTILES.values())
+)
