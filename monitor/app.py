@@ -90,7 +90,10 @@ class App:
         )
         self.deliverer = (
             WebhookDeliverer(
-                self.engine, settings.webhooks, DeliveryMetrics(self.registry), clock_ms=clock_ms
+                self.engine,
+                settings.webhooks,
+                DeliveryMetrics(self.registry, settings.webhooks),
+                clock_ms=clock_ms,
             )
             if settings.webhooks
             else None

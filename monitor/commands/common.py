@@ -12,7 +12,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
         "--config",
-        default=os.environ.get("CALMON_CONFIG"),
+        default=os.environ.get("CALMON_CONFIG") or None,  # empty: no file
         help="YAML config file (default: $CALMON_CONFIG; without one, built-in defaults "
         "plus CALMON__SECTION__KEY environment overrides)",
     )

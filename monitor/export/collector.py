@@ -80,6 +80,12 @@ class WindowResultsCollector(Collector):
                 ("events", "Labelled events in the reliability bin."),
             )
         }
+        drift_bins = GaugeMetricFamily(
+            "calmon_drift_bin_fraction",
+            "Share of events in each PSI bin (the reference's quantile bins), for the "
+            "reference and the current window (source label).",
+            labels=[*SERIES_LABELS, "distribution", "bin", "source"],
+        )
         for result in results:
             labels = [
                 result.series.model,
@@ -102,17 +108,29 @@ class WindowResultsCollector(Collector):
                 bins["mean_predicted"].add_metric(bin_labels, point.mean_predicted)
                 bins["observed_ratio"].add_metric(bin_labels, point.observed_ratio)
                 bins["events"].add_metric(bin_labels, point.count)
+            for drift_bin in result.drift_bins:
+                # Zero-padded so Grafana's bar chart orders bins as numbers.
+                index = f"{drift_bin.index:02d}"
+                for source, fraction in (
+                    ("reference", drift_bin.reference_fraction),
+                    ("current", drift_bin.current_fraction),
+                ):
+                    drift_bins.add_metric(
+                        [*labels, drift_bin.distribution, index, source], fraction
+                    )
         yield from families.values()
         yield from drift.values()
         yield delay
         yield from bins.values()
+        yield drift_bins
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # unchecked: families depend on the stored results
 
 
 class AlertsCollector(Collector):
-    """``calmon_alerts{alertname, severity, state}``: alerts per state, from the store."""
+    """``calmon_alerts{alertname, severity, state, model, model_version, segment, window}``:
+    calmon's own alerts per state, from the store (Grafana annotates charts with them)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -120,20 +138,25 @@ class AlertsCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "calmon_alerts",
-            "Alerts by rule, severity and state (pending, firing, resolved).",
-            labels=["alertname", "severity", "state"],
+            "calmon's alerts by rule, severity, state (pending, firing, resolved) and series.",
+            labels=["alertname", "severity", "state", *SERIES_LABELS],
         )
-        counts: dict[tuple[str, str, str], int] = {}
+        counts: dict[tuple[str, ...], int] = {}
         with self._engine.connect() as connection:
             for alert in load_alerts(connection).values():
-                key: tuple[str, str, str] = (
+                series = alert.state.series
+                key = (
                     alert.state.rule,
                     alert.labels.get("severity", ""),
                     str(alert.state.state),
+                    series.model,
+                    series.model_version,
+                    series.segment,
+                    series.window,
                 )
                 counts[key] = counts.get(key, 0) + 1
-        for key, count in sorted(counts.items()):
-            family.add_metric(list(key), count)
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

@@ -44,6 +44,7 @@ def result_json(result: WindowResult) -> dict[str, Any]:
         "labelled": result.labelled,
         "values": dict(result.values),
         "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
+        "drift_bins": [dataclasses.asdict(b) for b in result.drift_bins],
     }
 
 

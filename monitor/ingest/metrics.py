@@ -6,6 +6,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 
 from monitor.ingest.validation import REASONS
 
+STREAMS = ("prediction", "label")
+LABEL_DROP_REASONS = ("duplicate", "conflicting", "label_too_old", "label_delay_over_horizon")
 LABEL_DELAY_BUCKETS_S = (60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 
 
@@ -37,6 +39,11 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
+        # Zeros from the first scrape: a dashboard panel shows 0, not "no data".
+        for stream in STREAMS:
+            self.messages.labels(stream)
+        for reason in LABEL_DROP_REASONS:
+            self.labels_dropped.labels(reason)
         self.label_delay = Histogram(
             "calmon_ingest_label_delay_seconds",
             "Time from prediction to label, for labels joined to their prediction.",

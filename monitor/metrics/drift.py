@@ -232,6 +232,43 @@ class DriftResult:
     wasserstein_error_bound: float
 
 
+@dataclass(frozen=True)
+class DriftBin:
+    """One PSI bin of a distribution: the reference's share of events and the window's.
+
+    Bins are the reference's quantile bins, so reference fractions are close to 1/n_bins
+    and drift shows as current fractions moving away from them.
+    """
+
+    distribution: str
+    index: int
+    #: Smallest value in the bin (a grid cell's representative); None for the first,
+    #: open bin.
+    lower: float | None
+    reference_fraction: float
+    current_fraction: float
+
+
+def drift_bins(reference: ReferenceProfile, current: SparseHistogram) -> tuple[DriftBin, ...]:
+    """The PSI bins behind :func:`compare`'s PSI, as fractions (each side sums to 1)."""
+    grid = _grid(reference.kind)
+    ref_counts = reference.psi_bin_counts(reference.histogram())
+    cur_counts = reference.psi_bin_counts(current)
+    if cur_counts.sum() == 0:
+        raise MetricInputError(f"no {reference.kind} values in the current window")
+    lowers = [None, *(float(grid.representative[e]) for e in reference.psi_edges)]
+    return tuple(
+        DriftBin(
+            distribution=reference.kind,
+            index=b,
+            lower=lowers[b],
+            reference_fraction=float(ref_counts[b] / ref_counts.sum()),
+            current_fraction=float(cur_counts[b] / cur_counts.sum()),
+        )
+        for b in range(reference.n_bins)
+    )
+
+
 def compare(reference: ReferenceProfile, current: SparseHistogram) -> DriftResult:
     """Score a window's grid histogram against the reference."""
     grid = _grid(reference.kind)

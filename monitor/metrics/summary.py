@@ -36,7 +36,7 @@ from monitor.metrics.calibration import (
     in_the_large_from_sums,
     reliability_bins_from_sums,
 )
-from monitor.metrics.drift import DriftResult, ReferenceProfile, compare
+from monitor.metrics.drift import DriftBin, DriftResult, ReferenceProfile, compare, drift_bins
 from monitor.metrics.errors import MetricInputError, UndefinedMetricError
 from monitor.metrics.recalibration import fit_grouped_logistic
 from monitor.metrics.tests_of_fit import spiegelhalter_from_terms
@@ -168,6 +168,12 @@ def drift_summary(reference: ReferenceProfile, aggregate: EventAggregate) -> Dri
     if histogram.keys.size == 0:
         raise MetricInputError(f"no {reference.kind} values in this window")
     return compare(reference, histogram)
+
+
+def drift_bins_of(reference: ReferenceProfile, aggregate: EventAggregate) -> tuple[DriftBin, ...]:
+    """PSI bins of the aggregate's raw scores or probabilities (the reference's kind)."""
+    histogram = aggregate.scores if reference.kind == "raw_score" else aggregate.probabilities
+    return drift_bins(reference, histogram)
 
 
 def label_delay_quantiles(

@@ -71,6 +71,9 @@ class AlertmanagerNotifier:
             ["url", "outcome"],
             registry=registry,
         )
+        for url in settings.urls:
+            for outcome in ("success", "failure"):
+                self.sends.labels(url, outcome)
 
     def close(self) -> None:
         self._client.close()

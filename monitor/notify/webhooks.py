@@ -22,7 +22,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -123,7 +123,9 @@ def enqueue(
 
 
 class DeliveryMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    OUTCOMES = ("delivered", "retry", "dead")
+
+    def __init__(self, registry: CollectorRegistry, webhooks: Iterable[str] = ()) -> None:
         self.outcomes = Counter(
             "calmon_webhook_deliveries",
             "Webhook delivery attempts by outcome: delivered, retry (failed, will retry), "
@@ -131,6 +133,9 @@ class DeliveryMetrics:
             ["webhook", "outcome"],
             registry=registry,
         )
+        for webhook in webhooks:  # zeros from the first scrape, so increase() works
+            for outcome in self.OUTCOMES:
+                self.outcomes.labels(webhook, outcome)
 
 
 def backoff_ms(settings: WebhookSettings, attempt: int, rng: random.Random) -> int:

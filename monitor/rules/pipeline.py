@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Engine
 
 from monitor.notify.alertmanager import AlertmanagerNotifier
 from monitor.notify.webhooks import enqueue
-from monitor.rules.engine import Transition, evaluate_rules
+from monitor.rules.engine import Transition, TransitionKind, evaluate_rules
 from monitor.rules.model import Rule
 from monitor.rules.state import load_alerts, save_alerts
 from monitor.settings import Settings
@@ -54,6 +55,9 @@ class AlertPipeline:
             ["rule", "kind"],
             registry=registry,
         )
+        for rule in self._rules:
+            for kind in get_args(TransitionKind):
+                self.transitions.labels(rule.name, kind)
 
     def on_results(self, window: str, results: list[WindowResult]) -> list[Transition]:
         if not self._rules:

@@ -11,9 +11,14 @@ import zlib
 from datetime import UTC, datetime
 
 from monitor.metrics.calibration import ReliabilityBin
-from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
+from monitor.metrics.drift import DISTRIBUTIONS, Distribution, DriftBin, ReferenceProfile
 from monitor.metrics.errors import MetricInputError
-from monitor.metrics.summary import calibration_summary, drift_summary, label_delay_quantiles
+from monitor.metrics.summary import (
+    calibration_summary,
+    drift_bins_of,
+    drift_summary,
+    label_delay_quantiles,
+)
 from monitor.settings import EvaluationSettings
 from monitor.store.reading import WindowAggregate
 from monitor.windows.metric_names import DRIFT, LABEL_DELAY_QUANTILES, drift_key
@@ -61,6 +66,7 @@ def evaluate(
         )
         values.update(summary.values)
         bins = tuple(summary.reliability_bins)
+    drift_bins: list[DriftBin] = []
     for distribution in DISTRIBUTIONS:
         reference = references.get(distribution)
         current = aggregate.n_scores if distribution == "raw_score" else aggregate.n_probabilities
@@ -68,6 +74,7 @@ def evaluate(
             continue
         try:
             drift = drift_summary(reference, aggregate)
+            drift_bins.extend(drift_bins_of(reference, aggregate))
         except MetricInputError:
             continue
         for name in DRIFT:
@@ -81,4 +88,5 @@ def evaluate(
         labelled=aggregate.n_labelled,
         values=values,
         reliability_bins=bins,
+        drift_bins=tuple(drift_bins),
     )

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Engine, delete, select
 
 from monitor.metrics.calibration import ReliabilityBin
+from monitor.metrics.drift import DriftBin
 from monitor.store.models import MetricPoint, WindowResultRow
 from monitor.store.sql import insert_ignoring_existing
 from monitor.windows.evaluate import to_datetime
@@ -41,7 +42,12 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
             "predictions": r.predictions,
             "labelled": r.labelled,
             "values_json": _json(dict(r.values)),
-            "bins_json": _json([dataclasses.asdict(b) for b in r.reliability_bins]),
+            "bins_json": _json(
+                {
+                    "reliability": [dataclasses.asdict(b) for b in r.reliability_bins],
+                    "drift": [dataclasses.asdict(b) for b in r.drift_bins],
+                }
+            ),
         }
         for r in results
     ]
@@ -73,19 +79,24 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
 def latest_results(engine: Engine) -> list[WindowResult]:
     with engine.connect() as connection:
         rows = connection.execute(select(WindowResultRow.__table__)).all()
-    return [
-        WindowResult(
-            series=SeriesWindow(row.model_id, row.model_version, row.segment, row.window),
-            evaluated_at=to_datetime(row.evaluated_ms),
-            window_start=to_datetime(row.window_start_ms),
-            window_end=to_datetime(row.window_end_ms),
-            predictions=row.predictions,
-            labelled=row.labelled,
-            values=orjson.loads(row.values_json),
-            reliability_bins=tuple(ReliabilityBin(**b) for b in orjson.loads(row.bins_json)),
-        )
-        for row in rows
-    ]
+    return [_result_of(row) for row in rows]
+
+
+def _result_of(row: Any) -> WindowResult:
+    bins = orjson.loads(row.bins_json)
+    if isinstance(bins, list):  # written before drift bins were stored
+        bins = {"reliability": bins, "drift": []}
+    return WindowResult(
+        series=SeriesWindow(row.model_id, row.model_version, row.segment, row.window),
+        evaluated_at=to_datetime(row.evaluated_ms),
+        window_start=to_datetime(row.window_start_ms),
+        window_end=to_datetime(row.window_end_ms),
+        predictions=row.predictions,
+        labelled=row.labelled,
+        values=orjson.loads(row.values_json),
+        reliability_bins=tuple(ReliabilityBin(**b) for b in bins["reliability"]),
+        drift_bins=tuple(DriftBin(**b) for b in bins["drift"]),
+    )
 
 
 def metric_history(

@@ -57,6 +57,8 @@ class WindowJob:
         self._window = window
         self._owner = owner
         self._metrics = metrics
+        # Series exist from the first scrape; the first run fills them.
+        metrics.duration.labels(window.name)
         self._clock_ms = clock_ms
         self._on_results = on_results
 

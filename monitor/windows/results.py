@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.metrics.calibration import ReliabilityBin
+from monitor.metrics.drift import DriftBin
 
 ALL = "__all__"
 
@@ -39,3 +40,5 @@ class WindowResult:
     labelled: int
     values: Mapping[str, float] = field(default_factory=dict)
     reliability_bins: tuple[ReliabilityBin, ...] = ()
+    #: PSI bins of each distribution with a reference (reference vs current fractions).
+    drift_bins: tuple[DriftBin, ...] = ()

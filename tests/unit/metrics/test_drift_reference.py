@@ -52,6 +52,37 @@ def test_psi_hand_computed_two_bins() -> None:
     assert drift.population_stability_index(profile, reference) == pytest.approx(0.0)
 
 
+def test_drift_bins_hand_computed_two_bins() -> None:
+    reference = np.array([-1.0] * 50 + [1.0] * 50)
+    current = np.array([-1.0] * 20 + [1.0] * 80)
+    profile = ReferenceProfile.fit(reference, kind="raw_score", n_bins=2)
+    bins = drift.drift_bins(profile, drift.histogram_of(current, "raw_score"))
+    assert [b.index for b in bins] == [0, 1]
+    assert [b.reference_fraction for b in bins] == pytest.approx([0.5, 0.5])
+    assert [b.current_fraction for b in bins] == pytest.approx([0.2, 0.8])
+    assert bins[0].lower is None
+    assert bins[1].lower == pytest.approx(1.0, rel=0.01)  # a grid cell's representative
+
+
+def test_drift_bins_match_the_textbook_quantile_bins() -> None:
+    rng = np.random.default_rng(4)
+    reference = rng.normal(0, 1, 50_000)
+    current = rng.normal(0.5, 1, 20_000)
+    profile = ReferenceProfile.fit(reference, kind="raw_score")
+    bins = drift.drift_bins(profile, drift.histogram_of(current, "raw_score"))
+    edges = np.quantile(reference, np.arange(1, 10) / 10, method="inverted_cdf")
+    expected = np.bincount(np.searchsorted(edges, current, side="right"), minlength=10)
+    # Edges sit on grid cells (relative width 1%): a few events near an edge change bins.
+    assert [b.current_fraction for b in bins] == pytest.approx(expected / expected.sum(), abs=4e-3)
+    assert [b.reference_fraction for b in bins] == pytest.approx([0.1] * 10, abs=4e-3)
+    # The bins are the ones PSI is computed from.
+    r = np.maximum([b.reference_fraction for b in bins], drift.PSI_EPS)
+    c = np.maximum([b.current_fraction for b in bins], drift.PSI_EPS)
+    assert float(((c - r) * np.log(c / r)).sum()) == pytest.approx(
+        drift.population_stability_index(profile, current), rel=1e-12
+    )
+
+
 def test_psi_uses_the_epsilon_for_an_empty_bin() -> None:
     reference = np.array([-1.0] * 50 + [1.0] * 50)
     current = np.array([1.0] * 100)
