@@ -19,6 +19,7 @@ Rules users can rely on (README, "Delayed labels"):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,6 +38,11 @@ DAY_MS = 86_400_000
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _SERIES: Table = Series.__table__  # type: ignore[assignment]
+_EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
+
+
+class _ConcurrentInsert(Exception):
+    """Another writer created one of the batch's new events after we read them."""
 
 
 def wall_clock_ms() -> int:
@@ -77,20 +83,43 @@ class EventStore:
         return self._engine
 
     def write_batch(self, records: Sequence[Prediction | Label]) -> WriteResult:
-        """Write the records, in order, in one transaction; all or nothing."""
+        """Write the records, in order, in one transaction; all or nothing.
+
+        Events new to the store are inserted with their values in one statement (the
+        common case: a prediction seen for the first time). If another writer created one
+        of them meanwhile (a replica holding the other stream's partition), the
+        transaction is rolled back and the batch redone with every row locked first.
+        """
         result = WriteResult()
         if not records:
             return result
-        with self._engine.begin() as connection:
-            self._write(connection, records, result)
+        try:
+            with self._engine.begin() as connection:
+                self._write(connection, records, result, lock_first=False)
+        except _ConcurrentInsert:
+            result = WriteResult()
+            with self._engine.begin() as connection:
+                self._write(connection, records, result, lock_first=True)
         return result
 
     def _write(
-        self, connection: Connection, records: Sequence[Prediction | Label], result: WriteResult
+        self,
+        connection: Connection,
+        records: Sequence[Prediction | Label],
+        result: WriteResult,
+        *,
+        lock_first: bool,
     ) -> None:
+        if connection.dialect.name == "sqlite":
+            # Take the write lock now: rows read below cannot change before we write.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         now = self._clock_ms()
-        rows = self._lock_event_rows(connection, records, now)
-        before = {key: _snapshot(row) for key, row in rows.items()}
+        new_keys: set[tuple[str, str]] = set()
+        if lock_first:
+            rows = self._lock_event_rows(connection, records, now)
+        else:
+            rows, new_keys = self._read_event_rows(connection, records, now)
+        before = {key: _snapshot(row) for key, row in rows.items() if key not in new_keys}
         deltas = BatchDeltas(self._segment_keys)
         for record in records:
             row = rows[(record.model_id, record.event_id)]
@@ -98,12 +127,33 @@ class EventStore:
                 self._apply_prediction(row, record, deltas, result)
             else:
                 self._apply_label(row, record, now, deltas, result)
-        changed = [row for key, row in rows.items() if _snapshot(row) != before[key]]
+        new_rows = [rows[key] for key in sorted(new_keys)]
+        if _insert_event_rows(connection, new_rows) < len(new_rows):
+            raise _ConcurrentInsert
+        changed = [
+            rows[key] for key, snapshot in before.items() if _snapshot(rows[key]) != snapshot
+        ]
         _update_event_rows(connection, changed)
         _merge_aggregates(connection, deltas.aggregates(), now)
         _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
 
     # -- events -------------------------------------------------------------------------
+    def _read_event_rows(
+        self, connection: Connection, records: Sequence[Prediction | Label], now: int
+    ) -> tuple[dict[tuple[str, str], EventRow], set[tuple[str, str]]]:
+        """The batch's stored rows (locked, PostgreSQL) and fresh rows for new events."""
+        keys = sorted({(r.model_id, r.event_id) for r in records})
+        rows = {
+            (found.model_id, found.event_id): EventRow(*found)  # type: ignore[call-arg]
+            for found in select_for_update(
+                connection, _EVENTS, ["model_id", "event_id"], keys, _EVENT_ROW_FIELDS
+            )
+        }
+        new_keys = {key for key in keys if key not in rows}
+        for model_id, event_id in new_keys:
+            rows[(model_id, event_id)] = EventRow(model_id, event_id, created_ms=now)
+        return rows, new_keys
+
     def _lock_event_rows(
         self, connection: Connection, records: Sequence[Prediction | Label], now: int
     ) -> dict[tuple[str, str], EventRow]:
@@ -199,25 +249,36 @@ def _snapshot(row: EventRow) -> tuple[object, ...]:
     )
 
 
+def _event_values(row: EventRow) -> dict[str, Any]:
+    return {
+        "model_id": row.model_id,
+        "event_id": row.event_id,
+        "model_version": row.model_version,
+        "event_time_ms": row.event_time_ms,
+        "raw_score": row.raw_score,
+        "probability": row.probability,
+        "segment_json": row.segment_json,
+        "label": row.label,
+        "label_time_ms": row.label_time_ms,
+    }
+
+
+def _insert_event_rows(connection: Connection, rows: list[EventRow]) -> int:
+    """Insert new events with their values; returns how many were inserted."""
+    return insert_ignoring_existing(
+        connection,
+        _EVENTS,
+        [{**_event_values(row), "created_ms": row.created_ms} for row in rows],
+        ["model_id", "event_id"],
+    )
+
+
 def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:
     update_by_key(
         connection,
         _EVENTS,
         ["model_id", "event_id"],
-        [
-            {
-                "model_id": row.model_id,
-                "event_id": row.event_id,
-                "model_version": row.model_version,
-                "event_time_ms": row.event_time_ms,
-                "raw_score": row.raw_score,
-                "probability": row.probability,
-                "segment_json": row.segment_json,
-                "label": row.label,
-                "label_time_ms": row.label_time_ms,
-            }
-            for row in rows
-        ],
+        [_event_values(row) for row in rows],
     )
 
 

@@ -22,12 +22,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
-    select,
     text,
-    tuple_,
 )
-from sqlalchemy.dialects import sqlite
 
 T = TypeVar("T")
 
@@ -79,24 +75,33 @@ def _unnest(
 
 def insert_ignoring_existing(
     connection: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING for every row."""
+) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING for every row; returns the rows inserted."""
     if not rows:
-        return
+        return 0
     if _is_postgres(connection):
         q = lambda name: _quote(connection, name)  # noqa: E731
         names = list(rows[0])
         source, parameters = _unnest(connection, table, names, rows)
-        connection.execute(
+        inserted = connection.execute(
             text(
                 f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) SELECT * FROM {source} "
                 f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
             ),
             parameters,
         )
-        return
-    statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-    connection.execute(statement, rows)
+        return int(inserted.rowcount)
+    # SQLite: plain executemany with tuples; SQLAlchemy's per-row parameter processing
+    # cost more than SQLite's own work on the write path.
+    names = list(rows[0])
+    sql = (
+        f"INSERT INTO {_quote(connection, table.name)} "
+        f"({', '.join(_quote(connection, n) for n in names)}) "
+        f"VALUES ({', '.join('?' for _ in names)}) "
+        f"ON CONFLICT ({', '.join(_quote(connection, k) for k in keys)}) DO NOTHING"
+    )
+    inserted = connection.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
+    return int(inserted.rowcount)
 
 
 def select_for_update(
@@ -122,15 +127,21 @@ def select_for_update(
             f"JOIN {source} ON {join} ORDER BY {order} FOR UPDATE OF t"
         )
         return list(connection.execute(statement, parameters).all())
+    # SQLite: plain SQL with row values. Compiling an expanding IN per chunk cost more
+    # than the query itself (bench/bench_ingest.py). SQLite has no row locks; the write
+    # path holds the database's write lock instead (BEGIN IMMEDIATE).
     rows: list[Row[Any]] = []
-    key_columns = [table.c[k] for k in keys]
+    columns = ", ".join(_quote(connection, n) for n in names)
+    key_list = ", ".join(_quote(connection, k) for k in keys)
+    tuple_marks = "(" + ", ".join("?" for _ in keys) + ")"
     for chunk in chunks(values):
-        query = (
-            select(*(table.c[n] for n in names))
-            .where(tuple_(*key_columns).in_(list(chunk)))
-            .order_by(*key_columns)
+        sql = (
+            f"SELECT {columns} FROM {_quote(connection, table.name)} "
+            f"WHERE ({key_list}) IN (VALUES {', '.join(tuple_marks for _ in chunk)}) "
+            f"ORDER BY {key_list}"
         )
-        rows.extend(connection.execute(query).all())
+        flat = tuple(item for key in chunk for item in key)
+        rows.extend(connection.exec_driver_sql(sql, flat).all())
     return rows
 
 
@@ -154,13 +165,10 @@ def update_by_key(
             parameters,
         )
         return
-    statement = (
-        table.update()
-        .where(*(table.c[name] == bindparam(f"key_{name}") for name in keys))
-        .values({name: bindparam(f"new_{name}") for name in updated})
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    sql = (
+        f"UPDATE {q(table.name)} SET {', '.join(f'{q(n)} = ?' for n in updated)} "
+        f"WHERE {' AND '.join(f'{q(k)} = ?' for k in keys)}"
     )
-    parameters_list = [
-        {(f"key_{name}" if name in keys else f"new_{name}"): value for name, value in row.items()}
-        for row in rows
-    ]
-    connection.execute(statement, parameters_list)
+    order = [*updated, *keys]
+    connection.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows])

@@ -237,3 +237,46 @@ def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url:
     assert errors == []
     assert _window(engine).aggregate.n_labelled == 600
     engine.dispose()
+
+
+def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Deterministic version of the race above: another replica commits the label of e0
+    # between this batch's read of its rows and its insert of the new ones. The insert
+    # then skips e0, and the batch must be redone with rows locked, joining the label.
+    # (PostgreSQL only: on SQLite the batch holds the database's write lock throughout,
+    # so the other writer waits instead.) The hook only times the other writer's commit;
+    # both writes are real.
+    from monitor.store import events, migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    predictions, labels, p, y = _stream(20, seed=5)
+    real_insert = events._insert_event_rows
+    inserts: list[int] = []
+    other_writer_done = False
+
+    def insert_after_a_concurrent_writer(connection, rows):  # type: ignore[no-untyped-def]
+        nonlocal other_writer_done
+        if not other_writer_done:
+            other_writer_done = True
+            _store(engine).write_batch([labels[0]])  # its own connection and transaction
+        inserts.append(len(rows))
+        return real_insert(connection, rows)
+
+    monkeypatch.setattr(events, "_insert_event_rows", insert_after_a_concurrent_writer)
+    result = _store(engine).write_batch(predictions)
+    # The other writer's 1 row; this batch's 20 (e0 skipped, so it starts over); the
+    # locked path, which finds e0 and has nothing new to insert.
+    assert inserts == [1, 20, 0]
+    assert (result.predictions_new, result.labels_joined) == (20, 1)
+    window = _window(engine).aggregate
+    assert window.n_labelled == 1 and window.n_probabilities == 20
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Event)).scalar_one() == 20
+    assert core.brier_score_loss(p[:1], y[:1]) == pytest.approx(
+        calibration_summary(window, n_bins=10, bootstrap_resamples=0).values["brier_score"]
+    )
+    engine.dispose()
