@@ -21,6 +21,14 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SERIES = 'model=~"$model", model_version=~"$version", segment=~"$segment", window=~"$window"'
 LEGEND = "{{model}} {{model_version}} {{segment}} ({{window}})"
 Panel = dict[str, Any]
+#: Labels Prometheus adds per scrape target. Every replica exports the same window series
+#: (read from the shared store), so with several replicas scraped a query keeps one.
+TARGET_LABELS = "instance, pod, job, namespace, service, endpoint, container"
+
+
+def one(selector: str) -> str:
+    """One time series per calmon series, however many replicas Prometheus scrapes."""
+    return f"max without ({TARGET_LABELS}) ({selector})"
 
 
 def variables(*, multi: bool) -> list[dict[str, Any]]:
@@ -178,10 +186,11 @@ def alert_annotations() -> dict[str, Any]:
                 "enable": True,
                 "iconColor": "red",
                 "datasource": DATASOURCE,
-                "expr": (
+                "expr": one(
                     'calmon_alerts{state="firing", model=~"$model", '
-                    'model_version=~"$version", segment=~"$segment"} > 0'
-                ),
+                    'model_version=~"$version", segment=~"$segment"}'
+                )
+                + " > 0",
                 "step": "1m",
                 "titleFormat": "{{alertname}}",
                 "textFormat": "{{model}} {{model_version}} {{segment}} ({{window}}), {{severity}}",
@@ -210,7 +219,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "ECE",
-                [target(f"calmon_ece{{{s}}}")],
+                [target(one(f"calmon_ece{{{s}}}"))],
                 description="Expected calibration error (equal-width bins). Dashed: the "
                 "shipped alert threshold 0.05.",
                 lines=((0.05, "red"),),
@@ -222,7 +231,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "ACE",
-                [target(f"calmon_ace{{{s}}}")],
+                [target(one(f"calmon_ace{{{s}}}"))],
                 description="Adaptive calibration error (equal-mass bins): less sensitive "
                 "to sparse high-probability bins than ECE.",
                 lines=((0.05, "red"),),
@@ -234,7 +243,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "Brier score",
-                [target(f"calmon_brier_score{{{s}}}")],
+                [target(one(f"calmon_brier_score{{{s}}}"))],
                 description="Mean squared error of the probability (lower is better).",
                 decimals=4,
             ),
@@ -244,7 +253,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "Log loss",
-                [target(f"calmon_log_loss{{{s}}}")],
+                [target(one(f"calmon_log_loss{{{s}}}"))],
                 description="Mean log loss in nats.",
                 decimals=4,
             ),
@@ -254,7 +263,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "Calibration slope",
-                [target(f"calmon_calibration_slope{{{s}}}")],
+                [target(one(f"calmon_calibration_slope{{{s}}}"))],
                 description="Slope of the logistic recalibration fit: 1 is calibrated, below "
                 "1 over-confident, above 1 under-confident. Dashed: 0.8.",
                 lines=((0.8, "orange"),),
@@ -267,7 +276,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "Label coverage",
-                [target(f"calmon_label_coverage_ratio{{{s}}}")],
+                [target(one(f"calmon_label_coverage_ratio{{{s}}}"))],
                 description="Share of the window's predictions whose label has arrived.",
                 unit="percentunit",
             ),
@@ -279,7 +288,7 @@ def overview() -> dict:  # type: ignore[type-arg]
                 "Label delay",
                 [
                     target(
-                        f"calmon_window_label_delay_seconds{{{s}}}",
+                        one(f"calmon_window_label_delay_seconds{{{s}}}"),
                         LEGEND + " p{{quantile}}",
                     )
                 ],
@@ -293,7 +302,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "Time since last label",
-                [target(f"calmon_seconds_since_last_label{{{s}}}")],
+                [target(one(f"calmon_seconds_since_last_label{{{s}}}"))],
                 description="Seconds since the newest label of the series: a stalled label "
                 "feed shows here first.",
                 unit="s",
@@ -305,7 +314,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "PSI",
-                [target(f"calmon_psi{{{s}}}", LEGEND + " {{distribution}}")],
+                [target(one(f"calmon_psi{{{s}}}"), LEGEND + " {{distribution}}")],
                 description="Population stability index of raw scores (the calibrator's "
                 "input) and probabilities (its output) against the reference. Dashed: "
                 "0.1 (moderate) and 0.25 (large shift).",
@@ -318,7 +327,7 @@ def overview() -> dict:  # type: ignore[type-arg]
         (
             timeseries(
                 "KS statistic",
-                [target(f"calmon_ks_statistic{{{s}}}", LEGEND + " {{distribution}}")],
+                [target(one(f"calmon_ks_statistic{{{s}}}"), LEGEND + " {{distribution}}")],
                 description="Largest gap between the reference and current CDFs.",
                 decimals=3,
             ),
@@ -388,7 +397,8 @@ def overview() -> dict:  # type: ignore[type-arg]
                 "Alerts firing",
                 [
                     target(
-                        'sum by (alertname) (calmon_alerts{state="firing", model=~"$model"})',
+                        "sum by (alertname) "
+                        f'({one("""calmon_alerts{state="firing", model=~"$model"}""")})',
                         "{{alertname}}",
                     )
                 ],
@@ -432,8 +442,8 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
         "per bin. On the diagonal: calibrated; below: over-confident.",
         "datasource": DATASOURCE,
         "targets": [
-            table_target(f"calmon_reliability_bin_mean_predicted{{{s}}}", "A"),
-            table_target(f"calmon_reliability_bin_observed_ratio{{{s}}}", "B"),
+            table_target(one(f"calmon_reliability_bin_mean_predicted{{{s}}}"), "A"),
+            table_target(one(f"calmon_reliability_bin_observed_ratio{{{s}}}"), "B"),
         ],
         "transformations": [
             {"id": "merge", "options": {}},
@@ -482,7 +492,7 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
         "description": "How many labelled events each reliability bin holds: sparse bins "
         "make wide Wilson intervals.",
         "datasource": DATASOURCE,
-        "targets": [table_target(f"calmon_reliability_bin_events{{{s}}}", "A")],
+        "targets": [table_target(one(f"calmon_reliability_bin_events{{{s}}}"), "A")],
         "transformations": [
             {"id": "organize", "options": {"renameByName": {"Value": "events"}}},
             {"id": "sortBy", "options": {"sort": [{"field": "bin"}]}},
@@ -492,20 +502,20 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
     }
     segment_selector = 'model=~"$model", model_version=~"$version", window=~"$window"'
     columns = {
-        "A": ("ECE", f"calmon_ece{{{segment_selector}}}"),
-        "B": ("ACE", f"calmon_ace{{{segment_selector}}}"),
-        "C": ("Brier", f"calmon_brier_score{{{segment_selector}}}"),
-        "D": ("labelled", f"calmon_window_labelled{{{segment_selector}}}"),
-        "E": ("label coverage", f"calmon_label_coverage_ratio{{{segment_selector}}}"),
+        "A": ("ECE", one(f"calmon_ece{{{segment_selector}}}")),
+        "B": ("ACE", one(f"calmon_ace{{{segment_selector}}}")),
+        "C": ("Brier", one(f"calmon_brier_score{{{segment_selector}}}")),
+        "D": ("labelled", one(f"calmon_window_labelled{{{segment_selector}}}")),
+        "E": ("label coverage", one(f"calmon_label_coverage_ratio{{{segment_selector}}}")),
         # without (distribution): rows of every query share the same labels to merge on.
         "F": (
             "PSI raw score",
-            "max without (distribution) "
+            f"max without (distribution, {TARGET_LABELS}) "
             f'(calmon_psi{{{segment_selector}, distribution="raw_score"}})',
         ),
         "G": (
             "PSI probability",
-            "max without (distribution) "
+            f"max without (distribution, {TARGET_LABELS}) "
             f'(calmon_psi{{{segment_selector}, distribution="probability"}})',
         ),
     }
@@ -560,7 +570,7 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
             "datasource": DATASOURCE,
             "targets": [
                 table_target(
-                    f'calmon_drift_bin_fraction{{{s}, distribution="{distribution}"}}', "A"
+                    one(f'calmon_drift_bin_fraction{{{s}, distribution="{distribution}"}}'), "A"
                 )
             ],
             "transformations": [
@@ -585,9 +595,9 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
             timeseries(
                 "ECE with 95% interval",
                 [
-                    target(f"calmon_ece{{{s}}}", "ECE"),
-                    target(f"calmon_ece_ci_lower{{{s}}}", "lower", "B"),
-                    target(f"calmon_ece_ci_upper{{{s}}}", "upper", "C"),
+                    target(one(f"calmon_ece{{{s}}}"), "ECE"),
+                    target(one(f"calmon_ece_ci_lower{{{s}}}"), "lower", "B"),
+                    target(one(f"calmon_ece_ci_upper{{{s}}}"), "upper", "C"),
                 ],
                 description="ECE of the selected series with its bootstrap interval.",
                 lines=((0.05, "red"),),
@@ -600,8 +610,8 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
             timeseries(
                 "Drift of the selected series",
                 [
-                    target(f"calmon_psi{{{s}}}", "PSI {{distribution}}"),
-                    target(f"calmon_ks_statistic{{{s}}}", "KS {{distribution}}", "B"),
+                    target(one(f"calmon_psi{{{s}}}"), "PSI {{distribution}}"),
+                    target(one(f"calmon_ks_statistic{{{s}}}"), "KS {{distribution}}", "B"),
                 ],
                 description="PSI and KS of raw scores and probabilities over time.",
                 lines=((0.1, "orange"), (0.25, "red")),

@@ -335,11 +335,14 @@ def prometheus(daemon: int, tmp_path: Path) -> Iterator[str]:
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "rule_files": [str(REPO / "alerts" / "prometheus-rules.yaml")],
+                # Scraped as two jobs: the series every replica exports twice over, as
+                # with several replicas behind a ServiceMonitor.
                 "scrape_configs": [
                     {
-                        "job_name": "calmon",
+                        "job_name": job,
                         "static_configs": [{"targets": [f"127.0.0.1:{daemon}"]}],
                     }
+                    for job in ("calmon", "calmon-replica-b")
                 ],
             }
         )
@@ -419,27 +422,42 @@ def test_every_dashboard_query_returns_data_from_a_scraped_daemon(
         empty = all_answer()
     assert not empty, f"no data for: {empty}"
 
+    # Two scrape targets, yet one line per calmon series: no two results of a query
+    # differ only in the labels of the target they were scraped from.
+    target_labels = {"job", "instance"}
+    for where, expr in queries:
+        if (
+            where.split(": ")[1].startswith("variable")
+            or not metric_names(expr) - PROMETHEUS_SERIES
+        ):
+            continue  # label_values() lists distinct values anyway
+        results = [
+            frozenset((k, v) for k, v in r["metric"].items() if k not in target_labels)
+            for r in _query(prometheus, expr)
+        ]
+        assert len(results) == len(set(results)), f"{where}: one line per scrape target"
+
     # Spot values: the reliability diagram's points are the exported bins, the drift
     # chart's reference bars are the reference's deciles, drift is visible.
-    observed = _query(
-        prometheus,
+    def one_series(selector: str) -> list[dict[str, Any]]:
+        return _query(prometheus, f"max without (job, instance) ({selector})")
+
+    observed = one_series(
         'calmon_reliability_bin_observed_ratio{model="fraud", model_version="__all__", '
-        'segment="__all__", window="1h"}',
+        'segment="__all__", window="1h"}'
     )
     assert 5 <= len(observed) <= 10 and all(0 <= float(r["value"][1]) <= 1 for r in observed)
-    reference = _query(
-        prometheus,
+    reference = one_series(
         'calmon_drift_bin_fraction{model="fraud", model_version="__all__", segment="__all__", '
-        'distribution="raw_score", source="reference"}',
+        'distribution="raw_score", source="reference"}'
     )
     assert len(reference) == 10
     assert sum(float(r["value"][1]) for r in reference) == pytest.approx(1.0)
-    psi = _query(
-        prometheus,
+    psi = one_series(
         'calmon_psi{model="fraud", model_version="__all__", segment="__all__", '
-        'distribution="raw_score"}',
+        'distribution="raw_score"}'
     )
-    assert float(psi[0]["value"][1]) > 0.1  # the second hour's scores were shifted
+    assert len(psi) == 1 and float(psi[0]["value"][1]) > 0.1  # the second hour shifted
     for label in ("model", "model_version", "segment", "window"):
         values = httpx.get(
             f"{prometheus}/api/v1/label/{label}/values",
