@@ -166,8 +166,10 @@ class EventStore:
             ["model_id", "event_id"],
         )
         rows: dict[tuple[str, str], EventRow] = {}
-        for found in select_for_update(connection, _EVENTS, ["model_id", "event_id"], keys):
-            rows[(found.model_id, found.event_id)] = EventRow(**found._mapping)
+        for found in select_for_update(
+            connection, _EVENTS, ["model_id", "event_id"], keys, _EVENT_ROW_FIELDS
+        ):
+            rows[(found.model_id, found.event_id)] = EventRow(*found)  # type: ignore[call-arg]
         return rows
 
     def _apply_prediction(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
 T = TypeVar("T")
@@ -67,10 +67,24 @@ def _unnest(
     connection: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     """``unnest(CAST(:c0 AS text[]), ...) AS v(name, ...)`` and its array parameters."""
-    casts = ", ".join(f"CAST(:c{i} AS {_array_type(table, n)}[])" for i, n in enumerate(names))
+    casts = ", ".join(f"CAST(%(c{i})b AS {_array_type(table, n)}[])" for i, n in enumerate(names))
     parameters = {f"c{i}": [row[n] for row in rows] for i, n in enumerate(names)}
     columns = ", ".join(_quote(connection, n) for n in names)
     return f"unnest({casts}) AS v({columns})", parameters
+
+
+def _postgres_execute(connection: Connection, sql: str, parameters: dict[str, Any]) -> Any:
+    """Run ``sql`` in the connection's transaction with binary parameters.
+
+    In text format psycopg escapes every element of an array parameter with a regular
+    expression: a third of PostgreSQL's write time (measured). Binary arrays skip that.
+    Rows come back as named tuples.
+    """
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor(row_factory=namedtuple_row)
+    cursor.execute(sql, parameters)  # %b placeholders: binary parameters
+    return cursor
 
 
 def insert_ignoring_existing(
@@ -83,11 +97,10 @@ def insert_ignoring_existing(
         q = lambda name: _quote(connection, name)  # noqa: E731
         names = list(rows[0])
         source, parameters = _unnest(connection, table, names, rows)
-        inserted = connection.execute(
-            text(
-                f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) SELECT * FROM {source} "
-                f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
-            ),
+        inserted = _postgres_execute(
+            connection,
+            f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) SELECT * FROM {source} "
+            f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING",
             parameters,
         )
         return int(inserted.rowcount)
@@ -122,11 +135,11 @@ def select_for_update(
             connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
         )
         join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
-        statement = text(
+        sql = (
             f"SELECT {', '.join(f't.{q(n)}' for n in names)} FROM {q(table.name)} AS t "
             f"JOIN {source} ON {join} ORDER BY {order} FOR UPDATE OF t"
         )
-        return list(connection.execute(statement, parameters).all())
+        return list(_postgres_execute(connection, sql, parameters).fetchall())
     # SQLite: plain SQL with row values. Compiling an expanding IN per chunk cost more
     # than the query itself (bench/bench_ingest.py). SQLite has no row locks; the write
     # path holds the database's write lock instead (BEGIN IMMEDIATE).
@@ -160,8 +173,9 @@ def update_by_key(
         source, parameters = _unnest(connection, table, list(rows[0]), rows)
         assignments = ", ".join(f"{q(n)} = v.{q(n)}" for n in updated)
         join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
-        connection.execute(
-            text(f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {join}"),
+        _postgres_execute(
+            connection,
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {join}",
             parameters,
         )
         return
