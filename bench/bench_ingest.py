@@ -8,12 +8,15 @@ values) into an embedded tansu broker, then measures, on the same topics:
   127.0.0.1:5432): from start until every offset is committed, i.e. every event and
   label is durably in the store with its aggregates updated.
 
-Run: ``.venv/bin/python bench/bench_ingest.py [N]`` (default N = 50,000).
+Run: ``.venv/bin/python bench/bench_ingest.py [N] [--preload M]`` (default N = 50,000).
+``--preload M`` first fills each store with M older events, to show that a batch's
+cost does not grow with the table (M = 1,000,000 takes about a minute).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import tempfile
 import threading
 import time
 import uuid
@@ -21,7 +24,7 @@ import uuid
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from monitor.demo.broker import EmbeddedBroker
 from monitor.ingest.metrics import IngestMetrics
@@ -30,6 +33,8 @@ from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
 from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
+from monitor.store.models import Event
+from monitor.store.sql import insert_ignoring_existing
 
 BASE_MS = 1_790_000_000_000
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -93,9 +98,31 @@ def bare_consumer_rate(bootstrap: str, total: int) -> float:
     return total / elapsed
 
 
-def ingest_rate(bootstrap: str, url: str, total: int) -> float:
+def preload(engine: Engine, count: int) -> None:
+    """Store ``count`` labelled events of another model, a day before the benchmark's."""
+    step = 100_000
+    for start in range(0, count, step):
+        rows = [
+            {
+                "model_id": "older",
+                "event_id": f"p{i}",
+                "model_version": "v1",
+                "event_time_ms": BASE_MS - 86_400_000 + i,
+                "probability": (i % 1000) / 1000,
+                "label": i % 2,
+                "label_time_ms": BASE_MS,
+                "created_ms": BASE_MS,
+            }
+            for i in range(start, min(start + step, count))
+        ]
+        with engine.begin() as connection:
+            insert_ignoring_existing(connection, Event.__table__, rows, ["model_id", "event_id"])
+
+
+def ingest_rate(bootstrap: str, url: str, total: int, preloaded: int) -> float:
     engine = make_engine(url)
     migrate.upgrade(engine)
+    preload(engine, preloaded)
     kafka = KafkaSettings(
         bootstrap_servers=[bootstrap],
         group_id=f"calmon-{uuid.uuid4().hex[:8]}",
@@ -132,7 +159,11 @@ def ingest_rate(bootstrap: str, url: str, total: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=50_000, help="predictions (and labels)")
+    parser.add_argument("--preload", type=int, default=0, help="older events stored first")
+    args = parser.parse_args()
+    n = args.n
     total = 2 * n
     database = f"calmon_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
@@ -142,17 +173,20 @@ def main() -> None:
         with EmbeddedBroker() as broker:
             produce(broker.bootstrap_servers, n)
             floor = bare_consumer_rate(broker.bootstrap_servers, total)
-            import tempfile
-
             with tempfile.TemporaryDirectory() as directory:
-                sqlite = ingest_rate(broker.bootstrap_servers, f"sqlite:///{directory}/b.db", total)
+                sqlite = ingest_rate(
+                    broker.bootstrap_servers, f"sqlite:///{directory}/b.db", total, args.preload
+                )
             postgres = ingest_rate(
-                broker.bootstrap_servers, POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}", total
+                broker.bootstrap_servers,
+                POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}",
+                total,
+                args.preload,
             )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    print(f"{total:,} messages ({n:,} predictions + {n:,} labels)")
+    print(f"{total:,} messages ({n:,} predictions + {n:,} labels), {args.preload:,} preloaded")
     print(f"{'bare consumer':>16}: {floor:>9,.0f} msg/s")
     print(f"{'ingest sqlite':>16}: {sqlite:>9,.0f} msg/s  ratio {sqlite / floor:.2f}")
     print(f"{'ingest postgres':>16}: {postgres:>9,.0f} msg/s  ratio {postgres / floor:.2f}")
