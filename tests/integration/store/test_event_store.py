@@ -185,6 +185,50 @@ def test_a_late_label_changes_a_past_window(migrated_engine: Engine) -> None:
     assert past_window_labelled() == 4
 
 
+def test_a_window_over_all_versions_merges_each_version_and_nothing_else(
+    migrated_engine: Engine,
+) -> None:
+    store = _store(migrated_engine, segment_keys=["region"])
+    t = NOW - 2 * HOUR_MS
+    groups = [
+        ("m", "v1", "eu", 5),
+        ("m", "v2", "eu", 7),
+        ("m", "v2", "us", 3),
+        ("x", "v1", "eu", 4),
+    ]
+    store.write_batch(
+        [
+            Prediction(
+                model,
+                f"{version}-{region}-{i}",
+                version,
+                t + i,
+                probability=0.5,
+                segment={"region": region},
+            )
+            for model, version, region, count in groups
+            for i in range(count)
+        ]
+        + [Label("m", f"v2-eu-{i}", 1, NOW) for i in range(2)]
+    )
+
+    def window(version: str | None, segment: str) -> tuple[int, int]:
+        merged = load_window(
+            migrated_engine,
+            model_id="m",
+            model_version=version,
+            segment=segment,
+            start_ms=t - HOUR_MS,
+            end_ms=t + HOUR_MS,
+        )
+        return merged.predictions, merged.aggregate.n_labelled
+
+    assert window(None, "region=eu") == (5 + 7, 2)
+    assert window("v2", "region=eu") == (7, 2)
+    assert window(None, "__all__") == (5 + 7 + 3, 2)
+    assert window(None, "region=other") == (0, 0)
+
+
 def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
     store = _store(migrated_engine)
     store.write_batch(

@@ -1,14 +1,19 @@
-"""The set-at-a-time SQL helpers of the write path, on real SQLite and PostgreSQL."""
+"""The store's set-at-a-time SQL, on real SQLite and PostgreSQL, and SQLite's plans for it."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, event
 
 from monitor.store import migrate
 from monitor.store.engine import make_engine
+from monitor.store.events import EventStore
 from monitor.store.models import Aggregate, Event
+from monitor.store.reading import load_window
+from monitor.store.records import Prediction
 from monitor.store.sql import CHUNK, insert_ignoring_existing, select_for_update
 
 EVENTS = Event.__table__
@@ -43,27 +48,34 @@ def test_select_for_update_returns_the_stored_rows_in_key_order(migrated_engine:
     assert all(row.created_ms == 0 for row in found)
 
 
-def _plans_of_lookups(engine: Engine, table, keys: list[str], values) -> list[str]:  # type: ignore[no-untyped-def]
-    """SQLite's EXPLAIN QUERY PLAN lines for the statements select_for_update runs."""
-    statements: list[tuple[str, tuple[object, ...]]] = []
+def _plans_of(engine: Engine, run: Callable[[], object]) -> list[str]:
+    """SQLite's EXPLAIN QUERY PLAN lines for the SELECTs that ``run`` executes."""
+    statements: list[tuple[str, Any]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().startswith("WITH") or "SELECT" in statement:
+        if "SELECT" in statement:
             statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        with engine.begin() as connection:
-            select_for_update(connection, table, keys, values)
+        run()
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    assert statements, "select_for_update ran no statement"
+    assert statements, "no SELECT ran"
     with engine.connect() as connection:
         return [
             str(line[3])
             for statement, parameters in statements
             for line in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
         ]
+
+
+def _plans_of_lookups(engine: Engine, table: Any, keys: list[str], values: Any) -> list[str]:
+    def lookup() -> None:
+        with engine.begin() as connection:
+            select_for_update(connection, table, keys, values)
+
+    return _plans_of(engine, lookup)
 
 
 def test_sqlite_lookups_search_the_key_index_instead_of_scanning_the_table(
@@ -90,3 +102,27 @@ def test_sqlite_lookups_search_the_key_index_instead_of_scanning_the_table(
     # Every key column bound, not just a prefix (a series' buckets grow with time).
     searched = next(line for line in aggregate_plan if line.startswith("SEARCH t"))
     assert all(f"{name}=?" in searched for name in aggregate_keys), aggregate_plan
+
+
+def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
+    sqlite_url: str,
+) -> None:
+    """Only model_id bound made SQLite walk every version's and segment's buckets."""
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    EventStore(engine).write_batch([Prediction("m", "e", "v1", 1_790_000_000_000, probability=0.5)])
+    plan = _plans_of(
+        engine,
+        lambda: load_window(
+            engine,
+            model_id="m",
+            model_version=None,
+            segment="__all__",
+            start_ms=1_789_999_000_000,
+            end_ms=1_790_001_000_000,
+        ),
+    )
+    engine.dispose()
+    searched = [line for line in plan if "aggregates" in line]
+    assert searched, plan
+    assert all("model_id=? AND model_version=? AND segment=?" in line for line in searched), plan
