@@ -155,6 +155,7 @@ class App:
         policy = RetentionPolicy(
             event_retention_s=int(self.settings.store.event_retention),
             label_horizon_s=int(self.settings.ingest.label_horizon),
+            metric_history_s=int(self.settings.store.metric_history_retention),
         )
         result = apply_retention(self.engine, policy, self.clock_ms())
         logger.info("retention applied", extra=vars(result))

@@ -127,6 +127,8 @@ class StoreSettings(_Section):
     #: Segment attributes that become series (``region`` -> ``region=eu``...).
     segment_keys: list[str] = Field(default_factory=list)
     event_retention: Duration = 35 * 86400
+    #: Every value a window job computed (the JSON API's history, reports).
+    metric_history_retention: Duration = 400 * 86400
     retention_interval: Duration = 3600
 
 

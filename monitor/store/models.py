@@ -93,7 +93,10 @@ class MetricPoint(Base):
     evaluated_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float] = mapped_column(Float, nullable=False)
 
-    __table_args__ = (Index("ix_metric_points_evaluated_ms", "evaluated_ms"),)
+    __table_args__ = (
+        Index("ix_metric_points_evaluated_ms", "evaluated_ms"),  # retention
+        Index("ix_metric_points_model_metric_time", "model_id", "metric", "evaluated_ms"),
+    )
 
 
 class WindowResultRow(Base):

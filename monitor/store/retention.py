@@ -4,7 +4,9 @@ Raw events are kept for ``event_retention_s`` (default 35 days: longer than the 
 horizon, so a late label still finds its prediction). Labels that never met their
 prediction are dropped after the label horizon. Aggregates are kept per resolution:
 minutes 3 days, hours 62 days, days 400 days by default — a window only reads buckets
-that lie inside it, so these bound the longest window of each granularity.
+that lie inside it, so these bound the longest window of each granularity. The metric
+history (every value a window job computed: one row per metric, series and evaluation,
+the store's fastest-growing table) is kept ``metric_history_s``, default 400 days.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete
 
 from monitor.store.buckets import DAY_S, HOUR_S, MINUTE_S
-from monitor.store.models import Aggregate, Event
+from monitor.store.models import Aggregate, Event, MetricPoint
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class RetentionPolicy:
     minute_buckets_s: int = 3 * 86_400
     hour_buckets_s: int = 62 * 86_400
     day_buckets_s: int = 400 * 86_400
+    metric_history_s: int = 400 * 86_400
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class RetentionResult:
     events: int
     orphan_labels: int
     aggregates: int
+    metric_points: int
 
 
 def apply_retention(engine: Engine, policy: RetentionPolicy, now_ms: int) -> RetentionResult:
@@ -56,4 +60,11 @@ def apply_retention(engine: Engine, policy: RetentionPolicy, now_ms: int) -> Ret
                     Aggregate.bucket_start_ms < now_ms - keep_s * 1000,
                 )
             ).rowcount
-    return RetentionResult(events=events, orphan_labels=orphans, aggregates=aggregates)
+        metric_points = connection.execute(
+            delete(MetricPoint).where(
+                MetricPoint.evaluated_ms < now_ms - policy.metric_history_s * 1000
+            )
+        ).rowcount
+    return RetentionResult(
+        events=events, orphan_labels=orphans, aggregates=aggregates, metric_points=metric_points
+    )

@@ -7,12 +7,12 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
 from monitor.store.events import DAY_MS, EventStore
-from monitor.store.models import Aggregate, Event
+from monitor.store.models import Aggregate, Event, MetricPoint
 from monitor.store.reading import list_series, load_window
 from monitor.store.records import Label, Prediction
 from monitor.store.retention import RetentionPolicy, apply_retention
@@ -249,6 +249,37 @@ def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
             select(Aggregate.resolution_s, func.count()).group_by(Aggregate.resolution_s)
         ).all()
     assert dict(resolutions) == {3600: 1, 86400: 2}
+
+
+def test_retention_drops_metric_history_past_its_horizon(migrated_engine: Engine) -> None:
+    def point(metric: str, evaluated_ms: int) -> dict[str, object]:
+        return {
+            "model_id": "m",
+            "model_version": "v1",
+            "segment": "__all__",
+            "window": "1h",
+            "metric": metric,
+            "evaluated_ms": evaluated_ms,
+            "value": 0.1,
+        }
+
+    with migrated_engine.begin() as connection:
+        connection.execute(
+            insert(MetricPoint),
+            [
+                point("ece", NOW - 11 * DAY_MS),
+                point("ece", NOW - 9 * DAY_MS),
+                point("brier", NOW - 10 * DAY_MS - 1),
+                point("brier", NOW - 10 * DAY_MS),  # exactly at the horizon: kept
+            ],
+        )
+    result = apply_retention(migrated_engine, RetentionPolicy(metric_history_s=10 * 86_400), NOW)
+    assert result.metric_points == 2
+    with migrated_engine.connect() as connection:
+        kept = connection.execute(
+            select(MetricPoint.metric, MetricPoint.evaluated_ms).order_by(MetricPoint.evaluated_ms)
+        ).all()
+    assert [tuple(row) for row in kept] == [("brier", NOW - 10 * DAY_MS), ("ece", NOW - 9 * DAY_MS)]
 
 
 def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url: str) -> None:

@@ -15,6 +15,7 @@ from monitor.store.models import Aggregate, Event
 from monitor.store.reading import load_window
 from monitor.store.records import Prediction
 from monitor.store.sql import CHUNK, insert_ignoring_existing, select_for_update
+from monitor.windows.history import metric_history
 
 EVENTS = Event.__table__
 KEYS = ["model_id", "event_id"]
@@ -126,3 +127,16 @@ def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
     searched = [line for line in plan if "aggregates" in line]
     assert searched, plan
     assert all("model_id=? AND model_version=? AND segment=?" in line for line in searched), plan
+
+
+def test_sqlite_reads_metric_history_by_model_metric_and_time(sqlite_url: str) -> None:
+    """The history table gains a row per metric, series and evaluation: never walk it."""
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    plan = _plans_of(
+        engine,
+        lambda: metric_history(engine, model_id="m", metric="ece", window="1h", since_ms=5),
+    )
+    engine.dispose()
+    index = "ix_metric_points_model_metric_time (model_id=? AND metric=? AND evaluated_ms>?)"
+    assert any(f"USING INDEX {index}" in line for line in plan), plan
