@@ -44,9 +44,9 @@ def load_window(
     with engine.connect() as connection:
         if model_version is None:
             # Name the versions (from ``series``, which has a row for every series that
-            # has buckets): with only model_id bound, SQLite scanned every version's and
-            # segment's buckets of the model, 60 ms per window at 60 series (bench note
-            # in the commit) against 1 ms with the key prefix bound.
+            # has buckets) so the lookup binds the key prefix (model, version, segment):
+            # with only model_id bound, SQLite walked every retained bucket of every
+            # version and segment of the model (test_sql_helpers checks the plan).
             versions = list(
                 connection.scalars(
                     select(Series.model_version).where(
