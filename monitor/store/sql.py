@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 
@@ -81,13 +83,22 @@ def _postgres_execute(
     In text format psycopg escapes every element of an array parameter with a regular
     expression: a third of PostgreSQL's write time (measured). Binary arrays skip that.
     Returns the row count and the rows (named tuples; empty for INSERT and UPDATE).
+
+    Errors are raised as SQLAlchemy raises them everywhere else (``DBAPIError``
+    subclasses), so callers such as ingest's retry-with-backoff see one family; the
+    array parameters are left out of the message (thousands of values).
     """
     driver = connection.connection.driver_connection
     assert driver is not None
-    with driver.cursor(row_factory=namedtuple_row) as cursor:
-        cursor.execute(sql, parameters)  # %b placeholders: binary parameters
-        rows = cursor.fetchall() if cursor.description is not None else []
-        return cursor.rowcount, rows
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, parameters)  # %b placeholders: binary parameters
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return cursor.rowcount, rows
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, psycopg.Error, hide_parameters=True, dialect=connection.dialect
+        ) from exc
 
 
 def insert_ignoring_existing(

@@ -6,7 +6,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 from monitor.store import migrate
 from monitor.store.engine import make_engine
@@ -47,6 +49,38 @@ def test_select_for_update_returns_the_stored_rows_in_key_order(migrated_engine:
     expected = sorted(key for key in wanted if key in set(stored))
     assert [(row.model_id, row.event_id) for row in found] == expected
     assert all(row.created_ms == 0 for row in found)
+
+
+def test_a_database_error_on_the_write_path_is_a_sqlalchemy_error(database_url: str) -> None:
+    """Ingest retries on ``DBAPIError``; PostgreSQL's raw-cursor path must raise it too
+    (it raised psycopg's own errors, which ended the ingest thread)."""
+    # lock_timeout / busy timeout: fail in a fraction of a second instead of waiting.
+    options = (
+        {"connect_args": {"options": "-c lock_timeout=200"}}
+        if database_url.startswith("postgresql")
+        else {}
+    )
+    engine = make_engine(database_url, **options)
+    migrate.upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA busy_timeout=200"))
+    store = EventStore(engine)
+    locker = engine.connect()
+    if engine.dialect.name == "sqlite":
+        locker.exec_driver_sql("BEGIN EXCLUSIVE")
+    else:
+        locker.exec_driver_sql("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+    record = Prediction("m", "e1", "v1", 1_000, probability=0.5)
+    try:
+        with pytest.raises(OperationalError, match="lock"):
+            store.write_batch([record])
+    finally:
+        locker.rollback()
+        locker.close()
+    store.write_batch([record])  # the same store writes once the lock is gone
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar_one() == 1
+    engine.dispose()
 
 
 def _plans_of(engine: Engine, run: Callable[[], object]) -> list[str]:
@@ -140,3 +174,4 @@ def test_sqlite_reads_metric_history_by_model_metric_and_time(sqlite_url: str) -
     engine.dispose()
     index = "ix_metric_points_model_metric_time (model_id=? AND metric=? AND evaluated_ms>?)"
     assert any(f"USING INDEX {index}" in line for line in plan), plan
+
