@@ -70,6 +70,8 @@ class IngestWorker:
             self._producer = make_producer(kafka)
         self._sleep = sleep
         self._warn = RateLimitedWarning(logger)
+        #: Records a paused poll returned (see ``_poll_paused``): the next batch's first.
+        self._carried: list[ConsumerRecord] = []
         #: Set after each committed batch; tests and /readyz read it.
         self.batches_committed = 0
 
@@ -96,9 +98,9 @@ class IngestWorker:
 
     def _collect(self, stop: threading.Event) -> list[ConsumerRecord]:
         """Poll until the batch is full or its first record is ``max_batch_age`` old."""
-        records: list[ConsumerRecord] = []
-        deadline: float | None = None
-        limit = self._settings.max_batch_records
+        records, self._carried = self._carried, []
+        deadline = time.monotonic() + self._settings.max_batch_age if records else None
+        limit = max(self._settings.max_batch_records, len(records))
         while len(records) < limit and not stop.is_set():
             timeout_ms = POLL_TIMEOUT_MS
             if deadline is not None:
@@ -192,27 +194,48 @@ class IngestWorker:
                         error=str(exc)[:500],
                         retry_in_s=delay,
                     )
-                if not paused:
-                    self._consumer.pause(*self._consumer.assignment())
-                    paused = True
+                paused = True
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:
                     if stop.is_set():
                         logger.warning("stopping with an unwritten batch; it will be redelivered")
                         return None
-                    self._consumer.poll(timeout_ms=100)  # paused: keeps the group membership
+                    self._poll_paused()
                 delay = min(delay * 2, self._settings.retry_max)
         finally:
             if paused:
                 self._consumer.resume(*self._consumer.paused())
 
+    def _poll_paused(self) -> None:
+        """Poll with every assigned partition paused: fetches nothing, but keeps the
+        consumer in its group (``max_poll_interval_ms``) while a batch waits.
+
+        A rebalance inside the poll can assign partitions that are not paused yet, and
+        the poll then returns their records. They are kept for the next batch: dropped,
+        they would be skipped for good once a later batch commits past them.
+        """
+        self._consumer.pause(*self._consumer.assignment())
+        for records in self._consumer.poll(timeout_ms=100).values():
+            self._carried.extend(records)
+
     def _commit(self, records: list[ConsumerRecord]) -> None:
+        """Commit the offsets after ``records`` for the partitions this consumer still owns.
+
+        A partition that a rebalance (during a retry) gave to another replica is left to
+        it: committing here could move its committed offset back. It re-reads from its
+        own position, and the write above was idempotent.
+        """
+        assigned = self._consumer.assignment()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for record in records:
             partition = TopicPartition(record.topic, record.partition)
             next_offset = record.offset + 1
+            if partition not in assigned:
+                continue
             if partition not in offsets or offsets[partition].offset < next_offset:
                 offsets[partition] = OffsetAndMetadata(next_offset, "", -1)
+        if not offsets:
+            return
         try:
             self._consumer.commit(offsets=offsets)
         except CommitFailedError as exc:
