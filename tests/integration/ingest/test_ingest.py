@@ -90,6 +90,20 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
     assert sorted(record.value for record in dead) == sorted(bad)
     reasons = {record.value: dict(record.headers)["calmon-reason"].decode() for record in dead}
     assert reasons == bad
+    # Each dead letter says where it came from, so it can be fixed and replayed there.
+    topic = kafka_settings.topics.probabilities
+    source = {
+        record.value: (topic, str(record.partition), str(record.offset))
+        for record in read_all(kafka_settings.bootstrap_servers[0], topic, len(payloads))
+    }
+    for record in dead:
+        headers = {name: value.decode() for name, value in record.headers}
+        assert (
+            headers["calmon-source-topic"],
+            headers["calmon-source-partition"],
+            headers["calmon-source-offset"],
+        ) == source[record.value]
+        assert headers["calmon-detail"]
 
     # What landed is exactly the good events: compare the window with the core.
     p = np.array([(i % 97) / 97 for i in range(200)])
