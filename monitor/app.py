@@ -13,7 +13,7 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.process_collector import ProcessCollector
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, text
 
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
@@ -28,7 +28,7 @@ from monitor.store import migrate
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore, wall_clock_ms
 from monitor.store.models import Aggregate, Event, MetricPoint
-from monitor.store.retention import RetentionPolicy, apply_retention
+from monitor.store.retention import RetentionPolicy, apply_retention, table_row_counts
 from monitor.windows import claims
 from monitor.windows.jobs import JobMetrics, WindowJob
 from monitor.windows.results import WindowResult
@@ -120,7 +120,8 @@ class App:
         ]
         self.store_rows = Gauge(
             "calmon_store_rows",
-            "Rows per store table (refreshed by the retention job).",
+            "Rows per store table, refreshed by the retention job "
+            "(on PostgreSQL the planner's estimate, exact after ANALYZE).",
             ["table"],
             registry=self.registry,
         )
@@ -159,10 +160,9 @@ class App:
         )
         result = apply_retention(self.engine, policy, self.clock_ms())
         logger.info("retention applied", extra=vars(result))
-        with self.engine.connect() as connection:
-            for table in (Event, Aggregate, MetricPoint):
-                count = connection.execute(select(func.count()).select_from(table)).scalar_one()
-                self.store_rows.labels(table.__tablename__).set(count)
+        tables = [model.__tablename__ for model in (Event, Aggregate, MetricPoint)]
+        for name, count in table_row_counts(self.engine, tables).items():
+            self.store_rows.labels(name).set(count)
 
     def resend_alerts(self) -> None:
         """Re-send alert state to Alertmanager, once per interval across replicas."""

@@ -16,6 +16,7 @@ from monitor.store.events import EventStore
 from monitor.store.models import Aggregate, Event
 from monitor.store.reading import load_window
 from monitor.store.records import Prediction
+from monitor.store.retention import table_row_counts
 from monitor.store.sql import CHUNK, insert_ignoring_existing, select_for_update
 from monitor.windows.history import metric_history
 
@@ -175,3 +176,25 @@ def test_sqlite_reads_metric_history_by_model_metric_and_time(sqlite_url: str) -
     index = "ix_metric_points_model_metric_time (model_id=? AND metric=? AND evaluated_ms>?)"
     assert any(f"USING INDEX {index}" in line for line in plan), plan
 
+
+def test_store_row_counts_are_exact_on_sqlite_and_estimated_after_analyze_on_postgres(
+    migrated_engine: Engine,
+) -> None:
+    tables = ["events", "aggregates", "metric_points"]
+    _insert_events(migrated_engine, [("m", f"e{i}") for i in range(1234)])
+    # Never analyzed: PostgreSQL has no estimate (-1), so the table is counted.
+    assert table_row_counts(migrated_engine, tables) == {
+        "events": 1234,
+        "aggregates": 0,
+        "metric_points": 0,
+    }
+    if migrated_engine.dialect.name == "postgresql":
+        _insert_events(migrated_engine, [("m", f"f{i}") for i in range(766)])
+        with migrated_engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE events")  # what autovacuum does
+            connection.commit()
+        # 2000 rows now; the estimate is exact after ANALYZE of a table this small.
+        assert table_row_counts(migrated_engine, ["events"]) == {"events": 2000}
+        # It is the estimate that is read, not a count: rows since ANALYZE do not show.
+        _insert_events(migrated_engine, [("m", "late")])
+        assert table_row_counts(migrated_engine, ["events"]) == {"events": 2000}
