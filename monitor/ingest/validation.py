@@ -119,6 +119,10 @@ def _identifier(message: dict[str, Any], field: str) -> str:
         value = str(value)  # numeric ids are common; they join as their decimal text
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
         raise InvalidMessage("bad_id", f"{field} must be a string of 1-{MAX_ID_LENGTH} characters")
+    if "\x00" in value:
+        # Valid JSON, but PostgreSQL text cannot hold NUL: a message the store refused
+        # on every retry would block its partition. Segment text is checked likewise.
+        raise InvalidMessage("bad_id", f"{field} must not contain NUL (U+0000)")
     return value
 
 
@@ -176,8 +180,10 @@ def _segment(value: Any) -> dict[str, str]:
                 "bad_segment",
                 f"segment.{key} must be a string of 1-{MAX_SEGMENT_VALUE_LENGTH} characters",
             )
-        if "=" in key or not key:
+        if "=" in key or "\x00" in key or not key:
             raise InvalidMessage(
-                "bad_segment", f"segment key {key!r} must be non-empty without '='"
+                "bad_segment", f"segment key {key!r} must be non-empty without '=' or NUL"
             )
+        if "\x00" in item:
+            raise InvalidMessage("bad_segment", f"segment.{key} must not contain NUL (U+0000)")
     return dict(value)

@@ -1,0 +1,91 @@
+"""Message validation against hand-written cases, and the shipped JSON Schema
+(config/message.schema.json) against the same cases: users validate producers with the
+schema, so where both can express a rule they must agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from monitor.ingest.validation import InvalidMessage, parse_message
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "config" / "message.schema.json").read_text(encoding="utf-8")
+)
+T = 1_790_000_000_000
+PREDICTION: dict[str, Any] = {
+    "event_id": "e1",
+    "model_id": "fraud",
+    "model_version": "v1",
+    "timestamp": T,
+    "probability": 0.25,
+}
+LABEL: dict[str, Any] = {"event_id": "e1", "model_id": "fraud", "label": 1, "timestamp": T}
+
+
+_DROP = object()  # a field to leave out
+
+
+def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    message = {**base, **changes}
+    return {key: value for key, value in message.items() if value is not _DROP}
+
+
+VALID = {
+    "prediction": PREDICTION,
+    "raw score only": _with(PREDICTION, probability=_DROP, raw_score=-2.5),
+    "both scores": _with(PREDICTION, raw_score=3.0),
+    "integer event id": _with(PREDICTION, event_id=12345),
+    "segment": _with(PREDICTION, segment={"region": "eu", "channel": "web"}),
+    "RFC 3339 time": _with(PREDICTION, timestamp="2026-09-21T10:00:00+02:00"),
+    "label": LABEL,
+    "label false": _with(LABEL, label=False),
+    "explicit type": _with(LABEL, type="label"),
+}
+
+INVALID = {
+    "probability above 1": (_with(PREDICTION, probability=1.5), "bad_probability"),
+    "probability below 0": (_with(PREDICTION, probability=-0.1), "bad_probability"),
+    "no score": (_with(PREDICTION, probability=_DROP), "no_score"),
+    "no model version": (_with(PREDICTION, model_version=_DROP), "missing_field"),
+    "no timestamp": (_with(PREDICTION, timestamp=_DROP), "missing_field"),
+    "empty event id": (_with(PREDICTION, event_id=""), "bad_id"),
+    "event id too long": (_with(PREDICTION, event_id="x" * 257), "bad_id"),
+    "NUL in event id": (_with(PREDICTION, event_id="a\x00b"), "bad_id"),
+    "NUL in model id of a label": (_with(LABEL, model_id="m\x00"), "bad_id"),
+    "NUL in segment value": (_with(PREDICTION, segment={"region": "e\x00u"}), "bad_segment"),
+    "NUL in segment key": (_with(PREDICTION, segment={"re\x00gion": "eu"}), "bad_segment"),
+    "= in segment key": (_with(PREDICTION, segment={"a=b": "eu"}), "bad_segment"),
+    "empty segment value": (_with(PREDICTION, segment={"region": ""}), "bad_segment"),
+    "number as segment value": (_with(PREDICTION, segment={"region": 7}), "bad_segment"),
+    "17 segment keys": (
+        _with(PREDICTION, segment={f"k{i}": "v" for i in range(17)}),
+        "bad_segment",
+    ),
+    "label 2": (_with(LABEL, label=2), "bad_label"),
+    "seconds, not ms": (_with(PREDICTION, timestamp=1_790_000_000), "bad_timestamp"),
+    "year 2200": (_with(PREDICTION, timestamp=7_258_118_400_000), "bad_timestamp"),
+}
+
+
+@pytest.mark.parametrize("message", VALID.values(), ids=VALID.keys())
+def test_valid_messages_pass_the_validator_and_the_schema(message: dict[str, Any]) -> None:
+    parsed = parse_message(orjson.dumps(message))
+    assert parsed.event_id == str(message["event_id"])
+    jsonschema.validate(message, SCHEMA)
+
+
+@pytest.mark.parametrize(("message", "reason"), INVALID.values(), ids=INVALID.keys())
+def test_invalid_messages_fail_the_validator_with_their_reason_and_the_schema(
+    message: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(orjson.dumps(message))
+    assert raised.value.reason == reason
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(message, SCHEMA)
