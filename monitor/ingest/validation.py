@@ -44,6 +44,8 @@ REASONS = (
     "no_score",
     "bad_label",
     "bad_segment",
+    # Not a validation outcome: valid, but the store refused it (worker.py).
+    "store_rejected",
 )
 
 

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from monitor.ingest import dead_letter
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
@@ -26,6 +26,9 @@ from monitor.store.records import Label, Prediction
 logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 200
+
+#: A valid message and the Kafka record it came from (for its offset or dead letter).
+Parsed = tuple[ConsumerRecord, Prediction | Label]
 
 
 def make_consumer(kafka: KafkaSettings, ingest: IngestSettings) -> KafkaConsumer:
@@ -125,7 +128,8 @@ class IngestWorker:
         1. validate every message; invalid ones are set aside with their reason;
         2. write the valid ones to the store in ONE transaction; while the store is
            down, retry with exponential backoff, partitions paused (nothing new is
-           fetched, the consumer stays in its group);
+           fetched, the consumer stays in its group); records whose data the store
+           refuses are found and set aside with the invalid ones (``_write``);
         3. forward the invalid ones to the dead-letter topic and wait for the acks;
         4. only then commit the offsets after the batch's last record per partition.
 
@@ -134,9 +138,15 @@ class IngestWorker:
         """
         started = time.perf_counter()
         valid, rejected = self._validate(records)
-        result = self._retry(lambda: self._store.write_batch(valid), stop, "store")
-        if result is None:
+        written = self._retry(lambda: self._write(valid), stop, "store")
+        if written is None:
             return False
+        result, refused = written
+        if refused:
+            self._note_refused(refused)
+            rejected = rejected + refused
+            gone = {id(item.record) for item in refused}
+            valid = [(record, message) for record, message in valid if id(record) not in gone]
         if rejected and self._kafka.dead_letter_topic:
             topic = self._kafka.dead_letter_topic
             sent = self._retry(
@@ -148,21 +158,18 @@ class IngestWorker:
                 return False
             self._metrics.dead_lettered.inc(len(rejected))
         self._commit(records)
-        self._count(valid, result)
+        self._count([message for _, message in valid], result)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self.batches_committed += 1
         return True
 
-    def _validate(
-        self, records: list[ConsumerRecord]
-    ) -> tuple[list[Prediction | Label], list[Rejected]]:
-        valid: list[Prediction | Label] = []
+    def _validate(self, records: list[ConsumerRecord]) -> tuple[list[Parsed], list[Rejected]]:
+        valid: list[Parsed] = []
         rejected: list[Rejected] = []
         for record in records:
             try:
-                valid.append(
-                    parse_message(record.value, max_bytes=self._settings.max_message_bytes)
-                )
+                message = parse_message(record.value, max_bytes=self._settings.max_message_bytes)
+                valid.append((record, message))
             except InvalidMessage as problem:
                 rejected.append(Rejected(record, problem.reason, problem.detail))
                 self._metrics.rejected.labels(problem.reason).inc()
@@ -176,6 +183,40 @@ class IngestWorker:
                     offset=record.offset,
                 )
         return valid, rejected
+
+    def _write(self, valid: list[Parsed]) -> tuple[WriteResult, list[Rejected]]:
+        """Write the batch in one transaction, or find the records the store refuses.
+
+        A ``DataError`` or ``IntegrityError`` comes from the data, not from an outage:
+        retrying would fail the same way on every attempt and block the partition for
+        good. So the batch is split in halves, each written on its own (in order;
+        idempotent if redelivered), down to the single records the store refuses, which
+        are dead-lettered as ``store_rejected``. Validation should leave nothing for
+        this to find: it guards against what validation does not know.
+        """
+        try:
+            return self._store.write_batch([message for _, message in valid]), []
+        except (DataError, IntegrityError) as exc:
+            if len(valid) == 1:
+                detail = f"the store refused it: {str(exc.orig).splitlines()[0][:300]}"
+                return WriteResult(), [Rejected(valid[0][0], "store_rejected", detail)]
+            middle = len(valid) // 2
+            first, refused_first = self._write(valid[:middle])
+            second, refused_second = self._write(valid[middle:])
+            return first + second, refused_first + refused_second
+
+    def _note_refused(self, refused: list[Rejected]) -> None:
+        for item in refused:
+            self._metrics.rejected.labels(item.reason).inc()
+            self._warn.warn(
+                item.reason,
+                "message refused by the store, dead-lettered",
+                reason=item.reason,
+                detail=item.detail,
+                topic=item.record.topic,
+                partition=item.record.partition,
+                offset=item.record.offset,
+            )
 
     def _retry(self, action: Callable[[], Any], stop: threading.Event, what: str) -> Any:
         """Run ``action`` until it succeeds or ``stop`` is set (then return None)."""

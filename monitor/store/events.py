@@ -63,6 +63,13 @@ class WriteResult:
     labels_dropped: Counter[str] = field(default_factory=Counter)
     label_delays_s: list[float] = field(default_factory=list)
 
+    def __add__(self, other: WriteResult) -> WriteResult:
+        """Both batches' outcomes (a batch written in parts)."""
+        counts = {
+            f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)
+        }
+        return WriteResult(**counts)
+
 
 class EventStore:
     def __init__(

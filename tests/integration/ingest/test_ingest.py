@@ -121,6 +121,60 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
     assert window.predictions == 200
 
 
+def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, migrated_engine: Engine
+) -> None:
+    """Valid messages that the store refuses (a DataError or IntegrityError, the same
+    on every retry) must not block the partition. The constraint below is the test's
+    stand-in for any rule the database enforces that validation does not know."""
+    if migrated_engine.dialect.name == "sqlite":  # SQLite cannot add a CHECK later
+        refuse = (
+            "CREATE TRIGGER refuse_e13 BEFORE INSERT ON events WHEN NEW.event_id = 'e13' "
+            "BEGIN SELECT RAISE(ABORT, 'e13 refused'); END"
+        )
+    else:
+        refuse = "ALTER TABLE events ADD CONSTRAINT refuse_e13 CHECK (event_id <> 'e13')"
+    with migrated_engine.begin() as connection:
+        connection.exec_driver_sql(refuse)
+    send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(100)])
+    send_all(producer, kafka_settings.topics.labels, [label(i, i % 2) for i in range(100)])
+    store = EventStore(migrated_engine, clock_ms=lambda: BASE_MS + 86_400_000)
+    with running_worker(kafka_settings, store) as (_worker, _metrics, registry):
+        wait_until(
+            lambda: (
+                committed_total(kafka_settings, kafka_settings.topics.probabilities) == 100
+                and committed_total(kafka_settings, kafka_settings.topics.labels) == 100
+            ),
+            what="every offset committed",
+        )
+        rejected = {"reason": "store_rejected"}
+        assert registry.get_sample_value("calmon_ingest_rejected_total", rejected) == 2
+        assert registry.get_sample_value("calmon_ingest_dead_lettered_total") == 2
+        for stream in ("prediction", "label"):
+            assert (
+                registry.get_sample_value("calmon_ingest_messages_total", {"stream": stream}) == 99
+            )
+    # e13's prediction and its label are refused (both would create its row); the
+    # other 99 events landed with their labels.
+    assert count_events(migrated_engine) == 99
+    assert count_events(migrated_engine, Event.label.is_not(None)) == 99
+    window = load_window(
+        migrated_engine,
+        model_id="fraud",
+        model_version="v1",
+        segment="__all__",
+        start_ms=BASE_MS,
+        end_ms=BASE_MS + 86_400_000,
+    )
+    assert (window.predictions, window.aggregate.n_labelled) == (99, 99)
+    dead = read_all(kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", 2)
+    assert sorted(record.value for record in dead) == sorted([prediction(13), label(13, 1)])
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["calmon-reason"] == b"store_rejected"
+        assert b"refuse" in headers["calmon-detail"] or b"e13" in headers["calmon-detail"]
+
+
 def test_committed_offsets_cover_the_batch(
     kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
 ) -> None:
