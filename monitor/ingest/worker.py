@@ -143,7 +143,8 @@ class IngestWorker:
             return False
         result, refused = written
         if refused:
-            self._note_refused(refused)
+            for item in refused:
+                self._note_rejected(item, "message refused by the store, dead-lettered")
             rejected = rejected + refused
             gone = {id(item.record) for item in refused}
             valid = [(record, message) for record, message in valid if id(record) not in gone]
@@ -172,16 +173,7 @@ class IngestWorker:
                 valid.append((record, message))
             except InvalidMessage as problem:
                 rejected.append(Rejected(record, problem.reason, problem.detail))
-                self._metrics.rejected.labels(problem.reason).inc()
-                self._warn.warn(
-                    problem.reason,
-                    "invalid message dead-lettered",
-                    reason=problem.reason,
-                    detail=problem.detail,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
+                self._note_rejected(rejected[-1], "invalid message dead-lettered")
         return valid, rejected
 
     def _write(self, valid: list[Parsed]) -> tuple[WriteResult, list[Rejected]]:
@@ -205,18 +197,17 @@ class IngestWorker:
             second, refused_second = self._write(valid[middle:])
             return first + second, refused_first + refused_second
 
-    def _note_refused(self, refused: list[Rejected]) -> None:
-        for item in refused:
-            self._metrics.rejected.labels(item.reason).inc()
-            self._warn.warn(
-                item.reason,
-                "message refused by the store, dead-lettered",
-                reason=item.reason,
-                detail=item.detail,
-                topic=item.record.topic,
-                partition=item.record.partition,
-                offset=item.record.offset,
-            )
+    def _note_rejected(self, item: Rejected, message: str) -> None:
+        self._metrics.rejected.labels(item.reason).inc()
+        self._warn.warn(
+            item.reason,
+            message,
+            reason=item.reason,
+            detail=item.detail,
+            topic=item.record.topic,
+            partition=item.record.partition,
+            offset=item.record.offset,
+        )
 
     def _retry(self, action: Callable[[], Any], stop: threading.Event, what: str) -> Any:
         """Run ``action`` until it succeeds or ``stop`` is set (then return None)."""

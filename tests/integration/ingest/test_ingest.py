@@ -13,7 +13,7 @@ from monitor.metrics.summary import calibration_summary
 from monitor.settings import KafkaSettings
 from monitor.store.events import EventStore
 from monitor.store.models import Event
-from monitor.store.reading import load_window
+from monitor.store.reading import WindowAggregate, load_window
 from tests.fixtures.kafka import read_all
 from tests.integration.ingest.helpers import (
     BASE_MS,
@@ -26,6 +26,18 @@ from tests.integration.ingest.helpers import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def _first_day(engine: Engine) -> WindowAggregate:
+    """The test model's whole-series window over the day its events are in."""
+    return load_window(
+        engine,
+        model_id="fraud",
+        model_version="v1",
+        segment="__all__",
+        start_ms=BASE_MS,
+        end_ms=BASE_MS + 86_400_000,
+    )
 
 
 def test_good_messages_land_and_bad_ones_are_dead_lettered(
@@ -108,14 +120,7 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
     # What landed is exactly the good events: compare the window with the core.
     p = np.array([(i % 97) / 97 for i in range(200)])
     y = np.array([i % 2 for i in range(200)])
-    window = load_window(
-        migrated_engine,
-        model_id="fraud",
-        model_version="v1",
-        segment="__all__",
-        start_ms=BASE_MS,
-        end_ms=BASE_MS + 86_400_000,
-    )
+    window = _first_day(migrated_engine)
     values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
     assert values["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-12)
     assert window.predictions == 200
@@ -158,14 +163,7 @@ def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
     # other 99 events landed with their labels.
     assert count_events(migrated_engine) == 99
     assert count_events(migrated_engine, Event.label.is_not(None)) == 99
-    window = load_window(
-        migrated_engine,
-        model_id="fraud",
-        model_version="v1",
-        segment="__all__",
-        start_ms=BASE_MS,
-        end_ms=BASE_MS + 86_400_000,
-    )
+    window = _first_day(migrated_engine)
     assert (window.predictions, window.aggregate.n_labelled) == (99, 99)
     dead = read_all(kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", 2)
     assert sorted(record.value for record in dead) == sorted([prediction(13), label(13, 1)])
