@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
-from monitor.store.records import Label, Prediction
+from monitor.store.records import NO_SEGMENT, Label, Prediction
 
 MAX_ID_LENGTH = 256
 MAX_SEGMENT_KEYS = 16
@@ -80,6 +80,35 @@ def parse_message(payload: bytes | None, *, max_bytes: int = 64 * 1024) -> Predi
 
 
 def _prediction(message: dict[str, Any]) -> Prediction:
+    """A valid prediction; the checks run in the documented order only when one fails.
+
+    Ingest calls this for every message, so the common shape (string ids, epoch-ms
+    timestamp, float scores, a small segment) is accepted by one expression; anything
+    else, valid or not, goes through :func:`_checked_prediction`, which names the first
+    problem.
+    """
+    get = message.get
+    model_id, event_id, version = get("model_id"), get("event_id"), get("model_version")
+    time_ms, raw_score, probability = get("timestamp"), get("raw_score"), get("probability")
+    segment = get("segment")
+    if (
+        _is_plain_id(model_id)
+        and _is_plain_id(event_id)
+        and _is_plain_id(version)
+        and type(time_ms) is int
+        and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
+        and (raw_score is None or (type(raw_score) is float and math.isfinite(raw_score)))
+        and (probability is None or (type(probability) is float and 0.0 <= probability <= 1.0))
+        and (raw_score is not None or probability is not None)
+        and (segment is None or _is_plain_segment(segment))
+    ):
+        return Prediction(
+            model_id, event_id, version, time_ms, raw_score, probability, segment or NO_SEGMENT
+        )
+    return _checked_prediction(message)
+
+
+def _checked_prediction(message: dict[str, Any]) -> Prediction:
     raw_score = _optional_number(message, "raw_score", "bad_raw_score")
     probability = _optional_number(message, "probability", "bad_probability")
     if probability is not None and not 0.0 <= probability <= 1.0:
@@ -98,6 +127,27 @@ def _prediction(message: dict[str, Any]) -> Prediction:
 
 
 def _label(message: dict[str, Any]) -> Label:
+    """A valid label; like :func:`_prediction`, a fast accept and a checked path."""
+    get = message.get
+    model_id, event_id, value, time_ms = (
+        get("model_id"),
+        get("event_id"),
+        get("label"),
+        get("timestamp"),
+    )
+    if (
+        type(value) is int
+        and (value == 0 or value == 1)
+        and _is_plain_id(model_id)
+        and _is_plain_id(event_id)
+        and type(time_ms) is int
+        and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
+    ):
+        return Label(model_id, event_id, value, time_ms)
+    return _checked_label(message)
+
+
+def _checked_label(message: dict[str, Any]) -> Label:
     value = message.get("label")
     if value is None:
         raise InvalidMessage("missing_field", "label is required")
@@ -111,6 +161,28 @@ def _label(message: dict[str, Any]) -> Label:
         label=label,
         label_time_ms=_timestamp(message),
     )
+
+
+def _is_plain_id(value: Any) -> TypeGuard[str]:
+    """A valid id as most producers send it (a string); ``_identifier`` has the rest."""
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and "\x00" not in value
+
+
+def _is_plain_segment(value: Any) -> bool:
+    """What ``_segment`` accepts, checked without building messages."""
+    if type(value) is not dict or len(value) > MAX_SEGMENT_KEYS:
+        return False
+    for key, item in value.items():
+        if (
+            type(item) is not str
+            or not 0 < len(item) <= MAX_SEGMENT_VALUE_LENGTH
+            or "\x00" in item
+            or not key
+            or "=" in key
+            or "\x00" in key
+        ):
+            return False
+    return True
 
 
 def _identifier(message: dict[str, Any], field: str) -> str:
