@@ -11,7 +11,6 @@ import numpy as np
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.buckets import RESOLUTIONS_S
-from monitor.store.records import EventRow
 
 ALL = "__all__"
 
@@ -53,51 +52,46 @@ class BatchDeltas:
             list[int], list[int], list[float], list[int], list[float], list[int]
         ] = ([], [], [], [], [], [])
 
-    def _group(self, row: EventRow) -> int:
-        assert row.model_version is not None
-        key = (row.model_id, row.model_version, row.segment_json)
+    def group(self, model_id: str, model_version: str, segment_json: str | None) -> int:
+        """The id of the series group of events with these fields (created on first use)."""
+        key = (model_id, model_version, segment_json)
         group = self._group_ids.get(key)
         if group is None:
             group = self._group_ids[key] = len(self._group_series)
             self._group_series.append(
                 [
-                    (row.model_id, row.model_version, segment)
-                    for segment in segments_of(row.segment_json, self._segment_keys)
+                    (model_id, model_version, segment)
+                    for segment in segments_of(segment_json, self._segment_keys)
                 ]
             )
         return group
 
-    def prediction(self, row: EventRow) -> None:
-        assert row.event_time_ms is not None
-        groups, times = self._predictions
-        groups.append(self._group(row))
-        times.append(row.event_time_ms)
+    def prediction(self, group: int, event_time_ms: int) -> None:
+        """A new event: it counts in its buckets' predictions."""
+        self._predictions[0].append(group)
+        self._predictions[1].append(event_time_ms)
 
-    def score(self, row: EventRow, value: float) -> None:
-        self._append(self._scores, row, value)
+    def score(self, group: int, event_time_ms: int, value: float) -> None:
+        self._scores[0].append(group)
+        self._scores[1].append(event_time_ms)
+        self._scores[2].append(value)
 
-    def probability(self, row: EventRow, value: float) -> None:
-        self._append(self._probabilities, row, value)
+    def probability(self, group: int, event_time_ms: int, value: float) -> None:
+        self._probabilities[0].append(group)
+        self._probabilities[1].append(event_time_ms)
+        self._probabilities[2].append(value)
 
-    def _append(
-        self, columns: tuple[list[int], list[int], list[float]], row: EventRow, value: float
+    def labelled(
+        self, group: int, event_time_ms: int, probability: float, label: int, label_time_ms: int
     ) -> None:
-        assert row.event_time_ms is not None
-        columns[0].append(self._group(row))
-        columns[1].append(row.event_time_ms)
-        columns[2].append(value)
-
-    def labelled(self, row: EventRow) -> None:
-        """The row now has both probability and label: it enters calibration."""
-        assert row.probability is not None and row.label is not None
-        assert row.label_time_ms is not None and row.event_time_ms is not None
+        """The event now has both probability and label: it enters calibration."""
         groups, times, p, y, delays, label_times = self._labelled
-        groups.append(self._group(row))
-        times.append(row.event_time_ms)
-        p.append(row.probability)
-        y.append(row.label)
-        delays.append(max((row.label_time_ms - row.event_time_ms) / 1000, 0.0))
-        label_times.append(row.label_time_ms)
+        groups.append(group)
+        times.append(event_time_ms)
+        p.append(probability)
+        y.append(label)
+        delays.append(max((label_time_ms - event_time_ms) / 1000, 0.0))
+        label_times.append(label_time_ms)
 
     @property
     def last_prediction_ms(self) -> dict[SeriesKey, int]:

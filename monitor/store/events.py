@@ -15,6 +15,11 @@ Rules users can rely on (README, "Delayed labels"):
 - Every aggregate bucket the event belongs to (three resolutions, ``__all__`` and one
   segment per configured segment key) is updated in the same transaction, including
   the past bucket of an old prediction that a late label joins.
+
+Most records are one of two common cases: a prediction of an event the store does not
+have yet, and a label of a stored prediction that waits for it. These are written
+set-at-a-time (one statement per batch decides them all, :meth:`EventStore._write_common`);
+every other record goes through the one-by-one path, which applies the same rules.
 """
 
 from __future__ import annotations
@@ -31,14 +36,48 @@ from sqlalchemy import Connection, Engine, Table
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
 from monitor.store.models import Aggregate, Event, Series
-from monitor.store.records import EventRow, Label, Prediction
-from monitor.store.sql import insert_ignoring_existing, select_for_update, update_by_key
+from monitor.store.records import EventRow, Label, Prediction, segment_json
+from monitor.store.sql import (
+    insert_ignoring_existing,
+    insert_rows,
+    lock_rows,
+    select_for_update,
+    update_by_key,
+    update_returning,
+)
 
 DAY_MS = 86_400_000
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _SERIES: Table = Series.__table__  # type: ignore[assignment]
 _EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
+_EVENT_KEY = ["model_id", "event_id"]
+#: Columns of a new event as inserted (label columns stay NULL until a label joins).
+_NEW_EVENT_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "raw_score",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+    "created_ms",
+]
+#: What a joined label's row returns: enough to add it to its buckets.
+_JOINED_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+]
+Record = Prediction | Label
+_NO_SEGMENT_JSON = segment_json({})
 
 
 class _ConcurrentInsert(Exception):
@@ -112,7 +151,7 @@ class EventStore:
     def _write(
         self,
         connection: Connection,
-        records: Sequence[Prediction | Label],
+        records: Sequence[Record],
         result: WriteResult,
         *,
         lock_first: bool,
@@ -121,28 +160,180 @@ class EventStore:
             # Take the write lock now: rows read below cannot change before we write.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         now = self._clock_ms()
+        deltas = BatchDeltas(self._segment_keys)
+        one_by_one = records
+        if not lock_first:
+            one_by_one = self._write_common(connection, records, now, deltas, result)
+        if one_by_one:
+            self._write_one_by_one(connection, one_by_one, now, deltas, result, lock_first)
+        _merge_aggregates(connection, deltas.aggregates(), now)
+        _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
+
+    # -- the common cases, set-at-a-time ---------------------------------------------
+    def _write_common(
+        self,
+        connection: Connection,
+        records: Sequence[Record],
+        now: int,
+        deltas: BatchDeltas,
+        result: WriteResult,
+    ) -> list[Record]:
+        """Write the batch's common cases; return the other records, in batch order.
+
+        A record is a common case if its event appears once in the batch (records of
+        one event depend on their order) and it is
+
+        - a prediction of an event the store does not have: inserted with its values;
+        - a label within the horizon whose event has a probability and no label: the
+          UPDATE's condition says so, row by row, and returns what the join adds to
+          the aggregates.
+
+        Both outcomes are what the one-by-one path would do with these records; the
+        records they leave (an event already stored, a label first or twice, a label
+        past the horizon) go to it.
+        """
+        occurrences = Counter([(record.model_id, record.event_id) for record in records])
+        label_horizon_start = now - self._horizon_ms
+        predictions: list[Prediction] = []
+        labels: list[Label] = []
+        others: list[Record] = []
+        for record in records:
+            if occurrences[record.model_id, record.event_id] > 1:
+                others.append(record)
+            elif type(record) is Prediction:
+                predictions.append(record)
+            elif record.label_time_ms >= label_horizon_start:  # type: ignore[union-attr]
+                labels.append(record)  # type: ignore[arg-type]
+            else:
+                others.append(record)  # too old: counted by the one-by-one path
+        # PostgreSQL: lock every stored row of the batch in key order first, as the
+        # one-by-one path does, so that concurrent writers never deadlock.
+        lock_rows(connection, _EVENTS, _EVENT_KEY, sorted(occurrences))
+        others += self._insert_new_predictions(connection, predictions, now, deltas, result)
+        others += self._join_waiting_predictions(connection, labels, deltas, result)
+        return others
+
+    def _insert_new_predictions(
+        self,
+        connection: Connection,
+        predictions: list[Prediction],
+        now: int,
+        deltas: BatchDeltas,
+        result: WriteResult,
+    ) -> list[Prediction]:
+        """Insert the predictions of events not stored yet; return the others."""
+        if not predictions:
+            return []
+        keys = [(p.model_id, p.event_id) for p in predictions]
+        found = select_for_update(connection, _EVENTS, _EVENT_KEY, keys, _EVENT_KEY)
+        stored = {(row.model_id, row.event_id) for row in found}
+        others = [p for p in predictions if (p.model_id, p.event_id) in stored]
+        segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
+        group = deltas.group
+        rows = []
+        for p in predictions:
+            if stored and (p.model_id, p.event_id) in stored:
+                continue
+            segment = p.segment
+            if segment:
+                items = tuple(segment.items())
+                text = segment_texts.get(items)
+                if text is None:
+                    text = segment_texts[items] = segment_json(segment)
+            else:
+                text = _NO_SEGMENT_JSON
+            rows.append(
+                (
+                    p.model_id,
+                    p.event_id,
+                    p.model_version,
+                    p.event_time_ms,
+                    p.raw_score,
+                    p.probability,
+                    text,
+                    None,
+                    None,
+                    now,
+                )
+            )
+            series = group(p.model_id, p.model_version, text)
+            deltas.prediction(series, p.event_time_ms)
+            if p.raw_score is not None:
+                deltas.score(series, p.event_time_ms, p.raw_score)
+            if p.probability is not None:
+                deltas.probability(series, p.event_time_ms, p.probability)
+        rows.sort()  # new rows in key order too (PostgreSQL locks them as it inserts)
+        if _insert_event_rows(connection, rows) < len(rows):
+            raise _ConcurrentInsert
+        result.predictions_new += len(rows)
+        return others
+
+    def _join_waiting_predictions(
+        self,
+        connection: Connection,
+        labels: list[Label],
+        deltas: BatchDeltas,
+        result: WriteResult,
+    ) -> list[Label]:
+        """Join the labels whose prediction waits for one; return the others."""
+        if not labels:
+            return []
+        joined = update_returning(
+            connection,
+            _EVENTS,
+            _EVENT_KEY,
+            ["label", "label_time_ms"],
+            [
+                (label.model_id, label.event_id, label.label, label.label_time_ms)
+                for label in labels
+            ],
+            condition=(
+                "t.label IS NULL AND t.probability IS NOT NULL"
+                f" AND v.a1 - t.event_time_ms <= {int(self._horizon_ms)}"
+            ),
+            returning=_JOINED_COLUMNS,
+        )
+        group = deltas.group
+        delays = result.label_delays_s
+        for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
+            series = group(model_id, version, text)
+            deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
+            delays.append(max(label_time_ms - event_time_ms, 0) / 1000)
+        result.labels_joined += len(joined)
+        if len(joined) == len(labels):
+            return []
+        done = {(row[0], row[1]) for row in joined}
+        return [label for label in labels if (label.model_id, label.event_id) not in done]
+
+    # -- every other record, one by one -------------------------------------------------
+    def _write_one_by_one(
+        self,
+        connection: Connection,
+        records: Sequence[Record],
+        now: int,
+        deltas: BatchDeltas,
+        result: WriteResult,
+        lock_first: bool,
+    ) -> None:
         new_keys: set[tuple[str, str]] = set()
         if lock_first:
             rows = self._lock_event_rows(connection, records, now)
         else:
             rows, new_keys = self._read_event_rows(connection, records, now)
         before = {key: _snapshot(row) for key, row in rows.items() if key not in new_keys}
-        deltas = BatchDeltas(self._segment_keys)
         for record in records:
             row = rows[(record.model_id, record.event_id)]
             if isinstance(record, Prediction):
                 self._apply_prediction(row, record, deltas, result)
             else:
                 self._apply_label(row, record, now, deltas, result)
-        new_rows = [rows[key] for key in sorted(new_keys)]
+        new_rows = [_new_event_values(rows[key]) for key in sorted(new_keys)]
         if _insert_event_rows(connection, new_rows) < len(new_rows):
             raise _ConcurrentInsert
         changed = [
             rows[key] for key, snapshot in before.items() if _snapshot(rows[key]) != snapshot
         ]
         _update_event_rows(connection, changed)
-        _merge_aggregates(connection, deltas.aggregates(), now)
-        _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
 
     # -- events -------------------------------------------------------------------------
     def _read_event_rows(
@@ -187,7 +378,7 @@ class EventStore:
             row.model_version = record.model_version
             row.event_time_ms = record.event_time_ms
             row.segment_json = record.segment_json
-            deltas.prediction(row)
+            deltas.prediction(_series_group(deltas, row), record.event_time_ms)
             pending_label_ms = row.label_time_ms
             if (
                 pending_label_ms is not None
@@ -198,11 +389,11 @@ class EventStore:
         added = False
         if record.raw_score is not None and row.raw_score is None:
             row.raw_score = record.raw_score
-            deltas.score(row, record.raw_score)
+            deltas.score(_series_group(deltas, row), _time(row), record.raw_score)
             added = True
         if record.probability is not None and row.probability is None:
             row.probability = record.probability
-            deltas.probability(row, record.probability)
+            deltas.probability(_series_group(deltas, row), _time(row), record.probability)
             added = True
             if row.label is not None:
                 self._join(row, deltas, result)
@@ -240,10 +431,27 @@ class EventStore:
 
     @staticmethod
     def _join(row: EventRow, deltas: BatchDeltas, result: WriteResult) -> None:
-        deltas.labelled(row)
-        result.labels_joined += 1
         assert row.label_time_ms is not None and row.event_time_ms is not None
+        assert row.probability is not None and row.label is not None
+        deltas.labelled(
+            _series_group(deltas, row),
+            row.event_time_ms,
+            row.probability,
+            row.label,
+            row.label_time_ms,
+        )
+        result.labels_joined += 1
         result.label_delays_s.append(max(row.label_time_ms - row.event_time_ms, 0) / 1000)
+
+
+def _time(row: EventRow) -> int:
+    assert row.event_time_ms is not None
+    return row.event_time_ms
+
+
+def _series_group(deltas: BatchDeltas, row: EventRow) -> int:
+    assert row.model_version is not None
+    return deltas.group(row.model_id, row.model_version, row.segment_json)
 
 
 def _snapshot(row: EventRow) -> tuple[object, ...]:
@@ -272,14 +480,15 @@ def _event_values(row: EventRow) -> dict[str, Any]:
     }
 
 
-def _insert_event_rows(connection: Connection, rows: list[EventRow]) -> int:
-    """Insert new events with their values; returns how many were inserted."""
-    return insert_ignoring_existing(
-        connection,
-        _EVENTS,
-        [{**_event_values(row), "created_ms": row.created_ms} for row in rows],
-        ["model_id", "event_id"],
-    )
+def _new_event_values(row: EventRow) -> tuple[Any, ...]:
+    """A new row's values, in ``_NEW_EVENT_COLUMNS`` order."""
+    return (*_event_values(row).values(), row.created_ms)
+
+
+def _insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert new events (tuples in ``_NEW_EVENT_COLUMNS`` order); returns how many were
+    inserted: fewer if another writer created some meanwhile."""
+    return insert_rows(connection, _EVENTS, _NEW_EVENT_COLUMNS, rows, _EVENT_KEY)
 
 
 def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:

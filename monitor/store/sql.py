@@ -69,10 +69,24 @@ def _unnest(
     connection: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
     """``unnest(CAST(:c0 AS text[]), ...) AS v(name, ...)`` and its array parameters."""
+    tuples = [tuple(row[n] for n in names) for row in rows]
+    return _unnest_columns(connection, table, names, tuples, "v")
+
+
+def _unnest_columns(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    alias: str,
+    value_names: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``unnest(...) AS alias(...)`` over tuple rows; columns are typed as ``names`` in
+    ``table`` and called ``value_names`` (default: ``names``)."""
     casts = ", ".join(f"CAST(%(c{i})b AS {_array_type(table, n)}[])" for i, n in enumerate(names))
-    parameters = {f"c{i}": [row[n] for row in rows] for i, n in enumerate(names)}
-    columns = ", ".join(_quote(connection, n) for n in names)
-    return f"unnest({casts}) AS v({columns})", parameters
+    parameters = {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
+    columns = ", ".join(_quote(connection, n) for n in (value_names or names))
+    return f"unnest({casts}) AS {alias}({columns})", parameters
 
 
 def _postgres_execute(
@@ -107,28 +121,39 @@ def insert_ignoring_existing(
     """INSERT ... ON CONFLICT (keys) DO NOTHING for every row; returns the rows inserted."""
     if not rows:
         return 0
+    names = list(rows[0])
+    return insert_rows(
+        connection, table, names, [tuple(row[n] for n in names) for row in rows], keys
+    )
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+) -> int:
+    """Like :func:`insert_ignoring_existing`, for rows given as tuples in ``names`` order
+    (the ingest hot path builds tuples, not dicts)."""
+    if not rows:
+        return 0
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    columns = ", ".join(map(q, names))
+    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
     if _is_postgres(connection):
-        q = lambda name: _quote(connection, name)  # noqa: E731
-        names = list(rows[0])
-        source, parameters = _unnest(connection, table, names, rows)
+        source, parameters = _unnest_columns(connection, table, names, rows, "v")
         inserted, _ = _postgres_execute(
             connection,
-            f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) SELECT * FROM {source} "
-            f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING",
+            f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {conflict}",
             parameters,
         )
         return inserted
     # SQLite: plain executemany with tuples; SQLAlchemy's per-row parameter processing
     # cost more than SQLite's own work on the write path.
-    names = list(rows[0])
-    sql = (
-        f"INSERT INTO {_quote(connection, table.name)} "
-        f"({', '.join(_quote(connection, n) for n in names)}) "
-        f"VALUES ({', '.join('?' for _ in names)}) "
-        f"ON CONFLICT ({', '.join(_quote(connection, k) for k in keys)}) DO NOTHING"
-    )
-    result = connection.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
-    return int(result.rowcount)
+    marks = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO {q(table.name)} ({columns}) VALUES ({marks}) {conflict}"
+    return int(connection.exec_driver_sql(sql, list(rows)).rowcount)
 
 
 def select_for_update(
@@ -206,3 +231,80 @@ def update_by_key(
     )
     order = [*updated, *keys]
     connection.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows])
+
+
+def update_returning(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[str],
+    assigned: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    condition: str,
+    returning: Sequence[str],
+) -> list[Any]:
+    """Set ``assigned`` columns from ``rows`` (tuples: keys, then assigned values) where the
+    keys match and ``condition`` holds; the updated rows' ``returning`` columns.
+
+    ``condition`` is SQL over the table's columns (``t.<name>``) and the row's values
+    (``v.k0``.. for keys, ``v.a0``.. for assigned values); constants must be inlined
+    by the caller (integers only). One statement per batch on PostgreSQL, per
+    :data:`CHUNK` rows on SQLite (which holds the database lock, so no row locks).
+    """
+    if not rows:
+        return []
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    value_names = [f"k{i}" for i in range(len(keys))] + [f"a{i}" for i in range(len(assigned))]
+    assignments = ", ".join(f"{q(n)} = v.a{i}" for i, n in enumerate(assigned))
+    join = " AND ".join(f"t.{q(k)} = v.k{i}" for i, k in enumerate(keys))
+    where = f"{join} AND ({condition})"
+    if _is_postgres(connection):
+        source, parameters = _unnest_columns(
+            connection, table, [*keys, *assigned], rows, "v", value_names
+        )
+        returned = ", ".join(f"t.{q(n)}" for n in returning)
+        sql = (
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {where} "
+            f"RETURNING {returned}"
+        )
+        return _postgres_execute(connection, sql, parameters)[1]
+    # SQLite: RETURNING may only name the updated table's columns, unqualified (the
+    # value names k0.., a0.. cannot clash with them).
+    returned = ", ".join(q(n) for n in returning)
+    tuple_marks = "(" + ", ".join("?" for _ in value_names) + ")"
+    updated: list[Any] = []
+    for chunk in chunks(rows):
+        sql = (
+            f"WITH v({', '.join(value_names)}) AS (VALUES {', '.join(tuple_marks for _ in chunk)}) "
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM v WHERE {where} "
+            f"RETURNING {returned}"
+        )
+        flat = tuple(item for row in chunk for item in row)
+        updated.extend(connection.exec_driver_sql(sql, flat).all())
+    return updated
+
+
+def lock_rows(
+    connection: Connection, table: Table, keys: list[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """Lock the existing rows with these keys in key order (PostgreSQL; SQLite's write
+    path holds the database lock instead).
+
+    Every writer taking its row locks in one order is what keeps two replicas that
+    write the same events (a prediction on one, its label on the other) from
+    deadlocking. Only a count comes back, not the rows.
+    """
+    if not values or not _is_postgres(connection):
+        return
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    source, parameters = _unnest(
+        connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
+    )
+    join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
+    order = ", ".join(f"t.{q(k)}" for k in keys)
+    _postgres_execute(
+        connection,
+        f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} AS t JOIN {source} ON {join} "
+        f"ORDER BY {order} FOR UPDATE OF t) AS locked",
+        parameters,
+    )
