@@ -47,7 +47,13 @@ LABELLED_COLUMNS = (
 )
 COLUMN = {name: i for i, name in enumerate(LABELLED_COLUMNS)}
 
-_MAGIC = b"CAG1"
+_MAGIC_COMPRESSED = b"CAG1"
+_MAGIC_RAW = b"CAG2"
+#: Larger serialized aggregates are stored uncompressed. The hour and day buckets of a
+#: busy series reach ~650 KB and are rewritten by every ingest batch that touches them:
+#: zlib took 8.5 ms of the 8.6 ms to write one, and saved only a third of its size
+#: (float sums barely compress). Small buckets, the numerous ones, still compress 2x.
+COMPRESS_BELOW_BYTES = 64 * 1024
 
 
 @dataclass
@@ -154,21 +160,30 @@ class EventAggregate:
 
     # -- persistence ----------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Compact binary form for the store (zlib-compressed, versioned by a magic)."""
+        """Binary form for the store: a magic that says how it is stored, then the sums
+        (zlib-compressed below :data:`COMPRESS_BELOW_BYTES`)."""
         parts = [struct.pack("<dd", self.spiegelhalter_numerator, self.spiegelhalter_variance)]
         for histogram in self._histograms():
             parts.append(struct.pack("<II", histogram.keys.size, histogram.n_columns))
             parts.append(histogram.keys.astype("<i4").tobytes())
             parts.append(histogram.values.astype("<f8").tobytes())
-        return _MAGIC + zlib.compress(b"".join(parts), level=1)
+        raw = b"".join(parts)
+        if len(raw) >= COMPRESS_BELOW_BYTES:
+            return _MAGIC_RAW + raw
+        return _MAGIC_COMPRESSED + zlib.compress(raw, level=1)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> EventAggregate:
-        if blob[:4] != _MAGIC:
+        magic = blob[:4]
+        raw: bytes | memoryview
+        if magic == _MAGIC_COMPRESSED:
+            raw = zlib.decompress(blob[4:])
+        elif magic == _MAGIC_RAW:
+            raw = memoryview(blob)[4:]
+        else:
             raise ValueError(
                 "not a calmon aggregate (bad magic); was it written by a newer version?"
             )
-        raw = zlib.decompress(blob[4:])
         numerator, variance = struct.unpack_from("<dd", raw, 0)
         offset = 16
         histograms = []
