@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
+from monitor.heap import freeze_startup_objects
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.notify.alertmanager import AlertmanagerNotifier
@@ -204,6 +205,7 @@ class App:
         """Start the HTTP server, the ingest thread and the scheduler."""
         api = HttpApi(engine=self.engine, registry=self.registry, readiness=self.readiness)
         self._server = serve(api, self.settings.http.host, self.settings.http.port)
+        freeze_startup_objects()
         self._ingest_thread = self.start_ingest() if ingest else None
         self._scheduler = self.scheduler()
         self._scheduler.start()
