@@ -108,8 +108,9 @@ class KafkaSettings(_Section):
 
 
 class IngestSettings(_Section):
-    #: A batch is written when it holds this many records...
-    max_batch_records: int = Field(2000, gt=0)
+    #: A batch is written when it holds this many records (every batch rewrites the
+    #: aggregate buckets it touches, so larger batches cost less per record)...
+    max_batch_records: int = Field(10_000, gt=0)
     #: ...or when its first record is this old.
     max_batch_age: Duration = 1.0
     #: Larger messages are dead-lettered as ``oversized``.
