@@ -257,15 +257,17 @@ class IngestWorker:
         it: committing here could move its committed offset back. It re-reads from its
         own position, and the write above was idempotent.
         """
+        last: dict[tuple[str, int], int] = {}
+        for record in records:  # every message passes here: plain tuples, no structs
+            key = (record.topic, record.partition)
+            if last.get(key, -1) < record.offset:
+                last[key] = record.offset
         assigned = self._consumer.assignment()
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for record in records:
-            partition = TopicPartition(record.topic, record.partition)
-            next_offset = record.offset + 1
-            if partition not in assigned:
-                continue
-            if partition not in offsets or offsets[partition].offset < next_offset:
-                offsets[partition] = OffsetAndMetadata(next_offset, "", -1)
+        offsets = {
+            partition: OffsetAndMetadata(offset + 1, "", -1)
+            for (topic, number), offset in last.items()
+            if (partition := TopicPartition(topic, number)) in assigned
+        }
         if not offsets:
             return
         try:
