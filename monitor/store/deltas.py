@@ -18,6 +18,8 @@ ALL = "__all__"
 AggregateKey = tuple[str, str, str, int, int]
 #: (model_id, model_version, segment)
 SeriesKey = tuple[str, str, str]
+#: (group id, resolution_s, bucket_start_ms): a bucket of one group of a batch's events
+GroupBucket = tuple[int, int, int]
 
 
 def segments_of(segment_json: str | None, segment_keys: tuple[str, ...]) -> list[str]:
@@ -113,8 +115,8 @@ class BatchDeltas:
 
     def _buckets(
         self, groups: list[int], times: list[int], *columns: list[Any]
-    ) -> Iterator[tuple[AggregateKey, list[np.ndarray]]]:
-        """(bucket key, the columns' entries in that bucket) for every bucket hit."""
+    ) -> Iterator[tuple[GroupBucket, list[np.ndarray]]]:
+        """((group, resolution, bucket start), the columns' entries in that bucket)."""
         group_array = np.asarray(groups)
         time_array = np.asarray(times, dtype=np.int64)
         arrays = [np.asarray(column) for column in columns]
@@ -126,15 +128,19 @@ class BatchDeltas:
                 order = np.argsort(starts, kind="stable")
                 boundaries = np.flatnonzero(np.diff(starts[order])) + 1
                 for part in np.split(order, boundaries):
-                    bucket = int(starts[part[0]])
                     entries = in_group[part]
-                    sliced = [array[entries] for array in arrays]
-                    for series in self._group_series[group]:
-                        yield (*series, resolution, bucket), sliced
+                    key = (int(group), resolution, int(starts[part[0]]))
+                    yield key, [array[entries] for array in arrays]
 
     def aggregates(self) -> dict[AggregateKey, tuple[int, EventAggregate]]:
-        counts: dict[AggregateKey, int] = defaultdict(int)
-        aggregates: dict[AggregateKey, EventAggregate] = defaultdict(EventAggregate.empty)
+        """(predictions, aggregate) added to each bucket of each series, by bucket key.
+
+        Each group's events are aggregated once per bucket, then added to every series
+        of the group (``__all__`` and one per segment key): with two segment keys, a
+        third of the work of aggregating them once per series.
+        """
+        counts: dict[GroupBucket, int] = defaultdict(int)
+        aggregates: dict[GroupBucket, EventAggregate] = defaultdict(EventAggregate.empty)
         for key, (in_bucket,) in self._buckets(*self._predictions, self._predictions[1]):
             counts[key] += len(in_bucket)
         for key, (values,) in self._buckets(*self._scores):
@@ -145,7 +151,16 @@ class BatchDeltas:
         for key, (p_in, y_in, delays_in) in self._buckets(groups, event_times, p, y, delays):
             aggregates[key].add_labelled(p_in, y_in)
             aggregates[key].add_label_delays(delays_in)
+        series_counts: dict[AggregateKey, int] = defaultdict(int)
+        series_parts: dict[AggregateKey, list[EventAggregate]] = defaultdict(list)
+        for group_bucket in set(counts) | set(aggregates):
+            group, resolution, bucket = group_bucket
+            for series in self._group_series[group]:
+                series_bucket: AggregateKey = (*series, resolution, bucket)
+                series_counts[series_bucket] += counts.get(group_bucket, 0)
+                if group_bucket in aggregates:
+                    series_parts[series_bucket].append(aggregates[group_bucket])
         return {
-            key: (counts.get(key, 0), aggregates.get(key) or EventAggregate.empty())
-            for key in sorted(set(counts) | set(aggregates))
+            key: (series_counts[key], EventAggregate.merge_all(series_parts.get(key, [])))
+            for key in sorted(series_counts)
         }
