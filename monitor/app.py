@@ -26,9 +26,10 @@ from monitor.rules.model import load_rules
 from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings
 from monitor.store import migrate
+from monitor.store.compaction import compact_aggregates
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore, wall_clock_ms
-from monitor.store.models import Aggregate, Event, MetricPoint
+from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
 from monitor.store.retention import RetentionPolicy, apply_retention, table_row_counts
 from monitor.windows import claims
 from monitor.windows.jobs import JobMetrics, WindowJob
@@ -161,9 +162,23 @@ class App:
         )
         result = apply_retention(self.engine, policy, self.clock_ms())
         logger.info("retention applied", extra=vars(result))
-        tables = [model.__tablename__ for model in (Event, Aggregate, MetricPoint)]
+        tables = [model.__tablename__ for model in (Event, Aggregate, AggregateDelta, MetricPoint)]
         for name, count in table_row_counts(self.engine, tables).items():
             self.store_rows.labels(name).set(count)
+
+    def compact(self) -> None:
+        """Fold ingest's aggregate deltas into their buckets, once per slot across replicas."""
+        every = self.settings.store.compaction_interval
+        merged = claims.run_once(
+            self.engine,
+            "compaction",
+            every,
+            self.owner,
+            self.clock_ms,
+            lambda now: compact_aggregates(self.engine, now),
+        )
+        if merged:
+            logger.debug("aggregate deltas compacted", extra={"deltas": merged})
 
     def resend_alerts(self) -> None:
         """Re-send alert state to Alertmanager, once per interval across replicas."""
@@ -198,6 +213,12 @@ class App:
             "interval",
             seconds=self.settings.store.retention_interval,
             id="retention",
+        )
+        scheduler.add_job(
+            self.compact,
+            "interval",
+            seconds=self.settings.store.compaction_interval,
+            id="compaction",
         )
         return scheduler
 

@@ -131,6 +131,9 @@ class StoreSettings(_Section):
     #: Every value a window job computed (the JSON API's history, reports).
     metric_history_retention: Duration = 400 * 86400
     retention_interval: Duration = 3600
+    #: How often ingest's aggregate deltas are folded into their buckets' rows: each
+    #: window merges the deltas of its buckets not compacted yet.
+    compaction_interval: Duration = 15.0
 
 
 class WindowSettings(_Section):

@@ -159,16 +159,17 @@ class EventAggregate:
         return result
 
     # -- persistence ----------------------------------------------------------------
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, compress: bool = True) -> bytes:
         """Binary form for the store: a magic that says how it is stored, then the sums
-        (zlib-compressed below :data:`COMPRESS_BELOW_BYTES`)."""
+        (zlib-compressed below :data:`COMPRESS_BELOW_BYTES`, unless ``compress`` is
+        False: for data that is read back soon, such as ingest's deltas)."""
         parts = [struct.pack("<dd", self.spiegelhalter_numerator, self.spiegelhalter_variance)]
         for histogram in self._histograms():
             parts.append(struct.pack("<II", histogram.keys.size, histogram.n_columns))
             parts.append(histogram.keys.astype("<i4").tobytes())
             parts.append(histogram.values.astype("<f8").tobytes())
         raw = b"".join(parts)
-        if len(raw) >= COMPRESS_BELOW_BYTES:
+        if not compress or len(raw) >= COMPRESS_BELOW_BYTES:
             return _MAGIC_RAW + raw
         return _MAGIC_COMPRESSED + zlib.compress(raw, level=1)
 

@@ -1,4 +1,4 @@
-"""The write path: a batch of predictions and labels into ``events`` and ``aggregates``.
+"""The write path: a batch of predictions and labels into ``events`` and the aggregates.
 
 Rules users can rely on (README, "Delayed labels"):
 
@@ -13,8 +13,10 @@ Rules users can rely on (README, "Delayed labels"):
 - Horizon (default 30 days): a label whose own timestamp is older than the horizon, or
   that arrives more than the horizon after its prediction, is counted and dropped.
 - Every aggregate bucket the event belongs to (three resolutions, ``__all__`` and one
-  segment per configured segment key) is updated in the same transaction, including
-  the past bucket of an old prediction that a late label joins.
+  segment per configured segment key) gets what the batch adds to it, in the same
+  transaction, including the past bucket of an old prediction that a late label
+  joins. It is appended as a delta (``aggregate_deltas``), which readers merge and
+  compaction folds into the bucket's row (``compaction.py``).
 
 Most records are one of two common cases: a prediction of an event the store does not
 have yet, and a label of a stored prediction that waits for it. These are written
@@ -34,8 +36,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table
 
 from monitor.metrics.aggregates import EventAggregate
+from monitor.store import compaction
 from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
-from monitor.store.models import Aggregate, Event, Series
+from monitor.store.models import AggregateDelta, Event, Series
 from monitor.store.records import EventRow, Label, Prediction, segment_json
 from monitor.store.sql import (
     insert_ignoring_existing,
@@ -48,7 +51,7 @@ from monitor.store.sql import (
 
 DAY_MS = 86_400_000
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
-_AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
+_DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 _SERIES: Table = Series.__table__  # type: ignore[assignment]
 _EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
 _EVENT_KEY = ["model_id", "event_id"]
@@ -166,7 +169,7 @@ class EventStore:
             one_by_one = self._write_common(connection, records, now, deltas, result)
         if one_by_one:
             self._write_one_by_one(connection, one_by_one, now, deltas, result, lock_first)
-        _merge_aggregates(connection, deltas.aggregates(), now)
+        _append_aggregate_deltas(connection, deltas.aggregates(), now)
         _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
 
     # -- the common cases, set-at-a-time ---------------------------------------------
@@ -503,51 +506,22 @@ def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:
 # -- aggregates -------------------------------------------------------------------------
 
 _SERIES_KEY_NAMES = ["model_id", "model_version", "segment"]
-_AGGREGATE_KEY_NAMES = ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"]
-_EMPTY = EventAggregate.empty().to_bytes()
+_DELTA_COLUMNS = [*compaction.KEY_NAMES, "predictions", "blob", "created_ms"]
 
 
-def _merge_aggregates(
+def _append_aggregate_deltas(
     connection: Connection,
     additions: dict[AggregateKey, tuple[int, EventAggregate]],
     now: int,
 ) -> None:
-    """Add each bucket's delta to its stored aggregate (rows locked in key order)."""
-    keys = sorted(additions)
-    insert_ignoring_existing(
-        connection,
-        _AGGREGATES,
-        [
-            {
-                "model_id": m,
-                "model_version": v,
-                "segment": s,
-                "resolution_s": r,
-                "bucket_start_ms": b,
-                "predictions": 0,
-                "blob": _EMPTY,
-                "updated_ms": now,
-            }
-            for m, v, s, r, b in keys
-        ],
-        ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"],
-    )
-    columns = [*_AGGREGATE_KEY_NAMES, "predictions", "blob"]
-    updates = []
-    for found in select_for_update(connection, _AGGREGATES, _AGGREGATE_KEY_NAMES, keys, columns):
-        key: AggregateKey = tuple(found[:5])
-        predictions, delta = additions[key]
-        stored = EventAggregate.from_bytes(found.blob)
-        stored.merge(delta)
-        updates.append(
-            {
-                **dict(zip(_AGGREGATE_KEY_NAMES, key, strict=True)),
-                "predictions": found.predictions + predictions,
-                "blob": stored.to_bytes(),
-                "updated_ms": now,
-            }
-        )
-    update_by_key(connection, _AGGREGATES, _AGGREGATE_KEY_NAMES, updates)
+    """Append what the batch adds to each bucket; compaction merges it into the bucket's
+    row later (rewriting a busy day bucket here, per batch, cost more than the rest of
+    the write)."""
+    rows = [
+        (*key, n, aggregate.to_bytes(compress=False), now)  # short-lived: compaction reads it
+        for key, (n, aggregate) in additions.items()
+    ]
+    insert_rows(connection, _DELTAS, _DELTA_COLUMNS, rows, [])
 
 
 def _touch_series(

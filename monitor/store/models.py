@@ -66,6 +66,43 @@ class Aggregate(Base):
     __table_args__ = (Index("ix_aggregates_resolution_bucket", "resolution_s", "bucket_start_ms"),)
 
 
+class AggregateDelta(Base):
+    """What one ingest batch added to one bucket (revision 0005_aggregate_deltas).
+
+    Ingest appends deltas instead of rewriting ``aggregates``: a delta holds only its
+    batch's events, while a busy series' day bucket holds hundreds of kilobytes of
+    sums. Readers merge a bucket's row with its deltas; compaction
+    (``monitor/store/compaction.py``) folds deltas into their bucket's row and deletes
+    them, so windows read a bounded number of rows.
+    """
+
+    __tablename__ = "aggregate_deltas"
+
+    #: Ascending in insertion order; compaction deletes exactly the ids it merged.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), nullable=False)
+    resolution_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    bucket_start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (
+        Index(
+            "ix_aggregate_deltas_bucket",
+            "model_id",
+            "model_version",
+            "segment",
+            "resolution_s",
+            "bucket_start_ms",
+        ),
+    )
+
+
 class Series(Base):
     __tablename__ = "series"
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, Table, select, tuple_, union_all
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.buckets import cover
-from monitor.store.models import Aggregate, Series
+from monitor.store.models import Aggregate, AggregateDelta, Series
 from monitor.store.sql import chunks
+
+_AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
+_DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
 class WindowAggregate:
     aggregate: EventAggregate
     predictions: int
-    buckets: int  # rows merged: bounded by the window's length, not its events
+    buckets: int  # rows merged: the window's buckets and their deltas not compacted yet
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,18 @@ def load_window(
         else:
             versions = [model_version]
         for chunk in chunks(buckets):
-            query = select(Aggregate.predictions, Aggregate.blob).where(
-                Aggregate.model_id == model_id,
-                Aggregate.model_version.in_(versions),
-                Aggregate.segment == segment,
-                tuple_(Aggregate.resolution_s, Aggregate.bucket_start_ms).in_(list(chunk)),
+            # A bucket's row and its deltas not compacted yet, in one statement: one
+            # snapshot, so a compaction committing meanwhile is seen whole or not at all.
+            query = union_all(
+                *(
+                    select(table.c.predictions, table.c.blob).where(
+                        table.c.model_id == model_id,
+                        table.c.model_version.in_(versions),
+                        table.c.segment == segment,
+                        tuple_(table.c.resolution_s, table.c.bucket_start_ms).in_(list(chunk)),
+                    )
+                    for table in (_AGGREGATES, _DELTAS)
+                )
             )
             for row in connection.execute(query):
                 predictions += row.predictions

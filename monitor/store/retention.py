@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, func, select, table, text
 
 from monitor.store.buckets import DAY_S, HOUR_S, MINUTE_S
-from monitor.store.models import Aggregate, Event, MetricPoint
+from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,13 @@ def apply_retention(engine: Engine, policy: RetentionPolicy, now_ms: int) -> Ret
             (HOUR_S, policy.hour_buckets_s),
             (DAY_S, policy.day_buckets_s),
         ):
-            aggregates += connection.execute(
-                delete(Aggregate).where(
-                    Aggregate.resolution_s == resolution,
-                    Aggregate.bucket_start_ms < now_ms - keep_s * 1000,
-                )
-            ).rowcount
+            for model in (Aggregate, AggregateDelta):
+                aggregates += connection.execute(
+                    delete(model).where(
+                        model.resolution_s == resolution,
+                        model.bucket_start_ms < now_ms - keep_s * 1000,
+                    )
+                ).rowcount
         metric_points = connection.execute(
             delete(MetricPoint).where(
                 MetricPoint.evaluated_ms < now_ms - policy.metric_history_s * 1000

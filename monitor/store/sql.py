@@ -135,12 +135,12 @@ def insert_rows(
     keys: Sequence[str],
 ) -> int:
     """Like :func:`insert_ignoring_existing`, for rows given as tuples in ``names`` order
-    (the ingest hot path builds tuples, not dicts)."""
+    (the ingest hot path builds tuples, not dicts). No ``keys``: a plain INSERT."""
     if not rows:
         return 0
     q = lambda name: _quote(connection, name)  # noqa: E731
     columns = ", ".join(map(q, names))
-    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING"
+    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING" if keys else ""
     if _is_postgres(connection):
         source, parameters = _unnest_columns(connection, table, names, rows, "v")
         inserted, _ = _postgres_execute(

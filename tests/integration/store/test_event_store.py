@@ -11,8 +11,9 @@ from sqlalchemy import Engine, func, insert, select
 
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
+from monitor.store.compaction import compact_aggregates
 from monitor.store.events import DAY_MS, EventStore
-from monitor.store.models import Aggregate, Event, MetricPoint
+from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
 from monitor.store.reading import list_series, load_window
 from monitor.store.records import Label, Prediction
 from monitor.store.retention import RetentionPolicy, apply_retention
@@ -92,10 +93,12 @@ def test_replaying_a_batch_changes_nothing(migrated_engine: Engine) -> None:
     predictions, labels, _, _ = _stream(400)
     store = _store(migrated_engine)
     store.write_batch(predictions + labels)
+    assert compact_aggregates(migrated_engine, NOW) > 0
     before = _aggregate_blobs(migrated_engine)
     replay = store.write_batch(predictions + labels)
     assert replay.predictions_new == 0 and replay.labels_joined == 0
     assert replay.predictions_duplicate == 400 and replay.labels_duplicate == 400
+    assert compact_aggregates(migrated_engine, NOW) == 0  # the replay added no delta
     assert _aggregate_blobs(migrated_engine) == before
 
 
@@ -229,7 +232,8 @@ def test_a_window_over_all_versions_merges_each_version_and_nothing_else(
     assert window(None, "region=other") == (0, 0)
 
 
-def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
+@pytest.mark.parametrize("compacted", [True, False], ids=["compacted", "deltas"])
+def test_retention_keeps_what_windows_need(migrated_engine: Engine, compacted: bool) -> None:
     store = _store(migrated_engine)
     store.write_batch(
         [
@@ -238,6 +242,10 @@ def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
             Label("m", "orphan", 1, NOW - 1000),
         ]
     )
+    # Buckets follow the same retention whether compacted into rows or still deltas.
+    table = Aggregate if compacted else AggregateDelta
+    if compacted:
+        compact_aggregates(migrated_engine, NOW)
     later = NOW + 31 * DAY_MS
     result = apply_retention(migrated_engine, RetentionPolicy(), later)
     assert (result.events, result.orphan_labels) == (1, 1)
@@ -246,7 +254,7 @@ def test_retention_keeps_what_windows_need(migrated_engine: Engine) -> None:
         # 81 days after the old event: its day bucket survives (400 days), its hour (62)
         # and minute (3) buckets are gone; the recent event keeps its hour and day.
         resolutions = connection.execute(
-            select(Aggregate.resolution_s, func.count()).group_by(Aggregate.resolution_s)
+            select(table.resolution_s, func.count()).group_by(table.resolution_s)
         ).all()
     assert dict(resolutions) == {3600: 1, 86400: 2}
 

@@ -13,6 +13,7 @@ from monitor.store.engine import make_engine
 TABLES = {
     "events",
     "aggregates",
+    "aggregate_deltas",
     "series",
     "metric_points",
     "window_results",

@@ -5,7 +5,8 @@ labels before and after their prediction, duplicate and conflicting labels, labe
 past the horizon, several models, versions and segments, an event's records in one
 batch or spread over several. The store decides most records set-at-a-time and the
 rest one by one; whichever path a record takes, the stored events, the outcome counts
-and the aggregates must be what applying the rules one record at a time gives.
+and the aggregates (compacted at random points) must be what applying the rules one
+record at a time gives.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, select
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
 from monitor.store import events
+from monitor.store.compaction import compact_aggregates
 from monitor.store.events import DAY_MS, EventStore, WriteResult
 from monitor.store.models import Event
 from monitor.store.reading import load_window
@@ -147,6 +149,8 @@ def test_every_path_follows_the_rules(
         size = rng.choice([1, 7, 60, 400])
         total = total + store.write_batch(records[start : start + size])
         start += size
+        if rng.random() < 0.2:  # readers merge compacted rows and deltas alike
+            compact_aggregates(migrated_engine, NOW, per_transaction=rng.choice([3, 2000]))
     # Both paths took records (else this test would not test the set-at-a-time one).
     assert 0 < sum(one_by_one) < len(records) / 2
 

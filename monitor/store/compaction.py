@@ -1,0 +1,122 @@
+"""Compaction: fold the aggregate deltas ingest appends into one row per bucket.
+
+Ingest never rewrites an aggregate row: each batch appends, for every bucket it
+touches, a delta holding only its own events (``aggregate_deltas``). Readers merge a
+bucket's row with its deltas (``reading.load_window``), so a window is exact whether
+or not compaction has run; compaction keeps the rows a window merges few, and rewrites
+each busy bucket once per run instead of once per ingest batch.
+
+Exactly once: a run merges the deltas it read into their buckets and deletes exactly
+those ids in the same transaction. If another compactor deleted some of them first
+(two replicas, or a claim lost), the delete finds fewer rows, and the run rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from sqlalchemy import Connection, Engine, Table, delete, select
+
+from monitor.metrics.aggregates import EventAggregate
+from monitor.store.models import Aggregate, AggregateDelta
+from monitor.store.sql import chunks, insert_ignoring_existing, select_for_update, update_by_key
+
+logger = logging.getLogger(__name__)
+
+_AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
+_DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
+KEY_NAMES = ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"]
+#: (model_id, model_version, segment, resolution_s, bucket_start_ms)
+BucketKey = tuple[str, str, str, int, int]
+#: Deltas merged per transaction: bounds memory and how long SQLite's write lock is held.
+DELTAS_PER_TRANSACTION = 2000
+_EMPTY = EventAggregate.empty().to_bytes()
+
+
+class ConcurrentCompaction(Exception):
+    """Another compactor merged some of the same deltas first; this run rolled back."""
+
+
+def compact_aggregates(
+    engine: Engine, now_ms: int, *, per_transaction: int = DELTAS_PER_TRANSACTION
+) -> int:
+    """Merge every delta present now into its bucket's row; returns how many merged.
+
+    Works in transactions of ``per_transaction`` deltas, oldest first, so that ingest
+    (which waits for SQLite's write lock meanwhile) is held up briefly each time.
+    """
+    merged = 0
+    while True:
+        with engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            count = compact_connection(connection, now_ms, limit=per_transaction)
+        merged += count
+        if count < per_transaction:
+            return merged
+
+
+def compact_connection(connection: Connection, now_ms: int, *, limit: int | None = None) -> int:
+    """Merge up to ``limit`` of the oldest deltas in the caller's transaction."""
+    columns = [_DELTAS.c[name] for name in ("id", *KEY_NAMES, "predictions", "blob")]
+    query = select(*columns).order_by(_DELTAS.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    deltas = connection.execute(query).all()
+    if not deltas:
+        return 0
+    predictions: dict[BucketKey, int] = defaultdict(int)
+    parts: dict[BucketKey, list[EventAggregate]] = defaultdict(list)
+    for row in deltas:
+        key: BucketKey = tuple(row[1:6])
+        predictions[key] += row.predictions
+        parts[key].append(EventAggregate.from_bytes(row.blob))
+    additions = {key: (predictions[key], EventAggregate.merge_all(parts[key])) for key in parts}
+    merge_into_buckets(connection, additions, now_ms)
+    ids = [row.id for row in deltas]
+    deleted = 0
+    for chunk in chunks(ids):
+        deleted += connection.execute(delete(_DELTAS).where(_DELTAS.c.id.in_(chunk))).rowcount
+    if deleted != len(ids):
+        raise ConcurrentCompaction(f"{len(ids) - deleted} of {len(ids)} deltas merged elsewhere")
+    return len(ids)
+
+
+def merge_into_buckets(
+    connection: Connection,
+    additions: dict[BucketKey, tuple[int, EventAggregate]],
+    now_ms: int,
+) -> None:
+    """Add each bucket's (predictions, aggregate) to its stored row (locked in key order)."""
+    keys = sorted(additions)
+    insert_ignoring_existing(
+        connection,
+        _AGGREGATES,
+        [
+            {
+                **dict(zip(KEY_NAMES, key, strict=True)),
+                "predictions": 0,
+                "blob": _EMPTY,
+                "updated_ms": now_ms,
+            }
+            for key in keys
+        ],
+        KEY_NAMES,
+    )
+    columns = [*KEY_NAMES, "predictions", "blob"]
+    updates = []
+    for found in select_for_update(connection, _AGGREGATES, KEY_NAMES, keys, columns):
+        key: BucketKey = tuple(found[:5])
+        predictions, addition = additions[key]
+        stored = EventAggregate.from_bytes(found.blob)
+        stored.merge(addition)
+        updates.append(
+            {
+                **dict(zip(KEY_NAMES, key, strict=True)),
+                "predictions": found.predictions + predictions,
+                "blob": stored.to_bytes(),
+                "updated_ms": now_ms,
+            }
+        )
+    update_by_key(connection, _AGGREGATES, KEY_NAMES, updates)
