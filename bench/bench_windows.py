@@ -26,8 +26,8 @@ from monitor.metrics.aggregates import EventAggregate
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
 from monitor.store import migrate
 from monitor.store.buckets import RESOLUTIONS_S
+from monitor.store.compaction import merge_into_buckets
 from monitor.store.engine import make_engine
-from monitor.store.events import _merge_aggregates
 from monitor.store.models import Series
 from monitor.windows.jobs import JobMetrics, WindowJob
 
@@ -65,7 +65,7 @@ def store_window(engine: object, total_events: int, rng: np.random.Generator) ->
             for b in range(buckets)
         }
         with engine.begin() as connection:  # type: ignore[attr-defined]
-            _merge_aggregates(connection, additions, NOW)
+            merge_into_buckets(connection, additions, NOW)
         rows += len(additions)
     with engine.begin() as connection:  # type: ignore[attr-defined]
         connection.execute(
