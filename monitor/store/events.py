@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.exc import OperationalError
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store import compaction
@@ -42,8 +43,8 @@ from monitor.store.models import AggregateDelta, Event, Series
 from monitor.store.records import EventRow, Label, Prediction, segment_json
 from monitor.store.sql import (
     insert_ignoring_existing,
+    insert_returning_keys,
     insert_rows,
-    lock_rows,
     select_for_update,
     update_by_key,
     update_returning,
@@ -85,6 +86,10 @@ _NO_SEGMENT_JSON = segment_json({})
 
 class _ConcurrentInsert(Exception):
     """Another writer created one of the batch's new events after we read them."""
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "40P01"  # PostgreSQL's deadlock_detected
 
 
 def wall_clock_ms() -> int:
@@ -134,10 +139,12 @@ class EventStore:
     def write_batch(self, records: Sequence[Prediction | Label]) -> WriteResult:
         """Write the records, in order, in one transaction; all or nothing.
 
-        Events new to the store are inserted with their values in one statement (the
-        common case: a prediction seen for the first time). If another writer created one
-        of them meanwhile (a replica holding the other stream's partition), the
-        transaction is rolled back and the batch redone with every row locked first.
+        Two replicas may write the same events at once (one holds the predictions'
+        partition, the other the labels'). The batch is redone with every row locked
+        first, in key order, when the one-by-one path finds that another writer created
+        an event it read as new, and when PostgreSQL finds the two transactions
+        deadlocked (the set-at-a-time UPDATE locks rows in its plan's order) and rolls
+        this one back.
         """
         result = WriteResult()
         if not records:
@@ -145,7 +152,9 @@ class EventStore:
         try:
             with self._engine.begin() as connection:
                 self._write(connection, records, result, lock_first=False)
-        except _ConcurrentInsert:
+        except (_ConcurrentInsert, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+                raise
             result = WriteResult()
             with self._engine.begin() as connection:
                 self._write(connection, records, result, lock_first=True)
@@ -209,9 +218,6 @@ class EventStore:
                 labels.append(record)  # type: ignore[arg-type]
             else:
                 others.append(record)  # too old: counted by the one-by-one path
-        # PostgreSQL: lock every stored row of the batch in key order first, as the
-        # one-by-one path does, so that concurrent writers never deadlock.
-        lock_rows(connection, _EVENTS, _EVENT_KEY, sorted(occurrences))
         others += self._insert_new_predictions(connection, predictions, now, deltas, result)
         others += self._join_waiting_predictions(connection, labels, deltas, result)
         return others
@@ -224,19 +230,14 @@ class EventStore:
         deltas: BatchDeltas,
         result: WriteResult,
     ) -> list[Prediction]:
-        """Insert the predictions of events not stored yet; return the others."""
+        """Insert the events these predictions create; return the predictions of events
+        already stored (before this batch, or by another writer meanwhile: PostgreSQL's
+        insert waits for that writer's commit and skips the row)."""
         if not predictions:
             return []
-        keys = [(p.model_id, p.event_id) for p in predictions]
-        found = select_for_update(connection, _EVENTS, _EVENT_KEY, keys, _EVENT_KEY)
-        stored = {(row.model_id, row.event_id) for row in found}
-        others = [p for p in predictions if (p.model_id, p.event_id) in stored]
         segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
-        group = deltas.group
-        rows = []
+        texts = []
         for p in predictions:
-            if stored and (p.model_id, p.event_id) in stored:
-                continue
             segment = p.segment
             if segment:
                 items = tuple(segment.items())
@@ -245,30 +246,24 @@ class EventStore:
                     text = segment_texts[items] = segment_json(segment)
             else:
                 text = _NO_SEGMENT_JSON
-            rows.append(
-                (
-                    p.model_id,
-                    p.event_id,
-                    p.model_version,
-                    p.event_time_ms,
-                    p.raw_score,
-                    p.probability,
-                    text,
-                    None,
-                    None,
-                    now,
-                )
-            )
+            texts.append(text)
+        # A Prediction's first six fields are the row's first six columns.
+        rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
+        rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
+        inserted = set(_insert_event_rows(connection, rows))
+        group = deltas.group
+        others = []
+        for p, text in zip(predictions, texts, strict=True):
+            if (p.model_id, p.event_id) not in inserted:
+                others.append(p)
+                continue
             series = group(p.model_id, p.model_version, text)
             deltas.prediction(series, p.event_time_ms)
             if p.raw_score is not None:
                 deltas.score(series, p.event_time_ms, p.raw_score)
             if p.probability is not None:
                 deltas.probability(series, p.event_time_ms, p.probability)
-        rows.sort()  # new rows in key order too (PostgreSQL locks them as it inserts)
-        if _insert_event_rows(connection, rows) < len(rows):
-            raise _ConcurrentInsert
-        result.predictions_new += len(rows)
+        result.predictions_new += len(inserted)
         return others
 
     def _join_waiting_predictions(
@@ -331,7 +326,7 @@ class EventStore:
             else:
                 self._apply_label(row, record, now, deltas, result)
         new_rows = [_new_event_values(rows[key]) for key in sorted(new_keys)]
-        if _insert_event_rows(connection, new_rows) < len(new_rows):
+        if len(_insert_event_rows(connection, new_rows)) < len(new_rows):
             raise _ConcurrentInsert
         changed = [
             rows[key] for key, snapshot in before.items() if _snapshot(rows[key]) != snapshot
@@ -488,10 +483,10 @@ def _new_event_values(row: EventRow) -> tuple[Any, ...]:
     return (*_event_values(row).values(), row.created_ms)
 
 
-def _insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> int:
-    """Insert new events (tuples in ``_NEW_EVENT_COLUMNS`` order); returns how many were
-    inserted: fewer if another writer created some meanwhile."""
-    return insert_rows(connection, _EVENTS, _NEW_EVENT_COLUMNS, rows, _EVENT_KEY)
+def _insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Insert new events (tuples in ``_NEW_EVENT_COLUMNS`` order); returns the keys of
+    those inserted: not those another writer created first."""
+    return insert_returning_keys(connection, _EVENTS, _NEW_EVENT_COLUMNS, rows, _EVENT_KEY)
 
 
 def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:

@@ -9,6 +9,7 @@ slower). SQLite is in-process, so plain executemany is already cheap there.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -156,6 +157,43 @@ def insert_rows(
     return int(connection.exec_driver_sql(sql, list(rows)).rowcount)
 
 
+def insert_returning_keys(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+) -> list[Any]:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING keys: the keys of the rows
+    inserted, not of those that existed (on PostgreSQL, an insert that meets a row
+    another transaction is inserting waits for it to commit, then skips it)."""
+    if not rows:
+        return []
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    columns = ", ".join(map(q, names))
+    tail = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING RETURNING {', '.join(map(q, keys))}"
+    if _is_postgres(connection):
+        source, parameters = _unnest_columns(connection, table, names, rows, "v")
+        sql = f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {tail}"
+        return _postgres_execute(connection, sql, parameters)[1]
+    # SQLite: the write path holds the database's write lock, so the rows found now are
+    # exactly those the insert would skip. Looking them up (index searches; few rows
+    # come back) and then executemany beat one multi-row INSERT ... RETURNING per
+    # chunk by ~10% of ingest (measured).
+    positions = [list(names).index(k) for k in keys]
+    key_of = itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
+    wanted = [key_of(row) for row in rows]
+    found = select_for_update(connection, table, list(keys), wanted, list(keys))
+    existing = {tuple(row) for row in found}
+    if existing:
+        rows = [row for row, key in zip(rows, wanted, strict=True) if key not in existing]
+        wanted = [key for key in wanted if key not in existing]
+    inserted = insert_rows(connection, table, names, rows, keys)
+    if inserted != len(rows):
+        raise RuntimeError(f"{len(rows) - inserted} rows with the same key in one insert")
+    return wanted
+
+
 def select_for_update(
     connection: Connection,
     table: Table,
@@ -282,29 +320,3 @@ def update_returning(
         flat = tuple(item for row in chunk for item in row)
         updated.extend(connection.exec_driver_sql(sql, flat).all())
     return updated
-
-
-def lock_rows(
-    connection: Connection, table: Table, keys: list[str], values: Sequence[tuple[Any, ...]]
-) -> None:
-    """Lock the existing rows with these keys in key order (PostgreSQL; SQLite's write
-    path holds the database lock instead).
-
-    Every writer taking its row locks in one order is what keeps two replicas that
-    write the same events (a prediction on one, its label on the other) from
-    deadlocking. Only a count comes back, not the rows.
-    """
-    if not values or not _is_postgres(connection):
-        return
-    q = lambda name: _quote(connection, name)  # noqa: E731
-    source, parameters = _unnest(
-        connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
-    )
-    join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
-    order = ", ".join(f"t.{q(k)}" for k in keys)
-    _postgres_execute(
-        connection,
-        f"SELECT count(*) FROM (SELECT 1 FROM {q(table.name)} AS t JOIN {source} ON {join} "
-        f"ORDER BY {order} FOR UPDATE OF t) AS locked",
-        parameters,
-    )

@@ -4,6 +4,7 @@ and window aggregates equal to the metrics core run on the same events."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -326,11 +327,11 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Deterministic version of the race above: another replica commits the label of e0
-    # between this batch's read of its rows and its insert of the new ones. The insert
-    # then skips e0, and the batch must be redone with rows locked, joining the label.
-    # (PostgreSQL only: on SQLite the batch holds the database's write lock throughout,
-    # so the other writer waits instead.) The hook only times the other writer's commit;
-    # both writes are real.
+    # just before this batch inserts its new events. The insert then skips e0, which
+    # goes to the one-by-one path in the same transaction: it finds the waiting label
+    # and joins it. (PostgreSQL only: on SQLite the batch holds the database's write
+    # lock throughout, so the other writer waits instead.) The hook only times the
+    # other writer's commit; both writes are real.
     from monitor.store import events, migrate
     from monitor.store.engine import make_engine
 
@@ -351,8 +352,8 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
 
     monkeypatch.setattr(events, "_insert_event_rows", insert_after_a_concurrent_writer)
     result = _store(engine).write_batch(predictions)
-    # The other writer's 1 row; this batch's 20 (e0 skipped, so it starts over); the
-    # locked path, which finds e0 and has nothing new to insert.
+    # The other writer's 1 row; this batch's 20 (e0 skipped); the one-by-one path,
+    # which finds e0 stored and has nothing new to insert.
     assert inserts == [1, 20, 0]
     assert (result.predictions_new, result.labels_joined) == (20, 1)
     window = _window(engine).aggregate
@@ -362,4 +363,58 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
     assert core.brier_score_loss(p[:1], y[:1]) == pytest.approx(
         calibration_summary(window, n_bins=10, bootstrap_resamples=0).values["brier_score"]
     )
+    engine.dispose()
+
+
+def test_a_deadlock_with_another_writer_is_redone_with_rows_locked_in_order(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another replica holds e1's row and then asks for e0's, while this batch's label
+    # UPDATE holds e0's and waits for e1's. PostgreSQL breaks the cycle by rolling back
+    # the transaction whose deadlock check runs first: this batch's (the server's 1 s
+    # deadlock_timeout; the other side waits 5 s before checking). The batch is then
+    # redone with every row locked in key order first, and both labels join once.
+    from sqlalchemy import text
+
+    from monitor.store import events, migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    store = _store(engine)
+    store.write_batch([Prediction("fraud", f"e{i}", "v1", NOW - HOUR_MS, 0.0, 0.3) for i in (0, 1)])
+    deadlocks: list[bool] = []
+    real = events._is_deadlock
+    monkeypatch.setattr(
+        events, "_is_deadlock", lambda exc: deadlocks.append(real(exc)) or real(exc)
+    )
+    other_holds_e1 = threading.Event()
+    other: list[str] = []
+
+    def other_replica() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SET deadlock_timeout = '5s'"))
+            lock = "SELECT 1 FROM events WHERE event_id = :e FOR UPDATE"
+            connection.execute(text(lock), {"e": "e1"})
+            other_holds_e1.set()
+            time.sleep(0.5)  # this batch's UPDATE now holds e0 and waits for e1
+            try:
+                connection.execute(text(lock), {"e": "e0"})
+                connection.commit()
+                other.append("committed")
+            except Exception as exc:  # the deadlock, if PostgreSQL chose this side
+                connection.rollback()
+                other.append(type(exc).__name__)
+
+    thread = threading.Thread(target=other_replica)
+    thread.start()
+    other_holds_e1.wait(5)
+    result = store.write_batch(
+        [Label("fraud", "e0", 1, NOW - 1000), Label("fraud", "e1", 0, NOW - 1000)]
+    )
+    thread.join(10)
+    assert result.labels_joined == 2
+    assert deadlocks == [True] and other == ["committed"]
+    window = _window(engine).aggregate
+    assert window.n_labelled == 2
     engine.dispose()

@@ -5,6 +5,11 @@ rows of a busy series hold hundreds of kilobytes of sums: a cost (and on Postgre
 WAL volume) per batch that grew with the number of active series, whatever the batch
 size. Deltas hold only their batch's events; compaction folds them into ``aggregates``.
 
+PostgreSQL: both blob columns are stored out of line without compression (STORAGE
+EXTERNAL). Its default compressed every blob (pglz) on write, for little gain: small
+blobs are zlib-compressed already and large ones are float sums. Inserting a batch's
+deltas took 1.7 us per ingested message with compression, 0.55 without (measured).
+
 Revision ID: 0005_aggregate_deltas
 Revises: 0004_history_index
 """
@@ -43,6 +48,9 @@ def upgrade() -> None:
         "aggregate_deltas",
         ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"],
     )
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("aggregate_deltas", "aggregates"):
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN blob SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
@@ -50,5 +58,7 @@ def downgrade() -> None:
     from monitor.store.compaction import compact_connection
 
     compact_connection(op.get_bind(), now_ms=0)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE aggregates ALTER COLUMN blob SET STORAGE EXTENDED")
     op.drop_index("ix_aggregate_deltas_bucket", table_name="aggregate_deltas")
     op.drop_table("aggregate_deltas")
