@@ -16,21 +16,29 @@ default ``ingest`` settings) into SQLite, then into PostgreSQL (a fresh database
 the server at 127.0.0.1:5432), timed from the first batch until every message is
 durably stored with its aggregates and its offset committed.
 
-Run: ``.venv/bin/python bench/bench_ingest.py [N] [--preload M] [--pattern P]``
+Run: ``.venv/bin/python bench/bench_ingest.py [N] [--preload M] [--pattern P] [--replicas R]``
 (default N = 100,000; both patterns). ``--preload M`` first fills each store with M
 older events, to show that a batch's cost does not grow with the table.
+``--replicas R`` ingests with R worker processes in one consumer group, as R replicas
+of ``calmon run`` would (``bench/ingest_replica.py``; the topics get R partitions each),
+timed from the store: new events stored plus labels joined, polled every 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, text
 
@@ -65,8 +73,13 @@ def prediction(i: int, n: int, prefix: str, start_ms: int) -> Prediction:
     )
 
 
-def produce(bootstrap: str, topics: tuple[str, str], n: int, pattern: str) -> None:
+def produce(bootstrap: str, topics: tuple[str, str], n: int, pattern: str, partitions: int) -> None:
     """N predictions of new events (``e``), then N labels (of ``p`` or ``e`` events)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics(
+        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics]
+    )
+    admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
     for i in range(n):
         record = prediction(i, n, "e", BASE_MS)
@@ -131,9 +144,7 @@ def preload(engine: Engine, count: int) -> None:
             insert_ignoring_existing(connection, Event.__table__, rows, ["model_id", "event_id"])
 
 
-def ingest_rate(
-    bootstrap: str, topics: tuple[str, str], url: str, n: int, pattern: str, preloaded: int
-) -> float:
+def prepare_store(url: str, n: int, pattern: str, preloaded: int) -> EventStore:
     engine = make_engine(url)
     migrate.upgrade(engine)
     preload(engine, preloaded)
@@ -142,6 +153,14 @@ def ingest_rate(
         earlier = [prediction(i, n, "p", BASE_MS - HOUR_MS) for i in range(n)]
         for start in range(0, n, 10_000):
             store.write_batch(earlier[start : start + 10_000])
+    return store
+
+
+def ingest_rate(
+    bootstrap: str, topics: tuple[str, str], url: str, n: int, pattern: str, preloaded: int
+) -> float:
+    """One worker in this process, timed by its own message counter."""
+    store = prepare_store(url, n, pattern, preloaded)
     kafka = KafkaSettings(
         bootstrap_servers=[bootstrap],
         group_id=f"calmon-{uuid.uuid4().hex[:8]}",
@@ -166,25 +185,73 @@ def ingest_rate(
     elapsed = time.perf_counter() - start
     stop.set()
     thread.join()
-    engine.dispose()
+    store.engine.dispose()
     return (2 * n - first) / elapsed
 
 
-def run_pattern(bootstrap: str, n: int, pattern: str, preloaded: int) -> dict[str, float]:
+def replicas_rate(
+    bootstrap: str,
+    topics: tuple[str, str],
+    url: str,
+    n: int,
+    pattern: str,
+    preloaded: int,
+    replicas: int,
+) -> float:
+    """``replicas`` worker processes in one consumer group, timed from the store: new
+    events stored plus labels joined, polled every 50 ms."""
+    engine = prepare_store(url, n, pattern, preloaded).engine
+    group = f"calmon-{uuid.uuid4().hex[:8]}"
+    script = str(Path(__file__).with_name("ingest_replica.py"))
+    processes = [
+        subprocess.Popen([sys.executable, script, bootstrap, *topics, url, group])
+        for _ in range(replicas)
+    ]
+    progress = text(
+        "SELECT (SELECT count(*) FROM events WHERE model_id = 'fraud' AND event_id LIKE 'e%')"
+        " + (SELECT count(*) FROM events WHERE model_id = 'fraud' AND label IS NOT NULL)"
+    )
+    try:
+        with engine.connect() as connection:
+            done = lambda: int(connection.execute(progress).scalar_one())  # noqa: E731
+            while (first := done()) == 0:
+                time.sleep(0.05)
+            start = time.perf_counter()
+            while done() < 2 * n:
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=60)
+        engine.dispose()
+    return (2 * n - first) / elapsed
+
+
+def run_pattern(
+    bootstrap: str, n: int, pattern: str, preloaded: int, replicas: int
+) -> dict[str, float]:
     topics = (f"predictions-{pattern}", f"labels-{pattern}")
-    produce(bootstrap, topics, n, pattern)
+    produce(bootstrap, topics, n, pattern, partitions=max(replicas, 1))
     rates = {"bare consumer": bare_consumer_rate(bootstrap, topics, 2 * n)}
+
+    def ingest(url: str) -> float:
+        if replicas == 1:
+            return ingest_rate(bootstrap, topics, url, n, pattern, preloaded)
+        return replicas_rate(bootstrap, topics, url, n, pattern, preloaded, replicas)
+
+    suffix = "" if replicas == 1 else f" x{replicas}"
     with tempfile.TemporaryDirectory() as directory:
-        rates["ingest sqlite"] = ingest_rate(
-            bootstrap, topics, f"sqlite:///{directory}/b.db", n, pattern, preloaded
-        )
+        rates[f"ingest sqlite{suffix}"] = ingest(f"sqlite:///{directory}/b.db")
     database = f"calmon_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{database}"'))
     try:
-        url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"
-        rates["ingest postgres"] = ingest_rate(bootstrap, topics, url, n, pattern, preloaded)
+        rates[f"ingest postgres{suffix}"] = ingest(
+            POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+        )
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
@@ -197,6 +264,12 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=100_000, help="predictions (and labels)")
     parser.add_argument("--preload", type=int, default=0, help="older events stored first")
     parser.add_argument("--pattern", choices=PATTERNS, action="append", help="default: both")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="ingest with N worker processes in one consumer group (topics get N partitions)",
+    )
     args = parser.parse_args()
     freeze_startup_objects()  # as `calmon run` does once it is up (monitor/heap.py)
     settings = IngestSettings()
@@ -206,7 +279,9 @@ def main() -> None:
     )
     with EmbeddedBroker() as broker:
         for pattern in args.pattern or PATTERNS:
-            rates = run_pattern(broker.bootstrap_servers, args.n, pattern, args.preload)
+            rates = run_pattern(
+                broker.bootstrap_servers, args.n, pattern, args.preload, args.replicas
+            )
             floor = rates["bare consumer"]
             print(f"{pattern}:")
             for name, rate in rates.items():
