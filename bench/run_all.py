@@ -8,7 +8,9 @@ from pathlib import Path
 
 
 def main() -> int:
-    scripts = sorted(Path(__file__).parent.glob("bench_*.py"))
+    here = Path(__file__).parent
+    sys.path.insert(0, str(here))  # scripts import each other (bench_ingest's producer)
+    scripts = sorted(here.glob("bench_*.py"))
     for script in scripts:
         print(f"== {script.name}", flush=True)
         runpy.run_path(str(script), run_name="__main__")

@@ -1,0 +1,107 @@
+"""Where an ingested message's time goes: wall clock per stage of one ingest worker.
+
+The steady pattern of ``bench_ingest.py`` (new predictions, and labels of predictions
+stored before timing), consumed by one ``IngestWorker`` driven batch by batch in this
+thread; each stage's method is wrapped with a timer, and the totals are printed per
+message, with the process's CPU use (a value near 100% means one core is the limit).
+
+Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL]`` (default
+N = 100,000 and a temporary SQLite file; for PostgreSQL pass an empty database's URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from bench_ingest import prepare_store, produce
+from prometheus_client import CollectorRegistry
+
+from monitor.demo.broker import EmbeddedBroker
+from monitor.heap import freeze_startup_objects
+from monitor.ingest.metrics import IngestMetrics
+from monitor.ingest.worker import IngestWorker
+from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
+from monitor.store import events
+from monitor.store.deltas import BatchDeltas
+from monitor.store.events import EventStore
+
+#: (owner, attribute, label): what is timed. Nested stages are part of their parent's.
+STAGES = [
+    (IngestWorker, "_collect", "Kafka poll (the batch's records)"),
+    (IngestWorker, "_validate", "validation"),
+    (EventStore, "write_batch", "store transaction"),
+    (events, "_insert_event_rows", "  insert new events"),
+    (events, "update_returning", "  label join UPDATE"),
+    (BatchDeltas, "aggregates", "  aggregate deltas: build"),
+    (events, "_append_aggregate_deltas", "  aggregate deltas: insert"),
+    (IngestWorker, "_commit", "offset commit"),
+    (IngestWorker, "_count", "counters"),
+]
+
+
+def timed(totals: dict[str, float], label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            totals[label] += time.perf_counter() - start
+
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=100_000, help="predictions (and labels)")
+    parser.add_argument("--store", help="database URL (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    n = args.n
+    totals: dict[str, float] = defaultdict(float)
+    for owner, name, label in STAGES:
+        setattr(owner, name, timed(totals, label, getattr(owner, name)))
+    freeze_startup_objects()  # as `calmon run` does
+    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
+        topics = ("predictions", "labels")
+        produce(broker.bootstrap_servers, topics, n, "steady", partitions=1)
+        store = prepare_store(args.store or f"sqlite:///{directory}/s.db", n, "steady", 0)
+        engine = store.engine
+        kafka = KafkaSettings(
+            bootstrap_servers=[broker.bootstrap_servers],
+            group_id=f"stages-{uuid.uuid4().hex[:8]}",
+            topics=TopicSettings(raw_scores=topics[0], probabilities=topics[0], labels=topics[1]),
+            dead_letter_topic=None,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+        )
+        metrics = IngestMetrics(CollectorRegistry())
+        worker = IngestWorker(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
+        consumer = worker._consumer
+        while not consumer.assignment():  # join the group before timing
+            consumer.poll(timeout_ms=100, max_records=1)
+        consumer.seek_to_beginning()
+        totals.clear()
+        stop = threading.Event()
+        messages = metrics.messages
+        wall, cpu = time.perf_counter(), time.process_time()
+        while sum(messages.labels(s)._value.get() for s in ("prediction", "label")) < 2 * n:
+            records = worker._collect(stop)
+            if records:
+                worker.process(records, stop)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        worker.close()
+        engine.dispose()
+    print(f"{2 * n:,} messages, {engine.dialect.name}: {2 * n / wall:,.0f} msg/s")
+    print(f"{'all':>36}: {wall / (2 * n) * 1e6:5.2f} us/message; CPU {cpu / wall:.0%} of a core")
+    for _, _, label in STAGES:
+        print(f"{label:>36}: {totals[label] / (2 * n) * 1e6:5.2f} us/message")
+
+
+if __name__ == "__main__":
+    main()
