@@ -150,6 +150,19 @@ def preload(engine: Engine, count: int) -> None:
             insert_ignoring_existing(connection, Event.__table__, rows, ["model_id", "event_id"])
 
 
+def kafka_settings(bootstrap: str, topics: tuple[str, str], group: str) -> KafkaSettings:
+    """A worker's Kafka settings: predictions and labels topics, no dead letters, and
+    the group timeouts tansu needs to join quickly (README, tests)."""
+    return KafkaSettings(
+        bootstrap_servers=[bootstrap],
+        group_id=group,
+        topics=TopicSettings(raw_scores=topics[0], probabilities=topics[0], labels=topics[1]),
+        dead_letter_topic=None,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+
+
 def prepare_store(url: str, n: int, pattern: str, preloaded: int) -> EventStore:
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -167,14 +180,7 @@ def ingest_rate(
 ) -> float:
     """One worker in this process, timed by its own message counter."""
     store = prepare_store(url, n, pattern, preloaded)
-    kafka = KafkaSettings(
-        bootstrap_servers=[bootstrap],
-        group_id=f"calmon-{uuid.uuid4().hex[:8]}",
-        topics=TopicSettings(raw_scores=topics[0], probabilities=topics[0], labels=topics[1]),
-        dead_letter_topic=None,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    kafka = kafka_settings(bootstrap, topics, f"calmon-{uuid.uuid4().hex[:8]}")
     metrics = IngestMetrics(CollectorRegistry())
     worker = IngestWorker(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
     stop = threading.Event()

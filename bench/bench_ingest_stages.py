@@ -20,15 +20,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from bench_ingest import prepare_store, produce
+from bench_ingest import kafka_settings, prepare_store, produce
 from prometheus_client import CollectorRegistry
 
 from monitor.demo.broker import EmbeddedBroker
 from monitor.heap import freeze_startup_objects
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
-from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
-from monitor.store import events
+from monitor.settings import IngestSettings
+from monitor.store import common_cases, events
 from monitor.store.deltas import BatchDeltas
 from monitor.store.events import EventStore
 
@@ -37,8 +37,8 @@ STAGES = [
     (IngestWorker, "_collect", "Kafka poll (the batch's records)"),
     (IngestWorker, "_validate", "validation"),
     (EventStore, "write_batch", "store transaction"),
-    (events, "_insert_event_rows", "  insert new events"),
-    (events, "update_returning", "  label join UPDATE"),
+    (common_cases, "insert_event_rows", "  insert new events"),
+    (common_cases, "update_returning", "  label join UPDATE"),
     (BatchDeltas, "aggregates", "  aggregate deltas: build"),
     (events, "_append_aggregate_deltas", "  aggregate deltas: insert"),
     (IngestWorker, "_commit", "offset commit"),
@@ -72,14 +72,7 @@ def main() -> None:
         produce(broker.bootstrap_servers, topics, n, "steady", partitions=1)
         store = prepare_store(args.store or f"sqlite:///{directory}/s.db", n, "steady", 0)
         engine = store.engine
-        kafka = KafkaSettings(
-            bootstrap_servers=[broker.bootstrap_servers],
-            group_id=f"stages-{uuid.uuid4().hex[:8]}",
-            topics=TopicSettings(raw_scores=topics[0], probabilities=topics[0], labels=topics[1]),
-            dead_letter_topic=None,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
-        )
+        kafka = kafka_settings(broker.bootstrap_servers, topics, f"stages-{uuid.uuid4().hex[:8]}")
         metrics = IngestMetrics(CollectorRegistry())
         worker = IngestWorker(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
         consumer = worker._consumer

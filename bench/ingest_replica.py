@@ -10,12 +10,13 @@ import signal
 import sys
 import threading
 
+from bench_ingest import kafka_settings
 from prometheus_client import CollectorRegistry
 
 from monitor.heap import freeze_startup_objects
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
-from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
+from monitor.settings import IngestSettings
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
 
@@ -24,14 +25,7 @@ BASE_MS = 1_790_000_000_000
 
 def main() -> None:
     bootstrap, predictions, labels, url, group = sys.argv[1:6]
-    kafka = KafkaSettings(
-        bootstrap_servers=[bootstrap],
-        group_id=group,
-        topics=TopicSettings(raw_scores=predictions, probabilities=predictions, labels=labels),
-        dead_letter_topic=None,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    kafka = kafka_settings(bootstrap, (predictions, labels), group)
     store = EventStore(
         make_engine(url), segment_keys=["region"], clock_ms=lambda: BASE_MS + 86_400_000
     )

@@ -20,8 +20,8 @@ Rules users can rely on (README, "Delayed labels"):
 
 Most records are one of two common cases: a prediction of an event the store does not
 have yet, and a label of a stored prediction that waits for it. These are written
-set-at-a-time (one statement per batch decides them all, :meth:`EventStore._write_common`);
-every other record goes through the one-by-one path, which applies the same rules.
+set-at-a-time (one statement per batch decides them all, ``common_cases.py``); every
+other record goes through the one-by-one path here, which applies the same rules.
 """
 
 from __future__ import annotations
@@ -37,17 +37,15 @@ from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import OperationalError
 
 from monitor.metrics.aggregates import EventAggregate
-from monitor.store import compaction
+from monitor.store import common_cases, compaction
 from monitor.store.deltas import AggregateKey, BatchDeltas, SeriesKey
 from monitor.store.models import AggregateDelta, Event, Series
-from monitor.store.records import EventRow, Label, Prediction, segment_json
+from monitor.store.records import EventRow, Label, Prediction
 from monitor.store.sql import (
     insert_ignoring_existing,
-    insert_returning_keys,
     insert_rows,
     select_for_update,
     update_by_key,
-    update_returning,
 )
 
 DAY_MS = 86_400_000
@@ -55,33 +53,6 @@ _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 _SERIES: Table = Series.__table__  # type: ignore[assignment]
 _EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
-_EVENT_KEY = ["model_id", "event_id"]
-#: Columns of a new event as inserted (label columns stay NULL until a label joins).
-_NEW_EVENT_COLUMNS = [
-    "model_id",
-    "event_id",
-    "model_version",
-    "event_time_ms",
-    "raw_score",
-    "probability",
-    "segment_json",
-    "label",
-    "label_time_ms",
-    "created_ms",
-]
-#: What a joined label's row returns: enough to add it to its buckets.
-_JOINED_COLUMNS = [
-    "model_id",
-    "event_id",
-    "model_version",
-    "event_time_ms",
-    "probability",
-    "segment_json",
-    "label",
-    "label_time_ms",
-]
-Record = Prediction | Label
-_NO_SEGMENT_JSON = segment_json({})
 
 
 class _ConcurrentInsert(Exception):
@@ -163,7 +134,7 @@ class EventStore:
     def _write(
         self,
         connection: Connection,
-        records: Sequence[Record],
+        records: Sequence[common_cases.Record],
         result: WriteResult,
         *,
         lock_first: bool,
@@ -175,139 +146,24 @@ class EventStore:
         deltas = BatchDeltas(self._segment_keys)
         one_by_one = records
         if not lock_first:
-            one_by_one = self._write_common(connection, records, now, deltas, result)
+            one_by_one = common_cases.write(
+                connection,
+                records,
+                now=now,
+                horizon_ms=self._horizon_ms,
+                deltas=deltas,
+                result=result,
+            )
         if one_by_one:
             self._write_one_by_one(connection, one_by_one, now, deltas, result, lock_first)
         _append_aggregate_deltas(connection, deltas.aggregates(), now)
         _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
 
-    # -- the common cases, set-at-a-time ---------------------------------------------
-    def _write_common(
-        self,
-        connection: Connection,
-        records: Sequence[Record],
-        now: int,
-        deltas: BatchDeltas,
-        result: WriteResult,
-    ) -> list[Record]:
-        """Write the batch's common cases; return the other records, in batch order.
-
-        A record is a common case if its event appears once in the batch (records of
-        one event depend on their order) and it is
-
-        - a prediction of an event the store does not have: inserted with its values;
-        - a label within the horizon whose event has a probability and no label: the
-          UPDATE's condition says so, row by row, and returns what the join adds to
-          the aggregates.
-
-        Both outcomes are what the one-by-one path would do with these records; the
-        records they leave (an event already stored, a label first or twice, a label
-        past the horizon) go to it.
-        """
-        occurrences = Counter([(record.model_id, record.event_id) for record in records])
-        label_horizon_start = now - self._horizon_ms
-        predictions: list[Prediction] = []
-        labels: list[Label] = []
-        others: list[Record] = []
-        for record in records:
-            if occurrences[record.model_id, record.event_id] > 1:
-                others.append(record)
-            elif type(record) is Prediction:
-                predictions.append(record)
-            elif record.label_time_ms >= label_horizon_start:  # type: ignore[union-attr]
-                labels.append(record)  # type: ignore[arg-type]
-            else:
-                others.append(record)  # too old: counted by the one-by-one path
-        others += self._insert_new_predictions(connection, predictions, now, deltas, result)
-        others += self._join_waiting_predictions(connection, labels, deltas, result)
-        return others
-
-    def _insert_new_predictions(
-        self,
-        connection: Connection,
-        predictions: list[Prediction],
-        now: int,
-        deltas: BatchDeltas,
-        result: WriteResult,
-    ) -> list[Prediction]:
-        """Insert the events these predictions create; return the predictions of events
-        already stored (before this batch, or by another writer meanwhile: PostgreSQL's
-        insert waits for that writer's commit and skips the row)."""
-        if not predictions:
-            return []
-        segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
-        texts = []
-        for p in predictions:
-            segment = p.segment
-            if segment:
-                items = tuple(segment.items())
-                text = segment_texts.get(items)
-                if text is None:
-                    text = segment_texts[items] = segment_json(segment)
-            else:
-                text = _NO_SEGMENT_JSON
-            texts.append(text)
-        # A Prediction's first six fields are the row's first six columns.
-        rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
-        rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
-        inserted = set(_insert_event_rows(connection, rows))
-        group = deltas.group
-        others = []
-        for p, text in zip(predictions, texts, strict=True):
-            if (p.model_id, p.event_id) not in inserted:
-                others.append(p)
-                continue
-            series = group(p.model_id, p.model_version, text)
-            deltas.prediction(series, p.event_time_ms)
-            if p.raw_score is not None:
-                deltas.score(series, p.event_time_ms, p.raw_score)
-            if p.probability is not None:
-                deltas.probability(series, p.event_time_ms, p.probability)
-        result.predictions_new += len(inserted)
-        return others
-
-    def _join_waiting_predictions(
-        self,
-        connection: Connection,
-        labels: list[Label],
-        deltas: BatchDeltas,
-        result: WriteResult,
-    ) -> list[Label]:
-        """Join the labels whose prediction waits for one; return the others."""
-        if not labels:
-            return []
-        joined = update_returning(
-            connection,
-            _EVENTS,
-            _EVENT_KEY,
-            ["label", "label_time_ms"],
-            [
-                (label.model_id, label.event_id, label.label, label.label_time_ms)
-                for label in labels
-            ],
-            condition=(
-                "t.label IS NULL AND t.probability IS NOT NULL"
-                f" AND v.a1 - t.event_time_ms <= {int(self._horizon_ms)}"
-            ),
-            returning=_JOINED_COLUMNS,
-        )
-        group = deltas.group
-        delays = result.label_delays_s
-        for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
-            series = group(model_id, version, text)
-            deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
-            delays.append(max(label_time_ms - event_time_ms, 0) / 1000)
-        result.labels_joined += len(joined)
-        if len(joined) == len(labels):
-            return []
-        done = {(row[0], row[1]) for row in joined}
-        return [label for label in labels if (label.model_id, label.event_id) not in done]
-
     # -- every other record, one by one -------------------------------------------------
     def _write_one_by_one(
         self,
         connection: Connection,
-        records: Sequence[Record],
+        records: Sequence[common_cases.Record],
         now: int,
         deltas: BatchDeltas,
         result: WriteResult,
@@ -326,7 +182,7 @@ class EventStore:
             else:
                 self._apply_label(row, record, now, deltas, result)
         new_rows = [_new_event_values(rows[key]) for key in sorted(new_keys)]
-        if len(_insert_event_rows(connection, new_rows)) < len(new_rows):
+        if len(common_cases.insert_event_rows(connection, new_rows)) < len(new_rows):
             raise _ConcurrentInsert
         changed = [
             rows[key] for key, snapshot in before.items() if _snapshot(rows[key]) != snapshot
@@ -479,14 +335,8 @@ def _event_values(row: EventRow) -> dict[str, Any]:
 
 
 def _new_event_values(row: EventRow) -> tuple[Any, ...]:
-    """A new row's values, in ``_NEW_EVENT_COLUMNS`` order."""
+    """A new row's values, in ``common_cases.NEW_EVENT_COLUMNS`` order."""
     return (*_event_values(row).values(), row.created_ms)
-
-
-def _insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[Any]:
-    """Insert new events (tuples in ``_NEW_EVENT_COLUMNS`` order); returns the keys of
-    those inserted: not those another writer created first."""
-    return insert_returning_keys(connection, _EVENTS, _NEW_EVENT_COLUMNS, rows, _EVENT_KEY)
 
 
 def _update_event_rows(connection: Connection, rows: list[EventRow]) -> None:

@@ -223,22 +223,32 @@ def select_for_update(
     # per 500 keys at a million events, against 4 ms; bench/bench_ingest.py --preload).
     # Compiling an expanding IN per chunk cost more than the query itself. SQLite has no
     # row locks; the write path holds the database's write lock instead (BEGIN IMMEDIATE).
-    rows: list[Row[Any]] = []
     q = lambda name: _quote(connection, name)  # noqa: E731
     selected = ", ".join(f"t.{q(n)}" for n in names)
-    value_names = ", ".join(f"k{i}" for i in range(len(keys)))
     join = " AND ".join(f"t.{q(k)} = v.k{i}" for i, k in enumerate(keys))
     order = ", ".join(f"t.{q(k)}" for k in keys)
-    tuple_marks = "(" + ", ".join("?" for _ in keys) + ")"
-    for chunk in chunks(values):
-        sql = (
-            f"WITH v({value_names}) AS (VALUES {', '.join(tuple_marks for _ in chunk)}) "
-            f"SELECT {selected} FROM v CROSS JOIN {q(table.name)} AS t ON {join} "
-            f"ORDER BY {order}"
-        )
-        flat = tuple(item for key in chunk for item in key)
-        rows.extend(connection.exec_driver_sql(sql, flat).all())
-    return rows
+    statement = (
+        f"SELECT {selected} FROM v CROSS JOIN {q(table.name)} AS t ON {join} ORDER BY {order}"
+    )
+    return _sqlite_with_values(connection, [f"k{i}" for i in range(len(keys))], values, statement)
+
+
+def _sqlite_with_values(
+    connection: Connection,
+    value_names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    statement: str,
+) -> list[Any]:
+    """``WITH v(value_names) AS (VALUES <rows>) <statement>`` on SQLite, per chunk of
+    :data:`CHUNK` rows; every row the statement returns."""
+    tuple_marks = "(" + ", ".join("?" for _ in value_names) + ")"
+    returned: list[Any] = []
+    for chunk in chunks(rows):
+        values = ", ".join(tuple_marks for _ in chunk)
+        sql = f"WITH v({', '.join(value_names)}) AS (VALUES {values}) {statement}"
+        flat = tuple(item for row in chunk for item in row)
+        returned.extend(connection.exec_driver_sql(sql, flat).all())
+    return returned
 
 
 def update_by_key(
@@ -309,14 +319,7 @@ def update_returning(
     # SQLite: RETURNING may only name the updated table's columns, unqualified (the
     # value names k0.., a0.. cannot clash with them).
     returned = ", ".join(q(n) for n in returning)
-    tuple_marks = "(" + ", ".join("?" for _ in value_names) + ")"
-    updated: list[Any] = []
-    for chunk in chunks(rows):
-        sql = (
-            f"WITH v({', '.join(value_names)}) AS (VALUES {', '.join(tuple_marks for _ in chunk)}) "
-            f"UPDATE {q(table.name)} AS t SET {assignments} FROM v WHERE {where} "
-            f"RETURNING {returned}"
-        )
-        flat = tuple(item for row in chunk for item in row)
-        updated.extend(connection.exec_driver_sql(sql, flat).all())
-    return updated
+    statement = (
+        f"UPDATE {q(table.name)} AS t SET {assignments} FROM v WHERE {where} RETURNING {returned}"
+    )
+    return _sqlite_with_values(connection, value_names, rows, statement)

@@ -332,13 +332,13 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
     # and joins it. (PostgreSQL only: on SQLite the batch holds the database's write
     # lock throughout, so the other writer waits instead.) The hook only times the
     # other writer's commit; both writes are real.
-    from monitor.store import events, migrate
+    from monitor.store import common_cases, migrate
     from monitor.store.engine import make_engine
 
     engine = make_engine(postgres_url)
     migrate.upgrade(engine)
     predictions, labels, p, y = _stream(20, seed=5)
-    real_insert = events._insert_event_rows
+    real_insert = common_cases.insert_event_rows
     inserts: list[int] = []
     other_writer_done = False
 
@@ -350,7 +350,7 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
         inserts.append(len(rows))
         return real_insert(connection, rows)
 
-    monkeypatch.setattr(events, "_insert_event_rows", insert_after_a_concurrent_writer)
+    monkeypatch.setattr(common_cases, "insert_event_rows", insert_after_a_concurrent_writer)
     result = _store(engine).write_batch(predictions)
     # The other writer's 1 row; this batch's 20 (e0 skipped); the one-by-one path,
     # which finds e0 stored and has nothing new to insert.

@@ -1,0 +1,174 @@
+"""The write path's common cases, set-at-a-time: most records of any stream.
+
+A record is a common case if its event appears once in the batch (records of one event
+depend on their order) and it is
+
+- a prediction of an event the store does not have: inserted with its values;
+- a label within the horizon whose event has a probability and no label: an UPDATE
+  whose condition is the join rule decides it row by row, and returns what the join
+  adds to the aggregates.
+
+Both outcomes are what the one-by-one path (``events.py``) would do with these records;
+the records they leave (an event already stored, a label first or twice, a label past
+the horizon) go to it, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table
+
+from monitor.store.deltas import BatchDeltas
+from monitor.store.models import Event
+from monitor.store.records import Label, Prediction, segment_json
+from monitor.store.sql import insert_returning_keys, update_returning
+
+if TYPE_CHECKING:
+    from monitor.store.events import WriteResult
+
+Record = Prediction | Label
+EVENT_KEY = ["model_id", "event_id"]
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
+#: Columns of a new event as inserted (label columns stay NULL until a label joins).
+NEW_EVENT_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "raw_score",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+    "created_ms",
+]
+#: What a joined label's row returns: enough to add it to its buckets.
+_JOINED_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+]
+_NO_SEGMENT_JSON = segment_json({})
+
+
+def write(
+    connection: Connection,
+    records: Sequence[Record],
+    *,
+    now: int,
+    horizon_ms: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Record]:
+    """Write the batch's common cases; return the other records (each event's records
+    in batch order) for the one-by-one path."""
+    occurrences = Counter([(record.model_id, record.event_id) for record in records])
+    label_horizon_start = now - horizon_ms
+    predictions: list[Prediction] = []
+    labels: list[Label] = []
+    others: list[Record] = []
+    for record in records:
+        if occurrences[record.model_id, record.event_id] > 1:
+            others.append(record)
+        elif type(record) is Prediction:
+            predictions.append(record)
+        elif record.label_time_ms >= label_horizon_start:  # type: ignore[union-attr]
+            labels.append(record)  # type: ignore[arg-type]
+        else:
+            others.append(record)  # too old: counted by the one-by-one path
+    others += _insert_new_predictions(connection, predictions, now, deltas, result)
+    others += _join_waiting_predictions(connection, labels, horizon_ms, deltas, result)
+    return others
+
+
+def insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Insert new events (tuples in ``NEW_EVENT_COLUMNS`` order); returns the keys of
+    those inserted: not those another writer created first."""
+    return insert_returning_keys(connection, _EVENTS, NEW_EVENT_COLUMNS, rows, EVENT_KEY)
+
+
+def _insert_new_predictions(
+    connection: Connection,
+    predictions: list[Prediction],
+    now: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Prediction]:
+    """Insert the events these predictions create; return the predictions of events
+    already stored (before this batch, or by another writer meanwhile: PostgreSQL's
+    insert waits for that writer's commit and skips the row)."""
+    if not predictions:
+        return []
+    segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
+    texts = []
+    for p in predictions:
+        segment = p.segment
+        if segment:
+            items = tuple(segment.items())
+            text = segment_texts.get(items)
+            if text is None:
+                text = segment_texts[items] = segment_json(segment)
+        else:
+            text = _NO_SEGMENT_JSON
+        texts.append(text)
+    # A Prediction's first six fields are the row's first six columns.
+    rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
+    rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
+    inserted = set(insert_event_rows(connection, rows))
+    group = deltas.group
+    others = []
+    for p, text in zip(predictions, texts, strict=True):
+        if (p.model_id, p.event_id) not in inserted:
+            others.append(p)
+            continue
+        series = group(p.model_id, p.model_version, text)
+        deltas.prediction(series, p.event_time_ms)
+        if p.raw_score is not None:
+            deltas.score(series, p.event_time_ms, p.raw_score)
+        if p.probability is not None:
+            deltas.probability(series, p.event_time_ms, p.probability)
+    result.predictions_new += len(inserted)
+    return others
+
+
+def _join_waiting_predictions(
+    connection: Connection,
+    labels: list[Label],
+    horizon_ms: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Label]:
+    """Join the labels whose prediction waits for one; return the others."""
+    if not labels:
+        return []
+    joined = update_returning(
+        connection,
+        _EVENTS,
+        EVENT_KEY,
+        ["label", "label_time_ms"],
+        [(label.model_id, label.event_id, label.label, label.label_time_ms) for label in labels],
+        condition=(
+            "t.label IS NULL AND t.probability IS NOT NULL"
+            f" AND v.a1 - t.event_time_ms <= {int(horizon_ms)}"
+        ),
+        returning=_JOINED_COLUMNS,
+    )
+    group = deltas.group
+    delays = result.label_delays_s
+    for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
+        series = group(model_id, version, text)
+        deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
+        delays.append(max(label_time_ms - event_time_ms, 0) / 1000)
+    result.labels_joined += len(joined)
+    if len(joined) == len(labels):
+        return []
+    done = {(row[0], row[1]) for row in joined}
+    return [label for label in labels if (label.model_id, label.event_id) not in done]
