@@ -26,7 +26,7 @@ from monitor.rules.model import load_rules
 from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings
 from monitor.store import migrate
-from monitor.store.compaction import compact_aggregates
+from monitor.store.compaction import ConcurrentCompaction, compact_aggregates
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore, wall_clock_ms
 from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
@@ -169,14 +169,20 @@ class App:
     def compact(self) -> None:
         """Fold ingest's aggregate deltas into their buckets, once per slot across replicas."""
         every = self.settings.store.compaction_interval
-        merged = claims.run_once(
-            self.engine,
-            "compaction",
-            every,
-            self.owner,
-            self.clock_ms,
-            lambda now: compact_aggregates(self.engine, now),
-        )
+        try:
+            merged = claims.run_once(
+                self.engine,
+                "compaction",
+                every,
+                self.owner,
+                self.clock_ms,
+                lambda now: compact_aggregates(self.engine, now),
+            )
+        except ConcurrentCompaction as exc:
+            # Retention (or a replica whose claim overlapped) removed deltas this run
+            # had read; it rolled back, and the next run merges what is left.
+            logger.info("aggregate compaction rolled back", extra={"reason": str(exc)})
+            return
         if merged:
             logger.debug("aggregate deltas compacted", extra={"deltas": merged})
 

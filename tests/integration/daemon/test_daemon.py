@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from monitor.demo.broker import free_loopback_port
 from monitor.metrics import calibration as core
@@ -88,7 +89,7 @@ def _config(tmp_path: Path, kafka: KafkaSettings, port: int, name: str) -> Path:
         yaml.safe_dump(
             {
                 "kafka": {**kafka.model_dump(mode="json", exclude_none=True)},
-                "store": {"segment_keys": ["region"]},
+                "store": {"segment_keys": ["region"], "compaction_interval": "1s"},
                 "windows": [{"name": "1h", "length": "1h", "every": "2s"}],
                 "evaluation": {
                     "min_labelled": 50,
@@ -197,6 +198,29 @@ def test_daemon_exports_exact_metrics_late_labels_versions_and_two_replicas(
             if k[0] in ("calmon_ece", "calmon_brier_score", "calmon_window_labelled")
         ]
         assert calibration and all(ours[k] == theirs.get(k) for k in calibration)
+
+        # The compaction job (claimed by one replica per slot) folds ingest's deltas
+        # into the buckets, and the windows read the same from them.
+        engine = make_engine(postgres_url)
+        with engine.connect() as connection:
+            count = "SELECT count(*) FROM {}"
+            rows = lambda table: connection.execute(text(count.format(table))).scalar_one()  # noqa: E731
+            wait_until(lambda: rows("aggregate_deltas") == 0, timeout_s=30, what="compaction")
+            assert rows("aggregates") > 0
+        engine.dispose()
+        compacted_at = time.time()
+        # The replica that claims a slot runs the window job; either one may.
+        last_success = ("calmon_window_last_success_timestamp_seconds", (("window", "1h"),))
+        wait_until(
+            lambda: (
+                max(scrape(port).get(last_success, 0) for port in (port_a, port_b)) > compacted_at
+            ),
+            timeout_s=30,
+            what="an evaluation after compaction",
+        )
+        assert scrape(port_a)[series("calmon_ece")] == pytest.approx(
+            core.expected_calibration_error(p, y), abs=1e-9
+        )
     finally:
         _stop(a, log_a)
         _stop(b, log_b)
