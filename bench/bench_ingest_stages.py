@@ -5,8 +5,9 @@ stored before timing), consumed by one ``IngestWorker`` driven batch by batch in
 thread; each stage's method is wrapped with a timer, and the totals are printed per
 message, with the process's CPU use (a value near 100% means one core is the limit).
 
-Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL]`` (default
-N = 100,000 and a temporary SQLite file; for PostgreSQL pass an empty database's URL).
+Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL] [--no-freeze]``
+(default N = 100,000 and a temporary SQLite file; for PostgreSQL pass an empty
+database's URL; ``--no-freeze`` shows what ``monitor/heap.py`` saves).
 """
 
 from __future__ import annotations
@@ -61,12 +62,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=100_000, help="predictions (and labels)")
     parser.add_argument("--store", help="database URL (default: a temporary SQLite file)")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
+    )
     args = parser.parse_args()
     n = args.n
     totals: dict[str, float] = defaultdict(float)
     for owner, name, label in STAGES:
         setattr(owner, name, timed(totals, label, getattr(owner, name)))
-    freeze_startup_objects()  # as `calmon run` does
+    if not args.no_freeze:
+        freeze_startup_objects()  # as `calmon run` does
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
         topics = ("predictions", "labels")
         produce(broker.bootstrap_servers, topics, n, "steady", partitions=1)

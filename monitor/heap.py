@@ -4,8 +4,8 @@ Ingest creates and drops several container objects per message (the parsed JSON,
 record, tuples for the store). CPython's collections of the oldest generation then
 walk every live object, and after start-up the daemon holds several hundred thousand
 that stay for good (modules, SQLAlchemy and pydantic metadata, numpy). Freezing them
-takes them out of every later collection: ingest into SQLite went from 41k to 57k
-messages/s (``bench/bench_ingest.py``, steady pattern), the bare consumer is unchanged.
+takes them out of every later collection (``bench/bench_ingest_stages.py`` with and
+without ``--no-freeze`` shows the difference; README, "Benchmarks").
 """
 
 from __future__ import annotations
