@@ -17,7 +17,7 @@ from monitor.store.models import Aggregate, Event
 from monitor.store.reading import load_window
 from monitor.store.records import Prediction
 from monitor.store.retention import table_row_counts
-from monitor.store.sql import CHUNK, insert_ignoring_existing, select_for_update
+from monitor.store.sql import CHUNK, _few_sizes, insert_ignoring_existing, select_for_update
 from monitor.windows.history import metric_history
 
 EVENTS = Event.__table__
@@ -200,3 +200,14 @@ def test_store_row_counts_are_exact_on_sqlite_and_estimated_after_analyze_on_pos
         # It is the estimate that is read, not a count: rows since ANALYZE do not show.
         _insert_events(migrated_engine, [("m", "late")])
         assert table_row_counts(migrated_engine, ["events"]) == {"events": 2000}
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 499, 500, 501, 1234, 10_000])
+def test_sqlite_statements_are_built_for_few_row_counts(count: int) -> None:
+    # SQLite caches a compiled statement per SQL text (~200 KB for 400 VALUES rows):
+    # chunks of 500, then powers of two, keep the texts few; the rows stay in order.
+    items = list(range(count))
+    parts = list(_few_sizes(items))
+    assert [item for part in parts for item in part] == items
+    assert {len(part) for part in parts} <= {500, 256, 128, 64, 32, 16, 8, 4, 2, 1}
+    assert sum(len(part) < 500 for part in parts) <= 8
