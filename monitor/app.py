@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy import Engine, text
 
@@ -26,7 +26,7 @@ from monitor.rules.model import load_rules
 from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings
 from monitor.store import migrate
-from monitor.store.compaction import ConcurrentCompaction, compact_aggregates
+from monitor.store.compaction import ConcurrentCompaction, compact_aggregates, pending_deltas
 from monitor.store.engine import make_engine
 from monitor.store.events import EventStore, wall_clock_ms
 from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
@@ -127,6 +127,17 @@ class App:
             ["table"],
             registry=self.registry,
         )
+        self.deltas_pending = Gauge(
+            "calmon_aggregate_deltas",
+            "Aggregate deltas appended by ingest and not merged into their buckets yet, "
+            "counted after each compaction run (growing: compaction is not keeping up).",
+            registry=self.registry,
+        )
+        self.deltas_compacted = Counter(
+            "calmon_aggregate_deltas_compacted",
+            "Aggregate deltas this replica's compaction job merged into their buckets.",
+            registry=self.registry,
+        )
         self.stop_event = threading.Event()
         self.worker: IngestWorker | None = None
 
@@ -182,9 +193,12 @@ class App:
             # Retention (or a replica whose claim overlapped) removed deltas this run
             # had read; it rolled back, and the next run merges what is left.
             logger.info("aggregate compaction rolled back", extra={"reason": str(exc)})
-            return
+            merged = None
         if merged:
+            self.deltas_compacted.inc(merged)
             logger.debug("aggregate deltas compacted", extra={"deltas": merged})
+        # Every replica counts, whichever ran the job: they all export the same backlog.
+        self.deltas_pending.set(pending_deltas(self.engine))
 
     def resend_alerts(self) -> None:
         """Re-send alert state to Alertmanager, once per interval across replicas."""

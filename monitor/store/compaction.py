@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.models import Aggregate, AggregateDelta
@@ -55,6 +55,12 @@ def compact_aggregates(
         merged += count
         if count < per_transaction:
             return merged
+
+
+def pending_deltas(engine: Engine) -> int:
+    """Deltas not merged yet (the table stays small while compaction keeps up)."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(_DELTAS)).scalar_one())
 
 
 def compact_connection(connection: Connection, now_ms: int, *, limit: int | None = None) -> int:

@@ -208,6 +208,14 @@ def test_daemon_exports_exact_metrics_late_labels_versions_and_two_replicas(
             wait_until(lambda: rows("aggregate_deltas") == 0, timeout_s=30, what="compaction")
             assert rows("aggregates") > 0
         engine.dispose()
+        pending = ("calmon_aggregate_deltas", ())
+        wait_until(
+            lambda: all(scrape(port)[pending] == 0 for port in (port_a, port_b)),
+            timeout_s=30,
+            what="both replicas export the empty backlog",
+        )
+        compacted = ("calmon_aggregate_deltas_compacted_total", ())
+        assert sum(scrape(port)[compacted] for port in (port_a, port_b)) > 0
         compacted_at = time.time()
         # The replica that claims a slot runs the window job; either one may.
         last_success = ("calmon_window_last_success_timestamp_seconds", (("window", "1h"),))
