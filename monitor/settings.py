@@ -108,8 +108,8 @@ class KafkaSettings(_Section):
 
 
 class IngestSettings(_Section):
-    #: A batch is written when it holds this many records (every batch rewrites the
-    #: aggregate buckets it touches, so larger batches cost less per record)...
+    #: A batch is written when it holds this many records (a batch is one transaction
+    #: and one delta per aggregate bucket it touches: larger ones cost less per record)...
     max_batch_records: int = Field(10_000, gt=0)
     #: ...or when its first record is this old.
     max_batch_age: Duration = 1.0

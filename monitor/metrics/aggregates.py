@@ -50,9 +50,10 @@ COLUMN = {name: i for i, name in enumerate(LABELLED_COLUMNS)}
 _MAGIC_COMPRESSED = b"CAG1"
 _MAGIC_RAW = b"CAG2"
 #: Larger serialized aggregates are stored uncompressed. The hour and day buckets of a
-#: busy series reach ~650 KB and are rewritten by every ingest batch that touches them:
-#: zlib took 8.5 ms of the 8.6 ms to write one, and saved only a third of its size
-#: (float sums barely compress). Small buckets, the numerous ones, still compress 2x.
+#: busy series reach hundreds of kilobytes and are rewritten by every compaction run
+#: that merges deltas into them: zlib took almost all of the time to serialise one, and
+#: saved only about a third of its size (float sums barely compress). Small buckets,
+#: the numerous ones, still compress well.
 COMPRESS_BELOW_BYTES = 64 * 1024
 
 

@@ -13,16 +13,19 @@ those ids in the same transaction. If another compactor deleted some of them fir
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.models import Aggregate, AggregateDelta
-from monitor.store.sql import chunks, insert_ignoring_existing, select_for_update, update_by_key
-
-logger = logging.getLogger(__name__)
+from monitor.store.sql import (
+    chunks,
+    insert_ignoring_existing,
+    select_for_update,
+    take_write_lock,
+    update_by_key,
+)
 
 _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
@@ -49,8 +52,7 @@ def compact_aggregates(
     merged = 0
     while True:
         with engine.begin() as connection:
-            if connection.dialect.name == "sqlite":
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            take_write_lock(connection)
             count = compact_connection(connection, now_ms, limit=per_transaction)
         merged += count
         if count < per_transaction:

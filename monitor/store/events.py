@@ -45,6 +45,7 @@ from monitor.store.sql import (
     insert_ignoring_existing,
     insert_rows,
     select_for_update,
+    take_write_lock,
     update_by_key,
 )
 
@@ -139,9 +140,7 @@ class EventStore:
         *,
         lock_first: bool,
     ) -> None:
-        if connection.dialect.name == "sqlite":
-            # Take the write lock now: rows read below cannot change before we write.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        take_write_lock(connection)
         now = self._clock_ms()
         deltas = BatchDeltas(self._segment_keys)
         one_by_one = records

@@ -53,6 +53,13 @@ def _is_postgres(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql"
 
 
+def take_write_lock(connection: Connection) -> None:
+    """SQLite: take the database's write lock now, at the start of the transaction, so
+    that rows read before writing cannot change meanwhile (PostgreSQL locks rows)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _array_type(table: Table, name: str) -> str:
     column_type = type(table.c[name].type)
     for python_type, sql_type in _POSTGRES_TYPES.items():
@@ -71,7 +78,7 @@ def _unnest(
 ) -> tuple[str, dict[str, Any]]:
     """``unnest(CAST(:c0 AS text[]), ...) AS v(name, ...)`` and its array parameters."""
     tuples = [tuple(row[n] for n in names) for row in rows]
-    return _unnest_columns(connection, table, names, tuples, "v")
+    return _unnest_columns(connection, table, names, tuples)
 
 
 def _unnest_columns(
@@ -79,15 +86,14 @@ def _unnest_columns(
     table: Table,
     names: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
-    alias: str,
     value_names: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """``unnest(...) AS alias(...)`` over tuple rows; columns are typed as ``names`` in
+    """``unnest(...) AS v(...)`` over tuple rows; columns are typed as ``names`` in
     ``table`` and called ``value_names`` (default: ``names``)."""
     casts = ", ".join(f"CAST(%(c{i})b AS {_array_type(table, n)}[])" for i, n in enumerate(names))
     parameters = {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
     columns = ", ".join(_quote(connection, n) for n in (value_names or names))
-    return f"unnest({casts}) AS {alias}({columns})", parameters
+    return f"unnest({casts}) AS v({columns})", parameters
 
 
 def _postgres_execute(
@@ -143,7 +149,7 @@ def insert_rows(
     columns = ", ".join(map(q, names))
     conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING" if keys else ""
     if _is_postgres(connection):
-        source, parameters = _unnest_columns(connection, table, names, rows, "v")
+        source, parameters = _unnest_columns(connection, table, names, rows)
         inserted, _ = _postgres_execute(
             connection,
             f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {conflict}",
@@ -173,13 +179,13 @@ def insert_returning_keys(
     columns = ", ".join(map(q, names))
     tail = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING RETURNING {', '.join(map(q, keys))}"
     if _is_postgres(connection):
-        source, parameters = _unnest_columns(connection, table, names, rows, "v")
+        source, parameters = _unnest_columns(connection, table, names, rows)
         sql = f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {tail}"
         return _postgres_execute(connection, sql, parameters)[1]
     # SQLite: the write path holds the database's write lock, so the rows found now are
     # exactly those the insert would skip. Looking them up (index searches; few rows
-    # come back) and then executemany beat one multi-row INSERT ... RETURNING per
-    # chunk by ~10% of ingest (measured).
+    # come back) and then executemany was faster than one multi-row INSERT ...
+    # RETURNING per chunk (bench/bench_ingest_stages.py, "insert new events").
     positions = [list(names).index(k) for k in keys]
     key_of = itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
     wanted = [key_of(row) for row in rows]
@@ -236,10 +242,10 @@ def select_for_update(
 def _few_sizes(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     """Chunks of ``size`` items, then the rest in decreasing powers of two.
 
-    SQLite keeps a compiled statement per distinct SQL text (128 per connection), about
-    200 KB for a VALUES list of 400 rows: with a chunk for every remainder size, each
-    pooled connection's cache grew by tens of megabytes (measured). Now a statement is
-    built for at most a dozen row counts.
+    SQLite keeps a compiled statement per distinct SQL text (128 per connection), and one
+    with a VALUES list of hundreds of rows is large: with a chunk for every remainder
+    size, each pooled connection's cache kept growing (bench/bench_memory.py, README).
+    Now a statement is built for at most a dozen row counts.
     """
     start, count = 0, len(items)
     while count - start >= size:
@@ -259,8 +265,8 @@ def _sqlite_with_values(
     rows: Sequence[tuple[Any, ...]],
     statement: str,
 ) -> list[Any]:
-    """``WITH v(value_names) AS (VALUES <rows>) <statement>`` on SQLite, per chunk of
-    :data:`CHUNK` rows; every row the statement returns."""
+    """``WITH v(value_names) AS (VALUES <rows>) <statement>`` on SQLite, in chunks of
+    :func:`_few_sizes`; every row the statement returns."""
     tuple_marks = "(" + ", ".join("?" for _ in value_names) + ")"
     returned: list[Any] = []
     for chunk in _few_sizes(rows):
@@ -316,8 +322,8 @@ def update_returning(
 
     ``condition`` is SQL over the table's columns (``t.<name>``) and the row's values
     (``v.k0``.. for keys, ``v.a0``.. for assigned values); constants must be inlined
-    by the caller (integers only). One statement per batch on PostgreSQL, per
-    :data:`CHUNK` rows on SQLite (which holds the database lock, so no row locks).
+    by the caller (integers only). One statement per batch on PostgreSQL; on SQLite
+    (which holds the database lock, so no row locks) one per chunk of :func:`_few_sizes`.
     """
     if not rows:
         return []
@@ -328,7 +334,7 @@ def update_returning(
     where = f"{join} AND ({condition})"
     if _is_postgres(connection):
         source, parameters = _unnest_columns(
-            connection, table, [*keys, *assigned], rows, "v", value_names
+            connection, table, [*keys, *assigned], rows, value_names
         )
         returned = ", ".join(f"t.{q(n)}" for n in returning)
         sql = (
