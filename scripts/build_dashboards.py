@@ -212,6 +212,38 @@ def alert_annotations() -> dict[str, Any]:
     }
 
 
+def compaction_backlog() -> Panel:
+    """Deltas waiting (left axis, with the alert's threshold) and merged per second (right)."""
+    panel = timeseries(
+        "Aggregate-delta backlog",
+        [
+            target(one("calmon_aggregate_deltas"), "waiting"),
+            target(
+                "sum(rate(calmon_aggregate_deltas_compacted_total[$__rate_interval]))",
+                "merged/s",
+                ref="B",
+            ),
+        ],
+        description="Aggregate deltas ingest appended and compaction has not merged yet, "
+        "counted after each run; right axis: deltas merged per second. A backlog that keeps "
+        "growing means compaction is not keeping up, and window jobs slow down. Dashed: the "
+        "shipped alert threshold 10,000 (CalmonCompactionBehind).",
+        lines=((10_000, "red"),),
+    )
+    # A rate is not a count: the merge rate gets its own axis and no threshold line.
+    panel["fieldConfig"]["overrides"] = [
+        {
+            "matcher": {"id": "byFrameRefID", "options": "B"},
+            "properties": [
+                {"id": "unit", "value": "ops"},
+                {"id": "custom.axisPlacement", "value": "right"},
+                {"id": "custom.thresholdsStyle", "value": {"mode": "off"}},
+            ],
+        }
+    ]
+    return panel
+
+
 def overview() -> dict:  # type: ignore[type-arg]
     s = SERIES
     panels: list[tuple[Panel, int, int]] = [
@@ -422,6 +454,7 @@ def overview() -> dict:  # type: ignore[type-arg]
             8,
             8,
         ),
+        (compaction_backlog(), 8, 8),
     ]
     return dashboard(
         "calmon-overview",
