@@ -8,11 +8,11 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
-from monitor.store import migrate
+from monitor.store import compaction, migrate
 from monitor.store.compaction import ConcurrentCompaction, compact_aggregates, compact_connection
 from monitor.store.engine import make_engine
 from monitor.store.events import DAY_MS, EventStore
@@ -91,6 +91,38 @@ def test_windows_read_the_same_before_and_after_compaction(migrated_engine: Engi
     values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
     all_p, all_y = np.r_[p, p2], np.r_[y, y2]
     assert values["log_loss"] == pytest.approx(core.log_loss(all_p, all_y), abs=1e-9)
+
+
+def test_a_run_ends_while_ingest_keeps_appending(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ingest appends a batch of deltas after every compaction transaction, faster than
+    # the run merges them. The run merges what was there when it started and ends, so
+    # the backlog counted after it (calmon_aggregate_deltas) shows the growth.
+    records, _, _ = _stream(200, seed=3)
+    _write(migrated_engine, records, batch=20)
+    present = _rows(migrated_engine, AggregateDelta)
+    transactions = 0
+    real = compaction.take_write_lock  # called as each transaction of the run begins
+
+    def ingest_then_begin(connection: Connection) -> None:
+        nonlocal transactions
+        transactions += 1
+        assert transactions <= present, "the run kept merging what ingest appended meanwhile"
+        more, _, _ = _stream(40, seed=100 + transactions)
+        renamed = [r._replace(event_id=f"t{transactions}-{r.event_id}") for r in more]
+        EventStore(migrated_engine, clock_ms=lambda: NOW).write_batch(renamed)
+        real(connection)
+
+    monkeypatch.setattr(compaction, "take_write_lock", ingest_then_begin)
+    assert compact_aggregates(migrated_engine, NOW, per_transaction=3) == present
+    appended = _rows(migrated_engine, AggregateDelta)
+    assert appended > present  # ingest outpaced this run: the next one has more to do
+    monkeypatch.setattr(compaction, "take_write_lock", real)
+    assert compact_aggregates(migrated_engine, NOW) == appended
+    window = _window(migrated_engine)
+    assert window.predictions == 200 + 40 * transactions
+    assert window.aggregate.n_labelled == 200 + 40 * transactions
 
 
 def test_two_compactors_merge_each_delta_exactly_once(database_url: str) -> None:
