@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -26,12 +26,16 @@ from monitor.store.records import Label, Prediction
 logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 200
+#: Longest wait for a rebalance under way before writing anyway (``_finish_rebalance``).
+REBALANCE_WAIT_S = 30.0
 
 #: A valid message and the Kafka record it came from (for its offset or dead letter).
 Parsed = tuple[ConsumerRecord, Prediction | Label]
 
 
-def make_consumer(kafka: KafkaSettings, ingest: IngestSettings) -> KafkaConsumer:
+def make_consumer(
+    kafka: KafkaSettings, ingest: IngestSettings, listener: ConsumerRebalanceListener
+) -> KafkaConsumer:
     """A consumer in the configured group; offsets are committed only by the worker."""
     consumer = KafkaConsumer(
         **kafka.client_options(),
@@ -43,8 +47,22 @@ def make_consumer(kafka: KafkaSettings, ingest: IngestSettings) -> KafkaConsumer
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         max_poll_interval_ms=kafka.max_poll_interval_ms,
     )
-    consumer.subscribe(kafka.topics.unique())
+    consumer.subscribe(kafka.topics.unique(), listener=listener)
     return consumer
+
+
+class RebalanceWatch(ConsumerRebalanceListener):
+    """Whether a rebalance is under way: from the revocation of this consumer's
+    partitions (a join begins) to their new assignment (the join is complete)."""
+
+    def __init__(self) -> None:
+        self.under_way = threading.Event()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.under_way.set()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.under_way.clear()
 
 
 def make_producer(kafka: KafkaSettings) -> KafkaProducer:
@@ -59,7 +77,6 @@ class IngestWorker:
         ingest: IngestSettings,
         store: EventStore,
         metrics: IngestMetrics,
-        consumer: KafkaConsumer | None = None,
         producer: KafkaProducer | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -67,7 +84,8 @@ class IngestWorker:
         self._settings = ingest
         self._store = store
         self._metrics = metrics
-        self._consumer = consumer or make_consumer(kafka, ingest)
+        self._rebalance = RebalanceWatch()
+        self._consumer = make_consumer(kafka, ingest, self._rebalance)
         self._producer = producer
         if producer is None and kafka.dead_letter_topic:
             self._producer = make_producer(kafka)
@@ -215,6 +233,7 @@ class IngestWorker:
         paused = False
         try:
             while True:
+                paused |= self._finish_rebalance(stop)
                 try:
                     outcome = action()
                     return True if outcome is None else outcome
@@ -237,6 +256,29 @@ class IngestWorker:
         finally:
             if paused:
                 self._consumer.resume(*self._consumer.paused())
+
+    def _finish_rebalance(self, stop: threading.Event) -> bool:
+        """Before work outside ``poll``: if a rebalance is under way, poll (partitions
+        paused) until it completes, ``stop`` is set or ``REBALANCE_WAIT_S`` passes.
+        Returns True if it polled (and so paused the partitions).
+
+        Why: kafka-python 3.0 applies a finished join only in a ``poll`` that is
+        waiting for it; a ``poll`` that finds the join already finished (its response
+        came while the worker was writing) drops it and joins again. A worker that
+        writes more than it polls (one retrying an unavailable store, say) can then
+        rejoin for ever. Seen here with tansu, whose joins take seconds: a consumer
+        that spent 1 s outside ``poll`` between polls never completed one in 60 s
+        (tests/integration/ingest/test_rebalance.py).
+        """
+        if not self._rebalance.under_way.is_set():
+            return False
+        deadline = time.monotonic() + REBALANCE_WAIT_S
+        while self._rebalance.under_way.is_set() and not stop.is_set():
+            if time.monotonic() >= deadline:
+                logger.warning("rebalance still under way; writing meanwhile")
+                break
+            self._poll_paused()
+        return True
 
     def _poll_paused(self) -> None:
         """Poll with every assigned partition paused: fetches nothing, but keeps the
