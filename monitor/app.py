@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
-from monitor.heap import freeze_startup_objects
+from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.notify.alertmanager import AlertmanagerNotifier
@@ -244,6 +244,7 @@ class App:
 
     def start(self, *, ingest: bool = True) -> None:
         """Start the HTTP server, the ingest thread and the scheduler."""
+        limit_heap_fragmentation()  # before the threads start: it caps their heaps
         api = HttpApi(engine=self.engine, registry=self.registry, readiness=self.readiness)
         self._server = serve(api, self.settings.http.host, self.settings.http.port)
         freeze_startup_objects()
