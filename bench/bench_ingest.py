@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, text
 
 from monitor.demo.broker import EmbeddedBroker
-from monitor.heap import freeze_startup_objects
+from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
@@ -287,7 +287,8 @@ def main() -> None:
         help="ingest with N worker processes in one consumer group (topics get N partitions)",
     )
     args = parser.parse_args()
-    freeze_startup_objects()  # as `calmon run` does once it is up (monitor/heap.py)
+    limit_heap_fragmentation()  # as `calmon run` does as it starts (monitor/heap.py)
+    freeze_startup_objects()  # as `calmon run` does once it is up
     settings = IngestSettings()
     print(
         f"{2 * args.n:,} messages ({args.n:,} predictions + {args.n:,} labels), "

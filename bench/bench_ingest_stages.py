@@ -25,7 +25,7 @@ from bench_ingest import kafka_settings, prepare_store, produce
 from prometheus_client import CollectorRegistry
 
 from monitor.demo.broker import EmbeddedBroker
-from monitor.heap import freeze_startup_objects
+from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings
@@ -67,6 +67,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n = args.n
+    limit_heap_fragmentation()  # as `calmon run` does as it starts (monitor/heap.py)
     totals: dict[str, float] = defaultdict(float)
     for owner, name, label in STAGES:
         setattr(owner, name, timed(totals, label, getattr(owner, name)))

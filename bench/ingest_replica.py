@@ -13,7 +13,7 @@ import threading
 from bench_ingest import kafka_settings
 from prometheus_client import CollectorRegistry
 
-from monitor.heap import freeze_startup_objects
+from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings
@@ -24,6 +24,7 @@ BASE_MS = 1_790_000_000_000
 
 
 def main() -> None:
+    limit_heap_fragmentation()  # as `calmon run` does as it starts
     bootstrap, predictions, labels, url, group = sys.argv[1:6]
     kafka = kafka_settings(bootstrap, (predictions, labels), group)
     store = EventStore(
