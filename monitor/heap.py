@@ -19,11 +19,9 @@ the per-thread heaps (arenas) at two, keeps it flat.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import logging
 import os
-import platform
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +45,9 @@ def limit_heap_fragmentation() -> bool:
     threads start). Settings given in the environment (``MALLOC_MMAP_THRESHOLD_``,
     ``MALLOC_ARENA_MAX``) are left as they are. Returns whether anything was set; on
     other C libraries (musl, macOS) nothing is."""
-    if platform.libc_ver()[0] != "glibc":
+    if not _is_glibc():
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc = ctypes.CDLL(None)  # the process's own symbols, libc's mallopt among them
     changed = False
     for variable, parameter, value in (
         ("MALLOC_MMAP_THRESHOLD_", _M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
@@ -62,3 +60,12 @@ def limit_heap_fragmentation() -> bool:
             continue
         changed = True
     return changed
+
+
+def _is_glibc() -> bool:
+    """Whether the process runs on glibc: one confstr call (``platform.libc_ver`` reads
+    the interpreter's binary instead)."""
+    try:
+        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
+    except (ValueError, OSError):  # the name is unknown outside glibc
+        return False

@@ -78,7 +78,6 @@ class IngestWorker:
         store: EventStore,
         metrics: IngestMetrics,
         producer: KafkaProducer | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._kafka = kafka
         self._settings = ingest
@@ -89,7 +88,6 @@ class IngestWorker:
         self._producer = producer
         if producer is None and kafka.dead_letter_topic:
             self._producer = make_producer(kafka)
-        self._sleep = sleep
         self._warn = RateLimitedWarning(logger)
         #: Records a paused poll returned (see ``_poll_paused``): the next batch's first.
         self._carried: list[ConsumerRecord] = []

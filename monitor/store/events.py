@@ -197,7 +197,7 @@ class EventStore:
         rows = {
             (found.model_id, found.event_id): EventRow(*found)  # type: ignore[call-arg]
             for found in select_for_update(
-                connection, _EVENTS, ["model_id", "event_id"], keys, _EVENT_ROW_FIELDS
+                connection, _EVENTS, common_cases.EVENT_KEY, keys, _EVENT_ROW_FIELDS
             )
         }
         new_keys = {key for key in keys if key not in rows}
@@ -218,7 +218,7 @@ class EventStore:
         )
         rows: dict[tuple[str, str], EventRow] = {}
         for found in select_for_update(
-            connection, _EVENTS, ["model_id", "event_id"], keys, _EVENT_ROW_FIELDS
+            connection, _EVENTS, common_cases.EVENT_KEY, keys, _EVENT_ROW_FIELDS
         ):
             rows[(found.model_id, found.event_id)] = EventRow(*found)  # type: ignore[call-arg]
         return rows
