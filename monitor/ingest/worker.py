@@ -147,7 +147,8 @@ class IngestWorker:
            fetched, the consumer stays in its group); records whose data the store
            refuses are found and set aside with the invalid ones (``_write``);
         3. forward the invalid ones to the dead-letter topic and wait for the acks;
-        4. only then commit the offsets after the batch's last record per partition.
+        4. count the batch in the metrics, and only then commit the offsets after the
+           batch's last record per partition.
 
         A crash anywhere before 4 makes Kafka redeliver the batch; step 2 is an
         idempotent upsert on (model_id, event_id), so redelivery changes nothing.
@@ -174,8 +175,10 @@ class IngestWorker:
             if sent is None:
                 return False
             self._metrics.dead_lettered.inc(len(rejected))
-        self._commit(records)
+        # Counted before the commit: whoever sees the offsets committed (another
+        # replica, a test, an operator) then also sees the batch in the counters.
         self._count([message for _, message in valid], result)
+        self._commit(records)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self.batches_committed += 1
         return True

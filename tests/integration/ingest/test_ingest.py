@@ -190,6 +190,38 @@ def test_committed_offsets_cover_the_batch(
         )
 
 
+def test_a_committed_batch_is_already_counted(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+) -> None:
+    """Whoever sees an offset committed must see its batch in the counters: a test or
+    an operator reading both would otherwise find messages stored but not counted (a
+    CI run once read 100 of 180, the commit having landed before the count)."""
+    from monitor.store import migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    seen_at_commit: list[float] = []
+    with running_worker(kafka_settings, EventStore(engine)) as (worker, _metrics, registry):
+        commit = worker._consumer.commit
+
+        def commit_and_note(*args, **kwargs):  # type: ignore[no-untyped-def]
+            seen_at_commit.append(
+                registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
+                or 0.0
+            )
+            return commit(*args, **kwargs)
+
+        worker._consumer.commit = commit_and_note  # type: ignore[method-assign]
+        send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(50)])
+        wait_until(
+            lambda: committed_total(kafka_settings, kafka_settings.topics.probabilities) == 50,
+            what="offsets committed",
+        )
+    assert seen_at_commit and seen_at_commit[-1] == 50
+    engine.dispose()
+
+
 def committed_total(kafka: KafkaSettings, topic: str) -> int:
     """Sum over partitions of the group's committed offset for ``topic``."""
     consumer = KafkaConsumer(
