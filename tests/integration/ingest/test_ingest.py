@@ -90,11 +90,14 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
                 registry.get_sample_value("calmon_ingest_rejected_total", {"reason": reason})
                 == expected
             )
-        assert (
-            registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
-            == 200
+        # The store holds the last batch before the worker counts it: wait for the count.
+        wait_until(
+            lambda: all(
+                registry.get_sample_value("calmon_ingest_messages_total", {"stream": stream}) == 200
+                for stream in ("prediction", "label")
+            ),
+            what="200 of each stream counted",
         )
-        assert registry.get_sample_value("calmon_ingest_messages_total", {"stream": "label"}) == 200
 
     dead = read_all(
         kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", len(bad)
