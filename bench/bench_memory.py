@@ -1,5 +1,6 @@
 """Daemon memory while ingesting: `calmon run` (a real process, SQLite store, embedded
-broker) under steady traffic, its resident set size sampled from /proc every 30 s.
+broker) under steady traffic, its resident set size sampled from /proc every 30 s,
+split into anonymous and file-backed pages, with the database's size on disk.
 
 Traffic: RATE predictions/s with their labels 5 s later, three segment values, one
 model; windows 1h and 24h evaluated every 30 s (so window jobs run throughout).
@@ -25,11 +26,15 @@ from kafka import KafkaProducer
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
 
 
-def rss_mib(pid: int) -> float:
+def status_mib(pid: int) -> dict[str, float]:
+    """VmRSS and its parts from /proc: anonymous memory (the heaps) and file pages
+    (code, and any memory-mapped database), in MiB."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
 
 
 def traffic(bootstrap: str, rate: int, stop: threading.Event) -> None:
@@ -102,14 +107,22 @@ def main() -> int:
         producer = threading.Thread(target=traffic, args=(broker.bootstrap_servers, rate, stop))
         producer.start()
         print(f"rate {rate} predictions/s (+ labels), {minutes:g} min; RSS of calmon run:")
-        print(f"{'minute':>7} {'RSS MiB':>8}")
+        print(f"{'minute':>7} {'RSS MiB':>8} {'anon':>7} {'file':>7} {'db MiB':>7}")
         started = time.time()
         samples = []
         try:
             while time.time() - started < minutes * 60:
                 time.sleep(30)
-                samples.append(rss_mib(daemon.pid))
-                print(f"{(time.time() - started) / 60:>7.1f} {samples[-1]:>8.1f}", flush=True)
+                memory = status_mib(daemon.pid)
+                samples.append(memory["VmRSS"])
+                database = (
+                    sum(path.stat().st_size for path in Path(scratch).glob("bench.db*")) / 2**20
+                )
+                print(
+                    f"{(time.time() - started) / 60:>7.1f} {samples[-1]:>8.1f}"
+                    f" {memory['RssAnon']:>7.1f} {memory['RssFile']:>7.1f} {database:>7.1f}",
+                    flush=True,
+                )
         finally:
             stop.set()
             producer.join()
