@@ -1,8 +1,10 @@
 """A sparse histogram over integer cells: sorted unique keys, one row of sums per key.
 
-Windows hold few distinct cells compared with their events, so sums are kept sparse and
-merged by sorting the union of keys; merging is associative and commutative up to
-floating-point rounding of the sums.
+Windows hold few distinct cells compared with their events, so sums are kept sparse.
+Merging adds them into a dense range of cells when the cells are close together (the
+usual case: one series' buckets share most of their cells), and sorts the union of keys
+when they are spread out; it is associative and commutative up to floating-point
+rounding of the sums.
 """
 
 from __future__ import annotations
@@ -77,10 +79,25 @@ class SparseHistogram:
             return cls.empty(histograms[0].n_columns) if histograms else cls.empty(1)
         if len(non_empty) == 1:
             return non_empty[0]
-        return cls._from_rows(
-            np.concatenate([h.keys for h in non_empty]),
-            np.concatenate([h.values for h in non_empty]),
-        )
+        low = min(int(h.keys[0]) for h in non_empty)  # keys are sorted
+        span = max(int(h.keys[-1]) for h in non_empty) - low + 1
+        if span > 2 * sum(h.keys.size for h in non_empty):
+            # Few cells over a wide range: sort the union (O(n log n), no dense array).
+            return cls._from_rows(
+                np.concatenate([h.keys for h in non_empty]),
+                np.concatenate([h.values for h in non_empty]),
+            )
+        # The usual case (aggregates of one series share most of their cells): add each
+        # histogram into a dense range in O(n), no sort and no concatenated copy. Keys are
+        # unique within a histogram, so one fancy-indexed add per histogram is exact.
+        sums = np.zeros((span, non_empty[0].n_columns))
+        present = np.zeros(span, dtype=bool)
+        for histogram in non_empty:
+            index = histogram.keys - low
+            sums[index] += histogram.values
+            present[index] = True
+        cells = np.flatnonzero(present)
+        return cls(cells + low, sums[cells])
 
     def dense(self, n_cells: int) -> FloatArray:
         out = np.zeros((n_cells, self.n_columns))
