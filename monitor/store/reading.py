@@ -14,6 +14,14 @@ from monitor.store.sql import chunks
 _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 
+#: Decoded buckets held before they are folded into one. A busy series' bucket decodes
+#: to hundreds of kilobytes, and a window covers up to ~170 of them (a week: days, then
+#: hours and minutes at its edges), plus deltas: merged all at once, they and their
+#: concatenation made a window's memory grow with its bucket count. Folding keeps it
+#: to a few dozen buckets' worth; merging is linear in the cells merged (dense path of
+#: ``SparseHistogram.merge_many``), so folding costs no extra time.
+FOLD_EVERY = 16
+
 
 @dataclass(frozen=True)
 class WindowAggregate:
@@ -43,7 +51,7 @@ def load_window(
     """Merge the buckets covering [start, end); ``model_version=None`` merges all versions."""
     buckets = cover(start_ms, end_ms)
     parts: list[EventAggregate] = []
-    predictions = 0
+    predictions = rows = 0
     with engine.connect() as connection:
         if model_version is None:
             # Name the versions (from ``series``, which has a row for every series that
@@ -75,8 +83,11 @@ def load_window(
             )
             for row in connection.execute(query):
                 predictions += row.predictions
+                rows += 1
                 parts.append(EventAggregate.from_bytes(row.blob))
-    return WindowAggregate(EventAggregate.merge_all(parts), predictions, len(parts))
+                if len(parts) > FOLD_EVERY:
+                    parts = [EventAggregate.merge_all(parts)]
+    return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows)
 
 
 def list_series(engine: Engine) -> list[SeriesInfo]:

@@ -15,7 +15,7 @@ from monitor.metrics.summary import calibration_summary
 from monitor.store.compaction import compact_aggregates
 from monitor.store.events import DAY_MS, EventStore
 from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
-from monitor.store.reading import list_series, load_window
+from monitor.store.reading import FOLD_EVERY, list_series, load_window
 from monitor.store.records import Label, Prediction
 from monitor.store.retention import RetentionPolicy, apply_retention
 
@@ -74,6 +74,8 @@ def test_window_metrics_equal_the_core_on_the_same_events(migrated_engine: Engin
     window = _window(migrated_engine)
     assert window.predictions == 3000
     assert window.aggregate.n_labelled == 3000
+    # More rows (buckets and their deltas) than load_window holds before folding them.
+    assert window.buckets > FOLD_EVERY
     values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
     assert values["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-9)
     assert values["brier_score"] == pytest.approx(core.brier_score_loss(p, y), abs=1e-9)
