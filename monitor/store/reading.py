@@ -19,7 +19,7 @@ _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 #: hours and minutes at its edges), plus deltas: merged all at once, they and their
 #: concatenation made a window's memory grow with its bucket count. Folding keeps it
 #: to a few dozen buckets' worth; merging is linear in the cells merged (dense path of
-#: ``SparseHistogram.merge_many``), so folding costs no extra time.
+#: ``SparseHistogram.merge_many``), so folding adds little time.
 FOLD_EVERY = 16
 
 
@@ -51,7 +51,7 @@ def load_window(
     """Merge the buckets covering [start, end); ``model_version=None`` merges all versions."""
     buckets = cover(start_ms, end_ms)
     parts: list[EventAggregate] = []
-    predictions = rows = 0
+    predictions = rows_merged = 0
     with engine.connect() as connection:
         if model_version is None:
             # Name the versions (from ``series``, which has a row for every series that
@@ -83,11 +83,11 @@ def load_window(
             )
             for row in connection.execute(query):
                 predictions += row.predictions
-                rows += 1
+                rows_merged += 1
                 parts.append(EventAggregate.from_bytes(row.blob))
                 if len(parts) > FOLD_EVERY:
                     parts = [EventAggregate.merge_all(parts)]
-    return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows)
+    return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows_merged)
 
 
 def list_series(engine: Engine) -> list[SeriesInfo]:

@@ -177,16 +177,11 @@ def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
 
 
 def test_committed_offsets_cover_the_batch(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
 ) -> None:
-    from monitor.store import migrate
-    from monitor.store.engine import make_engine
-
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(50)])
-    with running_worker(kafka_settings, EventStore(engine)):
-        wait_until(lambda: count_events(engine) == 50, what="50 events")
+    with running_worker(kafka_settings, EventStore(sqlite_engine)):
+        wait_until(lambda: count_events(sqlite_engine) == 50, what="50 events")
         wait_until(
             lambda: committed_total(kafka_settings, kafka_settings.topics.probabilities) == 50,
             what="offsets committed",
@@ -194,18 +189,13 @@ def test_committed_offsets_cover_the_batch(
 
 
 def test_a_committed_batch_is_already_counted(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
 ) -> None:
     """Whoever sees an offset committed must see its batch in the counters: a test or
     an operator reading both would otherwise find messages stored but not counted (a
     CI run once read 100 of 180, the commit having landed before the count)."""
-    from monitor.store import migrate
-    from monitor.store.engine import make_engine
-
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     seen_at_commit: list[float] = []
-    with running_worker(kafka_settings, EventStore(engine)) as (worker, _metrics, registry):
+    with running_worker(kafka_settings, EventStore(sqlite_engine)) as (worker, _metrics, registry):
         commit = worker._consumer.commit
 
         def commit_and_note(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -222,7 +212,6 @@ def test_a_committed_batch_is_already_counted(
             what="offsets committed",
         )
     assert seen_at_commit and seen_at_commit[-1] == 50
-    engine.dispose()
 
 
 def committed_total(kafka: KafkaSettings, topic: str) -> int:

@@ -38,7 +38,8 @@ cell_rows = st.dictionaries(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(cell_rows, min_size=2, max_size=6), st.integers(0, 10**6))
 def test_merge_many_sums_each_cell(parts: list[dict[int, list[float]]], spread: int) -> None:
-    # ``spread`` pushes the last part's cells far away, so both paths are taken.
+    # ``spread`` pushes the last part's cells away, so hypothesis tries both paths
+    # (the test below takes each for certain).
     parts = [*parts[:-1], {key + spread: row for key, row in parts[-1].items()}]
     merged = SparseHistogram.merge_many([_histogram(part, 2) for part in parts])
     expected = _reference(parts, 2)
@@ -57,7 +58,7 @@ def test_a_cell_whose_sums_cancel_is_kept() -> None:
     assert merged.values[:, 0].tolist() == [1.0, 0.0, 2.0]
 
 
-@pytest.mark.parametrize("spread", [0, 10**9])
+@pytest.mark.parametrize("spread", [0, 10**9])  # dense path, then the sorted one
 def test_dense_and_sorted_paths_agree_on_real_valued_sums(spread: int) -> None:
     rng = np.random.default_rng(7)
     parts = []
