@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 
 from monitor.app import App
 from monitor.ingest.metrics import IngestMetrics
 from monitor.settings import Settings, StoreSettings, WebhookSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -62,16 +61,14 @@ def exported_names(registry: CollectorRegistry) -> set[str]:
 
 
 def test_rules_use_only_metrics_the_daemon_exports(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CALMON_WEBHOOK_SECRET", "k")
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     settings = Settings(
         store=StoreSettings(segment_keys=["region"]),
         webhooks={"recalibrate": WebhookSettings(url="http://127.0.0.1:9/hook")},
     )
-    app = App(settings, engine=engine)
+    app = App(settings, engine=sqlite_engine)
     IngestMetrics(app.registry)  # created when ingest starts
     exported = exported_names(app.registry)
     groups = yaml.safe_load((ALERTS / "prometheus-rules.yaml").read_text())["groups"]

@@ -61,10 +61,11 @@ def _worker_process(kafka: KafkaSettings, url: str, *flags: str) -> subprocess.P
 
 
 def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, database_url: str
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    database_url: str,
+    migrated_engine: Engine,
 ) -> None:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
     send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(300)])
     send_all(producer, kafka_settings.topics.labels, [label(i, i % 2) for i in range(300)])
 
@@ -72,32 +73,34 @@ def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
     output, _ = crashing.communicate(timeout=120)
     assert crashing.returncode == -signal.SIGKILL, output
     assert "dying before commit" in output
-    written_before_crash = count_events(engine)
+    written_before_crash = count_events(migrated_engine)
     assert written_before_crash > 0
     assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == 0
 
     restarted = _worker_process(kafka_settings, database_url)
     try:
-        wait_until(lambda: _window_counts(engine) == (300, 300), timeout_s=90, what="all events")
+        wait_until(
+            lambda: _window_counts(migrated_engine) == (300, 300), timeout_s=90, what="all events"
+        )
         time.sleep(2)  # any double counting would show up as more than 300
-        assert _window_counts(engine) == (300, 300)
-        assert count_events(engine) == 300
+        assert _window_counts(migrated_engine) == (300, 300)
+        assert count_events(migrated_engine) == 300
     finally:
         restarted.send_signal(signal.SIGTERM)
         output, _ = restarted.communicate(timeout=60)
     assert restarted.returncode == 0, output
-    engine.dispose()
 
 
 def test_sigterm_finishes_the_batch_commits_and_exits(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_url: str
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    sqlite_url: str,
+    sqlite_engine: Engine,
 ) -> None:
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     process = _worker_process(kafka_settings, sqlite_url)
     try:
         send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(400)])
-        wait_until(lambda: count_events(engine) > 0, timeout_s=60, what="the first batch")
+        wait_until(lambda: count_events(sqlite_engine) > 0, timeout_s=60, what="the first batch")
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
@@ -105,7 +108,7 @@ def test_sigterm_finishes_the_batch_commits_and_exits(
     assert "worker stopped" in output
     # Whatever was written was committed, and nothing committed is missing.
     assert committed_total(kafka_settings, kafka_settings.topics.probabilities) == count_events(
-        engine
+        sqlite_engine
     )
 
 
@@ -144,7 +147,9 @@ def test_database_outage_pauses_ingest_without_committing(
 __all__ = ["Aggregate"]
 
 
-def test_broker_restart_resumes_from_committed_offsets(persistent_broker, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_broker_restart_resumes_from_committed_offsets(
+    persistent_broker, sqlite_engine: Engine
+) -> None:  # type: ignore[no-untyped-def]
     from tests.fixtures.kafka import TEST_GROUP_TIMEOUTS, create_topics
 
     bootstrap = persistent_broker.bootstrap_servers
@@ -156,9 +161,7 @@ def test_broker_restart_resumes_from_committed_offsets(persistent_broker, sqlite
         **TEST_GROUP_TIMEOUTS,
     )
     create_topics(bootstrap, ["preds", "labels"], partitions=1)
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
-    store = EventStore(engine, clock_ms=lambda: BASE_MS + 86_400_000)
+    store = EventStore(sqlite_engine, clock_ms=lambda: BASE_MS + 86_400_000)
 
     def produce(payloads: list[bytes]) -> None:
         producer = KafkaProducer(bootstrap_servers=bootstrap)
@@ -175,7 +178,7 @@ def test_broker_restart_resumes_from_committed_offsets(persistent_broker, sqlite
         produce([prediction(i) for i in range(100, 180)])
 
         wait_until(lambda: committed_total(kafka, "preds") == 180, timeout_s=90, what="resume")
-        assert count_events(engine) == 180
+        assert count_events(sqlite_engine) == 180
         # Resumed from the committed offset: the first 100 were not read a second time.
         read = registry.get_sample_value("calmon_ingest_messages_total", {"stream": "prediction"})
         assert read == 180

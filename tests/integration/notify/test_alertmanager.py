@@ -22,8 +22,6 @@ from monitor.settings import (
     StoreSettings,
     WindowSettings,
 )
-from monitor.store import migrate
-from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
 from monitor.store.records import Label, Prediction
 from tests.fixtures.alertmanager import Alertmanager
@@ -105,18 +103,16 @@ def notifications(alertmanager: Alertmanager) -> list[dict]:  # type: ignore[typ
 
 
 def test_drift_fires_through_alertmanager_and_recovery_resolves(
-    alertmanager: Alertmanager, sqlite_url: str, tmp_path: Path
+    alertmanager: Alertmanager, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     real_now = int(time.time() * 1000)
     clock = Clock(real_now - 20 * MINUTE)
     # An HA pair whose second member is down: alerts still go through the first.
     down = f"http://127.0.0.1:{free_loopback_port()}"
-    app = make_app(engine, rules, [alertmanager.url, down], clock)
-    store = EventStore(engine, segment_keys=["region"], clock_ms=clock)
+    app = make_app(sqlite_engine, rules, [alertmanager.url, down], clock)
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
 
     # Healthy: both regions calibrated, nothing fires.
     write_traffic(store, clock.ms, 0, eu_overconfident=False, seed=1)
@@ -156,7 +152,7 @@ def test_drift_fires_through_alertmanager_and_recovery_resolves(
     assert sends.labels(down, "failure")._value.get() >= 1
 
     # A restarted daemon does not fire the same alert again.
-    restarted = make_app(engine, rules, [alertmanager.url], clock)
+    restarted = make_app(sqlite_engine, rules, [alertmanager.url], clock)
     clock.ms += MINUTE
     assert not [
         t

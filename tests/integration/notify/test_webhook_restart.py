@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from monitor.rules.model import Rule
 from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import KafkaSettings, Settings, WebhookSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
 from monitor.store.models import WebhookDelivery
 from tests.fixtures.http_receiver import Receiver
 from tests.integration.notify.test_webhooks import drifted_result
@@ -38,7 +36,11 @@ def start_daemon(config: Path, database_url: str, log: Path) -> subprocess.Popen
 
 
 def test_a_pending_delivery_survives_a_killed_daemon(
-    kafka_settings: KafkaSettings, http_receiver: Receiver, sqlite_url: str, tmp_path: Path
+    kafka_settings: KafkaSettings,
+    http_receiver: Receiver,
+    sqlite_url: str,
+    sqlite_engine: Engine,
+    tmp_path: Path,
 ) -> None:
     webhook = {"url": f"{http_receiver.url}/hook", "backoff_initial": 0.1, "backoff_max": 0.2}
     config = tmp_path / "calmon.yaml"
@@ -51,8 +53,6 @@ def test_a_pending_delivery_survives_a_killed_daemon(
             }
         )
     )
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     rule = Rule.model_validate(
         {
             "name": "HighECE",
@@ -63,7 +63,7 @@ def test_a_pending_delivery_survives_a_killed_daemon(
         }
     )
     settings = Settings(webhooks={"recalibrate": WebhookSettings.model_validate(webhook)})
-    AlertPipeline(engine, settings, [rule], CollectorRegistry(), notifier=None).on_results(
+    AlertPipeline(sqlite_engine, settings, [rule], CollectorRegistry(), notifier=None).on_results(
         "24h", [drifted_result()]
     )
 
@@ -73,7 +73,7 @@ def test_a_pending_delivery_survives_a_killed_daemon(
     http_receiver.wait_for(lambda got: len(got) >= 1, timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    with engine.connect() as connection:
+    with sqlite_engine.connect() as connection:
         (row,) = connection.execute(select(WebhookDelivery)).all()
     assert row.state == "pending", log.read_text()
 
@@ -88,6 +88,6 @@ def test_a_pending_delivery_survives_a_killed_daemon(
     assert len(http_receiver.accepted()) == 1, log.read_text()
     keys = {r.headers["Calmon-Idempotency-Key"] for r in http_receiver.received}
     assert len(keys) == 1
-    with engine.connect() as connection:
+    with sqlite_engine.connect() as connection:
         (row,) = connection.execute(select(WebhookDelivery)).all()
     assert row.state == "delivered"

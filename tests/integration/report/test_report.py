@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from monitor.store import migrate
-from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
 from monitor.windows.references import snapshot_period
 from tests.integration.notify.test_alertmanager import (
@@ -52,12 +50,12 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def test_report_has_every_chart_and_renders(sqlite_url: str, tmp_path: Path) -> None:
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
+def test_report_has_every_chart_and_renders(
+    sqlite_url: str, sqlite_engine: Engine, tmp_path: Path
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    fill_store(engine, rules)
+    fill_store(sqlite_engine, rules)
     config = tmp_path / "calmon.yaml"
     config.write_text("store: {segment_keys: [region]}\nwindows: [{name: 5m, length: 5m}]\n")
     html, png = tmp_path / "report.html", tmp_path / "report.png"

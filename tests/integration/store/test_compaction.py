@@ -125,23 +125,21 @@ def test_a_run_ends_while_ingest_keeps_appending(
     assert window.aggregate.n_labelled == 200 + 40 * transactions
 
 
-def test_two_compactors_merge_each_delta_exactly_once(database_url: str) -> None:
+def test_two_compactors_merge_each_delta_exactly_once(migrated_engine: Engine) -> None:
     # Replica A is mid-compaction (merged, deleted, not committed) when replica B starts
     # on the same deltas. PostgreSQL: B waits on A's rows, then finds its deltas gone
     # and rolls back. SQLite: B waits for the write lock, then finds nothing to merge.
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
     records, _, _ = _stream(200, seed=3)
-    _write(engine, records, batch=40)
+    _write(migrated_engine, records, batch=40)
     outcome: list[object] = []
 
     def replica_b() -> None:
         try:
-            outcome.append(compact_aggregates(engine, NOW))
+            outcome.append(compact_aggregates(migrated_engine, NOW))
         except ConcurrentCompaction as exc:
             outcome.append(exc)
 
-    with engine.begin() as connection:
+    with migrated_engine.begin() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         merged = compact_connection(connection, NOW)
@@ -151,14 +149,13 @@ def test_two_compactors_merge_each_delta_exactly_once(database_url: str) -> None
         assert other.is_alive()  # B waits for A's transaction
     other.join(timeout=30)
     assert merged > 0
-    if engine.dialect.name == "postgresql":
+    if migrated_engine.dialect.name == "postgresql":
         assert len(outcome) == 1 and isinstance(outcome[0], ConcurrentCompaction)
     else:
         assert outcome == [0]
-    window = _window(engine)
+    window = _window(migrated_engine)
     assert (window.predictions, window.aggregate.n_labelled) == (200, 200)
-    assert _rows(engine, AggregateDelta) == 0
-    engine.dispose()
+    assert _rows(migrated_engine, AggregateDelta) == 0
 
 
 def test_downgrading_past_deltas_folds_them_into_their_buckets(database_url: str) -> None:

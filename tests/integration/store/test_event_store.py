@@ -293,19 +293,14 @@ def test_retention_drops_metric_history_past_its_horizon(migrated_engine: Engine
     assert [tuple(row) for row in kept] == [("brier", NOW - 10 * DAY_MS), ("ece", NOW - 9 * DAY_MS)]
 
 
-def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url: str) -> None:
+def test_concurrent_label_and_prediction_writers_never_miss_a_join(migrated_engine: Engine) -> None:
     # Two writers (as two replicas would be): one writes labels, one predictions, for the
     # same events, in interleaved batches. Every event must end up labelled exactly once.
-    from monitor.store import migrate
-    from monitor.store.engine import make_engine
-
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
     predictions, labels, _, _ = _stream(600, seed=3)
     errors: list[BaseException] = []
 
     def write(records: list[Prediction] | list[Label]) -> None:
-        store = _store(engine)
+        store = _store(migrated_engine)
         try:
             for start in range(0, len(records), 50):
                 store.write_batch(records[start : start + 50])
@@ -321,8 +316,7 @@ def test_concurrent_label_and_prediction_writers_never_miss_a_join(database_url:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert _window(engine).aggregate.n_labelled == 600
-    engine.dispose()
+    assert _window(migrated_engine).aggregate.n_labelled == 600
 
 
 def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(

@@ -115,7 +115,7 @@ def _plans_of_lookups(engine: Engine, table: Any, keys: list[str], values: Any) 
 
 
 def test_sqlite_lookups_search_the_key_index_instead_of_scanning_the_table(
-    sqlite_url: str,
+    sqlite_engine: Engine,
 ) -> None:
     """A batch's cost must not grow with the table: each key is one index search.
 
@@ -123,15 +123,12 @@ def test_sqlite_lookups_search_the_key_index_instead_of_scanning_the_table(
     (0.43 s per 500 keys at a million events); the plan is what regresses, so the
     plan is what this test reads.
     """
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
-    _insert_events(engine, [("m", f"e{i}") for i in range(2000)])
-    event_plan = _plans_of_lookups(engine, EVENTS, KEYS, [("m", "e1"), ("m", "e5")])
+    _insert_events(sqlite_engine, [("m", f"e{i}") for i in range(2000)])
+    event_plan = _plans_of_lookups(sqlite_engine, EVENTS, KEYS, [("m", "e1"), ("m", "e5")])
     aggregate_keys = ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"]
     aggregate_plan = _plans_of_lookups(
-        engine, Aggregate.__table__, aggregate_keys, [("m", "v1", "__all__", 60, 0)]
+        sqlite_engine, Aggregate.__table__, aggregate_keys, [("m", "v1", "__all__", 60, 0)]
     )
-    engine.dispose()
 
     assert any(line.startswith("SEARCH t USING") for line in event_plan), event_plan
     assert not any(line.startswith("SCAN t") for line in event_plan), event_plan
@@ -141,16 +138,16 @@ def test_sqlite_lookups_search_the_key_index_instead_of_scanning_the_table(
 
 
 def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
-    sqlite_url: str,
+    sqlite_engine: Engine,
 ) -> None:
     """Only model_id bound made SQLite walk every version's and segment's buckets."""
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
-    EventStore(engine).write_batch([Prediction("m", "e", "v1", 1_790_000_000_000, probability=0.5)])
+    EventStore(sqlite_engine).write_batch(
+        [Prediction("m", "e", "v1", 1_790_000_000_000, probability=0.5)]
+    )
     plan = _plans_of(
-        engine,
+        sqlite_engine,
         lambda: load_window(
-            engine,
+            sqlite_engine,
             model_id="m",
             model_version=None,
             segment="__all__",
@@ -158,7 +155,6 @@ def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
             end_ms=1_790_001_000_000,
         ),
     )
-    engine.dispose()
     # Both the buckets' rows and their deltas not compacted yet are searched by prefix.
     searched = [line for line in plan if "aggregates" in line or "aggregate_deltas" in line]
     assert any("aggregate_deltas" in line for line in searched), plan
@@ -166,15 +162,12 @@ def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
     assert all("model_id=? AND model_version=? AND segment=?" in line for line in searched), plan
 
 
-def test_sqlite_reads_metric_history_by_model_metric_and_time(sqlite_url: str) -> None:
+def test_sqlite_reads_metric_history_by_model_metric_and_time(sqlite_engine: Engine) -> None:
     """The history table gains a row per metric, series and evaluation: never walk it."""
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
     plan = _plans_of(
-        engine,
-        lambda: metric_history(engine, model_id="m", metric="ece", window="1h", since_ms=5),
+        sqlite_engine,
+        lambda: metric_history(sqlite_engine, model_id="m", metric="ece", window="1h", since_ms=5),
     )
-    engine.dispose()
     index = "ix_metric_points_model_metric_time (model_id=? AND metric=? AND evaluated_ms>?)"
     assert any(f"USING INDEX {index}" in line for line in plan), plan
 

@@ -11,8 +11,6 @@ from sqlalchemy import Engine
 from monitor.metrics import calibration as core
 from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
 from monitor.store.records import Label, Prediction
 from monitor.windows.jobs import JobMetrics, WindowJob
@@ -24,10 +22,8 @@ HOUR = 3_600_000
 
 
 @pytest.fixture
-def engine(sqlite_url: str) -> Engine:
-    engine = make_engine(sqlite_url)
-    migrate.upgrade(engine)
-    return engine
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 def _job(engine: Engine, owner: str = "a", **evaluation: object) -> WindowJob:
