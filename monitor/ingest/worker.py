@@ -139,19 +139,23 @@ class IngestWorker:
     def process(self, records: list[ConsumerRecord], stop: threading.Event) -> bool:
         """Make one batch durable, then commit its offsets. Returns False if stopped first.
 
-        The ordering is what makes ingest at-least-once without double counting:
+        The ordering is what makes ingest at-least-once without counting data twice:
 
-        1. validate every message; invalid ones are set aside with their reason;
+        1. validate every message; invalid ones are set aside with their reason (and
+           counted as rejected right away);
         2. write the valid ones to the store in ONE transaction; while the store is
            down, retry with exponential backoff, partitions paused (nothing new is
            fetched, the consumer stays in its group); records whose data the store
-           refuses are found and set aside with the invalid ones (``_write``);
+           refuses are found, counted and set aside with the invalid ones (``_write``);
         3. forward the invalid ones to the dead-letter topic and wait for the acks;
-        4. count the batch in the metrics, and only then commit the offsets after the
-           batch's last record per partition.
+        4. count the valid ones in the metrics, and only then commit the offsets after
+           the batch's last record per partition.
 
-        A crash anywhere before 4 makes Kafka redeliver the batch; step 2 is an
-        idempotent upsert on (model_id, event_id), so redelivery changes nothing.
+        A crash before the commit, a failed commit (``_commit``) or a stop during the
+        retries of 2 or 3 leaves the offsets where they were, so the batch is read
+        again; step 2 is an idempotent upsert on (model_id, event_id), so that changes
+        nothing in the store. The counters are only at-least-once: what was counted
+        before is counted again (README, "Message schema").
         """
         started = time.perf_counter()
         valid, rejected = self._validate(records)
