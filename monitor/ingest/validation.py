@@ -224,7 +224,8 @@ def _timestamp(message: dict[str, Any]) -> int:
         time_ms = int(value)
     elif isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            # RFC 3339 allows a lower-case "t" and "z"; fromisoformat reads upper case only.
+            parsed = datetime.fromisoformat(value.upper())
         except ValueError:
             raise InvalidMessage("bad_timestamp", f"not RFC 3339: {value!r}") from None
         if parsed.tzinfo is None:
