@@ -78,6 +78,25 @@ INVALID = {
 }
 
 
+#: ISO 8601 forms that calmon reads but RFC 3339, so the schema, does not: the schema is
+#: the strict contract for producers, the validator a lenient reader (README). Not
+#: shared cases, as the two are not meant to agree on them.
+LENIENT_TIMES = {
+    "space for T": "2026-09-21 10:00:00+02:00",
+    "no seconds": "2026-09-21T10:00+02:00",
+    "offset without colon": "2026-09-21T10:00:00+0200",
+    "basic format": "20260921T100000+0200",
+}
+
+
+@pytest.mark.parametrize("timestamp", LENIENT_TIMES.values(), ids=LENIENT_TIMES.keys())
+def test_other_iso_8601_times_pass_the_validator_not_the_schema(timestamp: str) -> None:
+    message = _with(PREDICTION, timestamp=timestamp)
+    assert parse_message(orjson.dumps(message)).event_time_ms == 1_789_977_600_000
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(message, SCHEMA, format_checker=FORMATS)
+
+
 def test_lower_case_t_and_z_read_as_upper_case() -> None:
     lower = parse_message(orjson.dumps(_with(PREDICTION, timestamp="2026-09-21t08:00:00z")))
     upper = parse_message(orjson.dumps(_with(PREDICTION, timestamp="2026-09-21T08:00:00Z")))
