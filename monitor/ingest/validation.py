@@ -17,7 +17,7 @@ monitor.ingest.validation.InvalidMessage: bad_probability: probability must be i
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 import orjson
@@ -30,6 +30,8 @@ MAX_SEGMENT_VALUE_LENGTH = 128
 #: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 REASONS = (
     "oversized",
@@ -221,6 +223,11 @@ def _timestamp(message: dict[str, Any]) -> int:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise InvalidMessage("bad_timestamp", f"timestamp must be finite, got {value!r}")
+        # The bounds apply to the number as sent, as in the JSON Schema (so 4102444800000.5
+        # is out); then a fraction (time.time() * 1000 is a float) is truncated, like the
+        # digits of a text timestamp beyond the millisecond.
+        if not MIN_TIME_MS <= value <= MAX_TIME_MS:
+            raise _out_of_range(value)
         time_ms = int(value)
     elif isinstance(value, str):
         try:
@@ -230,16 +237,21 @@ def _timestamp(message: dict[str, Any]) -> int:
             raise InvalidMessage("bad_timestamp", f"not RFC 3339: {value!r}") from None
         if parsed.tzinfo is None:
             raise InvalidMessage("bad_timestamp", f"timestamp needs a UTC offset: {value!r}")
-        time_ms = round(parsed.timestamp() * 1000)
+        # Exact (no float): digits beyond the millisecond are truncated.
+        time_ms = (parsed - _EPOCH) // _MILLISECOND
     else:
         raise InvalidMessage(
             "bad_timestamp", f"timestamp must be RFC 3339 text or epoch ms, got {value!r}"
         )
     if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
-        raise InvalidMessage(
-            "bad_timestamp", f"timestamp {value!r} is outside 2000-2100 (seconds instead of ms?)"
-        )
+        raise _out_of_range(value)
     return time_ms
+
+
+def _out_of_range(value: Any) -> InvalidMessage:
+    return InvalidMessage(
+        "bad_timestamp", f"timestamp {value!r} is outside 2000-2100 (seconds instead of ms?)"
+    )
 
 
 def _segment(value: Any) -> dict[str, str]:

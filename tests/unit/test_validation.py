@@ -12,7 +12,7 @@ import jsonschema
 import orjson
 import pytest
 
-from monitor.ingest.validation import InvalidMessage, parse_message
+from monitor.ingest.validation import MAX_TIME_MS, MIN_TIME_MS, InvalidMessage, parse_message
 
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "config" / "message.schema.json").read_text(encoding="utf-8")
@@ -46,6 +46,9 @@ VALID = {
     "segment": _with(PREDICTION, segment={"region": "eu", "channel": "web"}),
     "RFC 3339 time": _with(PREDICTION, timestamp="2026-09-21T10:00:00+02:00"),
     "RFC 3339 time, lower case": _with(PREDICTION, timestamp="2026-09-21t08:00:00.25z"),
+    "fractional epoch ms": _with(PREDICTION, timestamp=T + 0.75),
+    "first epoch ms": _with(PREDICTION, timestamp=MIN_TIME_MS),
+    "last epoch ms, as a float": _with(PREDICTION, timestamp=float(MAX_TIME_MS)),
     "label": LABEL,
     "label false": _with(LABEL, label=False),
     "explicit type": _with(LABEL, type="label"),
@@ -73,6 +76,8 @@ INVALID = {
     "label 2": (_with(LABEL, label=2), "bad_label"),
     "seconds, not ms": (_with(PREDICTION, timestamp=1_790_000_000), "bad_timestamp"),
     "year 2200": (_with(PREDICTION, timestamp=7_258_118_400_000), "bad_timestamp"),
+    "fractional ms before 2000": (_with(PREDICTION, timestamp=MIN_TIME_MS - 0.5), "bad_timestamp"),
+    "fractional ms after 2100": (_with(PREDICTION, timestamp=MAX_TIME_MS + 0.5), "bad_timestamp"),
     "time without offset": (_with(PREDICTION, timestamp="2026-09-21T10:00:00"), "bad_timestamp"),
     "not a time": (_with(PREDICTION, timestamp="yesterday"), "bad_timestamp"),
 }
@@ -101,6 +106,20 @@ def test_lower_case_t_and_z_read_as_upper_case() -> None:
     lower = parse_message(orjson.dumps(_with(PREDICTION, timestamp="2026-09-21t08:00:00z")))
     upper = parse_message(orjson.dumps(_with(PREDICTION, timestamp="2026-09-21T08:00:00Z")))
     assert lower.event_time_ms == upper.event_time_ms == 1_789_977_600_000
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "time_ms"),
+    [
+        (T + 0.999, T),
+        ("2026-09-21T08:00:00.0019999Z", 1_789_977_600_001),
+        ("2026-09-21T10:00:00.999+02:00", 1_789_977_600_999),
+    ],
+)
+def test_fractions_of_a_millisecond_are_truncated(timestamp: float | str, time_ms: int) -> None:
+    assert parse_message(orjson.dumps(_with(PREDICTION, timestamp=timestamp))).event_time_ms == (
+        time_ms
+    )
 
 
 def test_the_schema_checks_date_time_formats() -> None:
