@@ -261,7 +261,9 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
     series = result.series
     start_ms = int(result.window_start.timestamp() * 1000)
     end_ms = int(result.window_end.timestamp() * 1000)
-    references = ReferenceResolver(engine, settings.reference).resolve(
+    # Evaluated as the window job did, at the result's time, so the edges fall alike.
+    now_ms = int(result.evaluated_at.timestamp() * 1000)
+    references = ReferenceResolver(engine, settings.reference, now_ms=now_ms).resolve(
         series.model, series.model_version, series.segment, start_ms, end_ms
     )
     current = load_window(
@@ -271,6 +273,7 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
         segment=series.segment,
         start_ms=start_ms,
         end_ms=end_ms,
+        now_ms=now_ms,
     ).aggregate
     charts = []
     for kind in DISTRIBUTIONS:

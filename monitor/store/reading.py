@@ -47,9 +47,11 @@ def load_window(
     segment: str,
     start_ms: int,
     end_ms: int,
+    now_ms: int,
 ) -> WindowAggregate:
-    """Merge the buckets covering [start, end); ``model_version=None`` merges all versions."""
-    buckets = cover(start_ms, end_ms)
+    """Merge the buckets covering [start, end) as evaluated at ``now`` (which places the
+    edges: ``buckets.window_edge``); ``model_version=None`` merges all versions."""
+    buckets = cover(start_ms, end_ms, now_ms)
     parts: list[EventAggregate] = []
     predictions = rows_merged = 0
     with engine.connect() as connection:

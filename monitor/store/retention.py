@@ -2,9 +2,10 @@
 
 Raw events are kept for ``event_retention_s`` (default 35 days: longer than the label
 horizon, so a late label still finds its prediction). Labels that never met their
-prediction are dropped after the label horizon. Aggregates are kept per resolution:
-minutes 3 days, hours 62 days, days 400 days by default — a window only reads buckets
-that lie inside it, so these bound the longest window of each granularity. The metric
+prediction are dropped after the label horizon. Aggregates are kept per resolution
+(``buckets.BUCKETS_KEPT_S``): minutes 3 days, hours 62 days, days 400 days; a window
+edge further back than its resolution is kept moves to a coarser boundary
+(``buckets.window_edge``), so no window reads a bucket this deletes. The metric
 history (every value a window job computed: one row per metric, series and evaluation,
 the store's fastest-growing table) is kept ``metric_history_s``, default 400 days.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, func, select, table, text
 
-from monitor.store.buckets import DAY_S, HOUR_S, MINUTE_S
+from monitor.store.buckets import BUCKETS_KEPT_S
 from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
 
 
@@ -24,9 +25,6 @@ from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
 class RetentionPolicy:
     event_retention_s: int = 35 * 86_400
     label_horizon_s: int = 30 * 86_400
-    minute_buckets_s: int = 3 * 86_400
-    hour_buckets_s: int = 62 * 86_400
-    day_buckets_s: int = 400 * 86_400
     metric_history_s: int = 400 * 86_400
 
 
@@ -50,11 +48,8 @@ def apply_retention(engine: Engine, policy: RetentionPolicy, now_ms: int) -> Ret
             )
         ).rowcount
         aggregates = 0
-        for resolution, keep_s in (
-            (MINUTE_S, policy.minute_buckets_s),
-            (HOUR_S, policy.hour_buckets_s),
-            (DAY_S, policy.day_buckets_s),
-        ):
+        # Fixed, not configurable: window edges are placed knowing these (buckets.py).
+        for resolution, keep_s in BUCKETS_KEPT_S.items():
             for model in (Aggregate, AggregateDelta):
                 aggregates += connection.execute(
                     delete(model).where(

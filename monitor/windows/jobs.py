@@ -99,7 +99,7 @@ class WindowJob:
     def evaluate_all(self, now: int) -> list[WindowResult]:
         end = now
         start = now - int(self._window.length * 1000)
-        resolver = ReferenceResolver(self._engine, self._settings.reference)
+        resolver = ReferenceResolver(self._engine, self._settings.reference, now_ms=now)
         by_model: dict[str, list[SeriesInfo]] = defaultdict(list)
         for info in list_series(self._engine):
             by_model[info.model_id].append(info)
@@ -136,6 +136,7 @@ class WindowJob:
                 segment=segment,
                 start_ms=start,
                 end_ms=end,
+                now_ms=now,
             )
             for segment in segments
         }

@@ -37,6 +37,7 @@ def fit_references(
     start_ms: int,
     end_ms: int,
     psi_bins: int,
+    now_ms: int,
 ) -> References:
     """Fit both distributions' references from the stored aggregates of a period."""
     window = load_window(
@@ -46,6 +47,7 @@ def fit_references(
         segment=segment,
         start_ms=start_ms,
         end_ms=end_ms,
+        now_ms=now_ms,
     )
     fitted: References = {}
     for distribution in DISTRIBUTIONS:
@@ -138,6 +140,7 @@ def snapshot_period(
             start_ms=start_ms,
             end_ms=end_ms,
             psi_bins=psi_bins,
+            now_ms=now_ms,
         )
         save_snapshot(
             engine,
@@ -177,9 +180,10 @@ def parse_time_ms(text: str) -> int:
 class ReferenceResolver:
     """Finds each series' references; caches fixed-period fits for one job run."""
 
-    def __init__(self, engine: Engine, settings: ReferenceSettings) -> None:
+    def __init__(self, engine: Engine, settings: ReferenceSettings, *, now_ms: int) -> None:
         self._engine = engine
         self._settings = settings
+        self._now_ms = now_ms  # when the windows are evaluated: it places their edges
         self._fixed: dict[tuple[str, str, str], References] = {}
 
     def resolve(
@@ -199,6 +203,7 @@ class ReferenceResolver:
                     start_ms=parse_time_ms(self._settings.start),
                     end_ms=parse_time_ms(self._settings.end),
                     psi_bins=self._settings.psi_bins,
+                    now_ms=self._now_ms,
                 )
             return self._fixed[key]
         length = end_ms - start_ms
@@ -210,4 +215,5 @@ class ReferenceResolver:
             start_ms=start_ms - length,
             end_ms=start_ms,
             psi_bins=self._settings.psi_bins,
+            now_ms=self._now_ms,
         )

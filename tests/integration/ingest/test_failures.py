@@ -40,6 +40,7 @@ def _window_counts(engine: Engine) -> tuple[int, int]:
         segment="__all__",
         start_ms=BASE_MS - 86_400_000,
         end_ms=BASE_MS + 86_400_000,
+        now_ms=BASE_MS + 86_400_000,
     )
     return window.predictions, window.aggregate.n_labelled
 

@@ -37,6 +37,7 @@ def _first_day(engine: Engine) -> WindowAggregate:
         segment="__all__",
         start_ms=BASE_MS,
         end_ms=BASE_MS + 86_400_000,
+        now_ms=BASE_MS + 86_400_000,
     )
 
 

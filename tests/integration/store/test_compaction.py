@@ -50,6 +50,7 @@ def _window(engine: Engine, segment: str = "__all__") -> WindowAggregate:
         segment=segment,
         start_ms=NOW - 2 * DAY_MS,
         end_ms=NOW,
+        now_ms=NOW,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, select
 
 from monitor.metrics import calibration as core
+from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.summary import calibration_summary
 from monitor.store.compaction import compact_aggregates
 from monitor.store.events import DAY_MS, EventStore
@@ -56,6 +57,7 @@ def _window(engine: Engine, segment: str = "__all__", version: str | None = "v1"
         segment=segment,
         start_ms=NOW - 2 * DAY_MS,
         end_ms=NOW,
+        now_ms=NOW,
     )
 
 
@@ -131,6 +133,7 @@ def test_score_and_probability_in_two_messages_and_label_first(migrated_engine: 
         segment="__all__",
         start_ms=t - HOUR_MS,
         end_ms=NOW,
+        now_ms=NOW,
     )
     aggregate = window.aggregate
     assert (window.predictions, aggregate.n_scores, aggregate.n_probabilities) == (1, 1, 1)
@@ -184,6 +187,7 @@ def test_a_late_label_changes_a_past_window(migrated_engine: Engine) -> None:
             segment="__all__",
             start_ms=t - DAY_MS,
             end_ms=t + DAY_MS,
+            now_ms=t + DAY_MS,
         ).aggregate.n_labelled
 
     assert past_window_labelled() == 0
@@ -226,6 +230,7 @@ def test_a_window_over_all_versions_merges_each_version_and_nothing_else(
             segment=segment,
             start_ms=t - HOUR_MS,
             end_ms=t + HOUR_MS,
+            now_ms=t + HOUR_MS,
         )
         return merged.predictions, merged.aggregate.n_labelled
 
@@ -260,6 +265,61 @@ def test_retention_keeps_what_windows_need(migrated_engine: Engine, compacted: b
             select(table.resolution_s, func.count()).group_by(table.resolution_s)
         ).all()
     assert dict(resolutions) == {3600: 1, 86400: 2}
+
+
+def test_a_week_reads_the_same_before_and_after_retention(migrated_engine: Engine) -> None:
+    """Retention deletes minute buckets after 3 days, so a 7-day window (and the week
+    before it, its trailing reference) starts on the hour (``buckets.window_edge``).
+    Each must hold exactly its events, before retention runs and after."""
+    minute = 60_000
+    now = NOW + 23 * minute + 30_500  # evaluated mid-hour, as a window job would be
+    times = np.arange(now - 15 * DAY_MS, now, 7 * minute + 13_000)
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.01, 0.99, times.size)
+    y = (rng.uniform(size=times.size) < p).astype(int)
+    store = EventStore(migrated_engine, clock_ms=lambda: now)
+    records: list[Prediction | Label] = []
+    for i, t in enumerate(times.tolist()):
+        records.append(Prediction("m", f"e{i}", "v1", t, probability=float(p[i])))
+        records.append(Label("m", f"e{i}", int(y[i]), t + 1000))
+    for start in range(0, len(records), 1000):
+        store.write_batch(records[start : start + 1000])
+    compact_aggregates(migrated_engine, now)
+
+    def read(start_ms: int, end_ms: int) -> EventAggregate:
+        window = load_window(
+            migrated_engine,
+            model_id="m",
+            model_version="v1",
+            segment="__all__",
+            start_ms=start_ms,
+            end_ms=end_ms,
+            now_ms=now,
+        )
+        assert window.predictions == window.aggregate.n_labelled
+        return window.aggregate
+
+    week_start = now - 7 * DAY_MS - (now - 7 * DAY_MS) % HOUR_MS  # its hour's start
+    previous_start = now - 14 * DAY_MS - (now - 14 * DAY_MS) % HOUR_MS
+    expected = {
+        "week": (times >= week_start),
+        "week before": (times >= previous_start) & (times < week_start),
+    }
+    spans = {"week": (now - 7 * DAY_MS, now), "week before": (now - 14 * DAY_MS, now - 7 * DAY_MS)}
+    before = {name: read(*span) for name, span in spans.items()}
+    result = apply_retention(migrated_engine, RetentionPolicy(), now)
+    assert result.aggregates > 0  # the old minute buckets are gone
+    after = {name: read(*span) for name, span in spans.items()}
+    for name, inside in expected.items():
+        for aggregate in (before[name], after[name]):
+            assert aggregate.n_labelled == inside.sum()
+            values = calibration_summary(aggregate, bootstrap_resamples=0).values
+            assert values["ece"] == pytest.approx(
+                core.expected_calibration_error(p[inside], y[inside]), abs=1e-12
+            )
+            assert values["brier_score"] == pytest.approx(
+                core.brier_score_loss(p[inside], y[inside]), abs=1e-12
+            )
 
 
 def test_retention_drops_metric_history_past_its_horizon(migrated_engine: Engine) -> None:

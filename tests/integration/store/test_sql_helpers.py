@@ -153,6 +153,7 @@ def test_sqlite_reads_a_window_over_all_versions_with_the_key_prefix_bound(
             segment="__all__",
             start_ms=1_789_999_000_000,
             end_ms=1_790_001_000_000,
+            now_ms=1_790_001_000_000,
         ),
     )
     # Both the buckets' rows and their deltas not compacted yet are searched by prefix.

@@ -198,6 +198,7 @@ def test_every_path_follows_the_rules(
             segment=segment,
             start_ms=NOW - 41 * DAY_MS,
             end_ms=NOW + 60_000,
+            now_ms=NOW + 60_000,
         )
         labelled = [r for r in members if r.label is not None and r.probability is not None]
         assert window.predictions == len(members)

@@ -121,6 +121,7 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
         segment="__all__",
         start_ms=NOW - 4 * HOUR,
         end_ms=NOW - 2 * HOUR,
+        now_ms=NOW - 2 * HOUR,
         psi_bins=10,
     )
     save_snapshot(
