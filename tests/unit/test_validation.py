@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from monitor.ingest.validation import MAX_TIME_MS, MIN_TIME_MS, InvalidMessage, parse_message
+from monitor.store.records import Label
 
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "config" / "message.schema.json").read_text(encoding="utf-8")
@@ -57,6 +58,8 @@ VALID = {
     "null type, label": _with(LABEL, type=None),
     "label false": _with(LABEL, label=False),
     "explicit type": _with(LABEL, type="label"),
+    "label key, no type: a label": _with(PREDICTION, label=1),
+    "label key, prediction type": _with(PREDICTION, type="prediction", label="ignored"),
 }
 
 INVALID = {
@@ -83,6 +86,9 @@ INVALID = {
         "bad_segment",
     ),
     "label 2": (_with(LABEL, label=2), "bad_label"),
+    "label key, no type, label 2": (_with(PREDICTION, label=2), "bad_label"),
+    "label type without label": (_with(PREDICTION, type="label"), "missing_field"),
+    "unknown type": (_with(PREDICTION, type="score"), "unknown_type"),
     "seconds, not ms": (_with(PREDICTION, timestamp=1_790_000_000), "bad_timestamp"),
     "year 2200": (_with(PREDICTION, timestamp=7_258_118_400_000), "bad_timestamp"),
     "fractional ms before 2000": (_with(PREDICTION, timestamp=MIN_TIME_MS - 0.5), "bad_timestamp"),
@@ -137,11 +143,18 @@ def test_the_schema_checks_date_time_formats() -> None:
     assert "date-time" in FORMATS.checkers
 
 
+def _schema_kind(message: dict[str, Any]) -> str:
+    """The branch the schema checks a message against (its top-level if/then/else)."""
+    is_label = jsonschema.Draft202012Validator(SCHEMA["if"]).is_valid(message)
+    return "label" if is_label else "prediction"
+
+
 @pytest.mark.parametrize("message", VALID.values(), ids=VALID.keys())
 def test_valid_messages_pass_the_validator_and_the_schema(message: dict[str, Any]) -> None:
     parsed = parse_message(orjson.dumps(message))
     assert parsed.event_id == str(message["event_id"])
     jsonschema.validate(message, SCHEMA, format_checker=FORMATS)
+    assert _schema_kind(message) == ("label" if isinstance(parsed, Label) else "prediction")
 
 
 @pytest.mark.parametrize(("message", "reason"), INVALID.values(), ids=INVALID.keys())
