@@ -9,7 +9,8 @@ trailing reference) on SQLite. N = 1.2 billion (2,000 events/s for 7 days) would
 the same number of rows; only the counts inside them grow.
 
 A window that ends on a day boundary is covered by 7 day buckets. One that ends at
-10:23 is not: minutes and hours cover its two edges (89 buckets here, up to ~170), so it
+13:37 is not: minutes and hours cover its edges (67 buckets here: its start, a week
+back, moves to the hour, ``monitor/store/buckets.py``; its trailing reference 30), so it
 is timed too, with the peak of memory allocated while it is evaluated (tracemalloc, in a
 separate run: tracing slows the code).
 
@@ -42,7 +43,7 @@ from monitor.windows.results import WindowResult
 DAY_MS = 86_400_000
 NOW = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # a day boundary
 WINDOW_DAYS = 7
-#: A window end that is not on a day or hour boundary: 10:23.
+#: A window end that is not on a day or hour boundary: 13:37 the day before NOW.
 MID_DAY = NOW - (10 * 3600 + 23 * 60) * 1000
 
 
@@ -107,7 +108,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     print(
         f"{'events in 7-day window':>24} {'stored rows':>12} {'evaluate (s)':>13} {'ratio':>7}"
-        f" {'ending 10:23 (s)':>17} {'its peak MiB':>13}"
+        f" {'ending 13:37 (s)':>17} {'its peak MiB':>13}"
     )
     first = None
     for n in sizes:
