@@ -138,6 +138,9 @@ class App:
             "Aggregate deltas this replica's compaction job merged into their buckets.",
             registry=self.registry,
         )
+        # Created here, not with the worker: the retention job counts the labels it
+        # drops (no_prediction) in the same counter as ingest's other dropped labels.
+        self.ingest_metrics = IngestMetrics(self.registry)
         self.stop_event = threading.Event()
         self.worker: IngestWorker | None = None
 
@@ -146,7 +149,7 @@ class App:
             kafka=self.settings.kafka,
             ingest=self.settings.ingest,
             store=self.store,
-            metrics=IngestMetrics(self.registry),
+            metrics=self.ingest_metrics,
         )
         thread = threading.Thread(target=self.worker.run, args=(self.stop_event,), name="ingest")
         thread.start()
@@ -173,6 +176,7 @@ class App:
         )
         result = apply_retention(self.engine, policy, self.clock_ms())
         logger.info("retention applied", extra=vars(result))
+        self.ingest_metrics.labels_dropped.labels("no_prediction").inc(result.orphan_labels)
         tables = [model.__tablename__ for model in (Event, Aggregate, AggregateDelta, MetricPoint)]
         for name, count in table_row_counts(self.engine, tables).items():
             self.store_rows.labels(name).set(count)

@@ -7,7 +7,13 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from monitor.ingest.validation import REASONS
 
 STREAMS = ("prediction", "label")
-LABEL_DROP_REASONS = ("duplicate", "conflicting", "label_too_old", "label_delay_over_horizon")
+LABEL_DROP_REASONS = (
+    "duplicate",
+    "conflicting",
+    "label_too_old",
+    "label_delay_over_horizon",
+    "no_prediction",
+)
 LABEL_DELAY_BUCKETS_S = (60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 
 
@@ -35,7 +41,8 @@ class IngestMetrics:
         self.labels_dropped = Counter(
             "calmon_labels_dropped",
             "Labels not used, by reason: duplicate, conflicting, label_too_old, "
-            "label_delay_over_horizon.",
+            "label_delay_over_horizon, no_prediction (waited a label horizon for a "
+            "prediction that never came; counted by the retention job).",
             ["reason"],
             registry=registry,
         )

@@ -2,7 +2,9 @@
 
 Raw events are kept for ``event_retention_s`` (default 35 days: longer than the label
 horizon, so a late label still finds its prediction). Labels that never met their
-prediction are dropped after the label horizon. Aggregates are kept per resolution
+prediction are dropped one label horizon after they arrived, and returned as
+``orphan_labels`` (the daemon counts them as ``no_prediction``); so is a label that
+arrives after its prediction was deleted. Aggregates are kept per resolution
 (``buckets.BUCKETS_KEPT_S``): minutes 3 days, hours 62 days, days 400 days; a window
 edge further back than its resolution is kept moves to a coarser boundary
 (``buckets.window_edge``), so no window reads a bucket this deletes. The metric

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from monitor.app import App
-from monitor.ingest.metrics import IngestMetrics
 from monitor.settings import Settings, StoreSettings, WebhookSettings
 
 pytestmark = pytest.mark.integration
@@ -69,7 +68,6 @@ def test_rules_use_only_metrics_the_daemon_exports(
         webhooks={"recalibrate": WebhookSettings(url="http://127.0.0.1:9/hook")},
     )
     app = App(settings, engine=sqlite_engine)
-    IngestMetrics(app.registry)  # created when ingest starts
     exported = exported_names(app.registry)
     groups = yaml.safe_load((ALERTS / "prometheus-rules.yaml").read_text())["groups"]
     used = {
