@@ -193,6 +193,9 @@ def _identifier(message: dict[str, Any], field: str) -> str:
         raise InvalidMessage("missing_field", f"{field} is required")
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # numeric ids are common; they join as their decimal text
+    if isinstance(value, float):
+        # A float may have lost digits (beyond 2**53), and "1" or "1.0" would be a guess.
+        raise InvalidMessage("bad_id", f"{field} must be a string or an integer, got {value!r}")
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
         raise InvalidMessage("bad_id", f"{field} must be a string of 1-{MAX_ID_LENGTH} characters")
     if "\x00" in value:

@@ -146,6 +146,7 @@ def test_an_id_written_as_a_float_is_rejected_though_the_schema_allows_it() -> N
     with pytest.raises(InvalidMessage) as raised:
         parse_message(orjson.dumps(message))
     assert raised.value.reason == "bad_id"
+    assert raised.value.detail == "event_id must be a string or an integer, got 1.0"
     jsonschema.validate(message, SCHEMA, format_checker=FORMATS)
 
 
