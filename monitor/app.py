@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy import Engine, text
 
+from monitor.errors import UserError
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
@@ -38,8 +39,8 @@ from monitor.windows.results import WindowResult
 logger = logging.getLogger(__name__)
 
 
-class SchemaNotReady(RuntimeError):
-    pass
+class SchemaNotReady(UserError, RuntimeError):
+    """The store is missing tables or is behind the latest migration."""
 
 
 class App:

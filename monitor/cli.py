@@ -1,8 +1,12 @@
 """The `calmon` command line: one sub-command per module in `monitor.commands`.
 
-Each command module exposes ``NAME``, ``HELP`` and two functions:
-``add_arguments(parser)`` and ``run(args) -> int`` (the process exit code).
-Keeping one module per command lets each stage own its own CLI surface.
+Each command module exposes two functions: ``add_arguments(parser)`` and
+``run(args) -> int`` (the process exit code). Keeping one module per command lets each
+stage own its own CLI surface.
+
+Only the chosen command's module is imported. The daemon's modules pull in pydantic,
+scipy, SQLAlchemy and Alembic (seconds on a small machine), and `calmon --help` should
+not wait for any of them.
 """
 
 from __future__ import annotations
@@ -11,34 +15,77 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from types import ModuleType
+from dataclasses import dataclass
 
 from monitor import __version__
-from monitor.app import SchemaNotReady
-from monitor.notify.webhooks import MissingWebhookSecret
-from monitor.rules.model import RulesError
-from monitor.settings import ConfigError
+from monitor.errors import UserError
 
-USER_ERRORS = (ConfigError, RulesError, MissingWebhookSecret, SchemaNotReady)
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+
 
 # Order is the order shown in `calmon --help`.
-COMMAND_MODULES = (
-    "monitor.commands.run",
-    "monitor.commands.demo",
-    "monitor.commands.migrate",
-    "monitor.commands.compute",
-    "monitor.commands.baseline",
-    "monitor.commands.check_config",
-    "monitor.commands.simulate",
-    "monitor.commands.report",
+COMMANDS = (
+    Command(
+        "run",
+        "monitor.commands.run",
+        "run the daemon: Kafka ingest, scheduled window jobs, /metrics and the JSON API",
+    ),
+    Command(
+        "demo",
+        "monitor.commands.demo",
+        "run everything embedded (broker, SQLite, daemon, traffic) and inject a drift",
+    ),
+    Command(
+        "migrate",
+        "monitor.commands.migrate",
+        "create or upgrade the store's tables (Alembic); safe to run on every deploy",
+    ),
+    Command(
+        "compute",
+        "monitor.commands.compute",
+        "evaluate every configured window now, store the results and print them",
+    ),
+    Command(
+        "baseline",
+        "monitor.commands.baseline",
+        "store the raw-score and probability distributions of a period as a model version's "
+        "reference",
+    ),
+    Command(
+        "check-config",
+        "monitor.commands.check_config",
+        "validate the config, environment overrides and rule files; print the result",
+    ),
+    Command(
+        "simulate",
+        "monitor.commands.simulate",
+        "produce simulated predictions and delayed labels (with drifts) into Kafka",
+    ),
+    Command(
+        "report",
+        "monitor.commands.report",
+        "write an HTML report (reliability diagram, metrics over time, segments, drift) "
+        "for a model",
+    ),
 )
 
 
-def _load_commands() -> list[ModuleType]:
-    return [importlib.import_module(name) for name in COMMAND_MODULES]
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line, if any.
+
+    The top-level parser has only flags (``--help``, ``--version``), so the first word
+    that is not a flag is the command.
+    """
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of the `chosen` command only."""
     parser = argparse.ArgumentParser(
         prog="calmon",
         description=(
@@ -48,19 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"calmon {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in _load_commands():
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        if command.name == chosen:
+            module = importlib.import_module(command.module)
+            module.add_arguments(sub)
+            sub.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(words))
+    args = parser.parse_args(words)
     try:
         return int(args._run(args))
-    except USER_ERRORS as problem:
+    except UserError as problem:
         # A mistake in the config, rules or environment: the message says what and where;
         # a traceback would only hide it.
         print(f"calmon {args.command}: {problem}", file=sys.stderr)

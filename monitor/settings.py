@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
+from monitor.errors import UserError
+
 ENV_PREFIX = "CALMON__"
 #: Secret keys: (section, key) -> environment variable. Never read from the file.
 SECRETS = {
@@ -236,7 +238,7 @@ class Settings(_Section):
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The configuration is invalid; the message lists every bad key with its path."""
 
 

@@ -5,14 +5,6 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.store.engine import make_engine
-from monitor.store.events import wall_clock_ms
-from monitor.windows.references import parse_time_ms, snapshot_period
-
-NAME = "baseline"
-HELP = (
-    "store the raw-score and probability distributions of a period as a model version's reference"
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.store.engine import make_engine
+    from monitor.store.events import wall_clock_ms
+    from monitor.windows.references import parse_time_ms, snapshot_period
+
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())
     stored = snapshot_period(

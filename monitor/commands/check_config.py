@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument
-from monitor.notify.webhooks import MissingWebhookSecret, webhook_key
-from monitor.rules.model import RulesError, load_rules
 from monitor.settings import ConfigError, load_settings
-
-NAME = "check-config"
-HELP = "validate the config, environment overrides and rule files; print the result"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.notify.webhooks import MissingWebhookSecret, webhook_key
+    from monitor.rules.model import RulesError, load_rules
+
     try:
         settings = load_settings(args.config)
     except ConfigError as problem:

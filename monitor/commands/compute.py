@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
-from monitor.app import App, SchemaNotReady
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.windows.results import WindowResult
 
-NAME = "compute"
-HELP = "evaluate every configured window now, store the results and print them"
+if TYPE_CHECKING:
+    from monitor.windows.results import WindowResult
 
 COLUMNS = (
     "ece",
@@ -48,6 +45,11 @@ def format_table(results: list[WindowResult], model: str | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from prometheus_client import CollectorRegistry
+
+    from monitor.app import App, SchemaNotReady
+
     try:
         app = App(settings_from(args), registry=CollectorRegistry())
     except SchemaNotReady as problem:

@@ -8,9 +8,6 @@ from pathlib import Path
 from monitor.logs import configure_logging
 from monitor.settings import parse_duration
 
-NAME = "demo"
-HELP = "run everything embedded (broker, SQLite, daemon, traffic) and inject a drift"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

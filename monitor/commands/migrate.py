@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-
-NAME = "migrate"
-HELP = "create or upgrade the store's tables (Alembic); safe to run on every deploy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.store import migrate
+    from monitor.store.engine import make_engine
+
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())
     before = migrate.current_revision(engine)

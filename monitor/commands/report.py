@@ -7,21 +7,15 @@ import time
 from pathlib import Path
 
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.report.build import ReportError, ReportRequest, build_report
 from monitor.settings import parse_duration
-from monitor.store.engine import make_engine
-from monitor.windows.results import ALL
-
-NAME = "report"
-HELP = "write an HTML report (reliability diagram, metrics over time, segments, drift) for a model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--model", required=True, help="model_id")
     parser.add_argument("--window", default="24h", help="configured window name (default 24h)")
-    parser.add_argument("--version", default=ALL, help="model_version (default: all versions)")
-    parser.add_argument("--segment", default=ALL, help="e.g. region=eu (default: whole model)")
+    parser.add_argument("--version", help="model_version (default: all versions)")
+    parser.add_argument("--segment", help="e.g. region=eu (default: whole model)")
     parser.add_argument(
         "--since", type=parse_duration, default=7 * 86400.0, help="history to show (default 7d)"
     )
@@ -30,13 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.report.build import ReportError, ReportRequest, build_report
+    from monitor.store.engine import make_engine
+    from monitor.windows.results import ALL
+
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())
     request = ReportRequest(
         model=args.model,
         window=args.window,
-        model_version=args.version,
-        segment=args.segment,
+        model_version=ALL if args.version is None else args.version,
+        segment=ALL if args.segment is None else args.segment,
         since_ms=int((time.time() - args.since) * 1000),
     )
     try:

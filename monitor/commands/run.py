@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.app import App
 from monitor.commands.common import add_config_argument, settings_from
 from monitor.logs import configure_logging
-
-NAME = "run"
-HELP = "run the daemon: Kafka ingest, scheduled window jobs, /metrics and the JSON API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.app import App
+
     configure_logging(json=True, level=args.log_level)
     settings = settings_from(args)
     return App(settings).run(ingest=not args.no_ingest)

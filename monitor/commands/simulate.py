@@ -8,11 +8,6 @@ import threading
 
 from monitor.commands.common import add_config_argument, settings_from
 from monitor.settings import parse_duration
-from monitor.sim.producer import Simulator, kafka_sender
-from monitor.sim.scenario import ScenarioError, load_scenario
-
-NAME = "simulate"
-HELP = "produce simulated predictions and delayed labels (with drifts) into Kafka"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.sim.producer import Simulator, kafka_sender
+    from monitor.sim.scenario import ScenarioError, load_scenario
+
     if args.duration is None and args.count is None:
         print("calmon simulate: give --duration or --count (a bounded run)")
         return 2

@@ -30,6 +30,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import Connection, Engine, select, update
 
+from monitor.errors import UserError
 from monitor.notify.signing import signed_headers
 from monitor.rules.engine import Transition, render
 from monitor.settings import WebhookSettings
@@ -44,8 +45,8 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 LEASE_MARGIN_MS = 30_000
 
 
-class MissingWebhookSecret(RuntimeError):
-    pass
+class MissingWebhookSecret(UserError, RuntimeError):
+    """A webhook's signing key is not in the environment."""
 
 
 def webhook_key(settings: WebhookSettings, name: str) -> bytes:

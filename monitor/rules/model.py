@@ -53,6 +53,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.errors import UserError
 from monitor.settings import Duration
 from monitor.windows import metric_names
 
@@ -241,7 +242,7 @@ class RulesFile(_Strict):
     rules: list[Rule]
 
 
-class RulesError(ValueError):
+class RulesError(UserError, ValueError):
     """Rules failed to load; the message names the file, the rule and the bad key."""
 
 
