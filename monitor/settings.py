@@ -16,11 +16,21 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from monitor.errors import UserError
 
@@ -173,14 +183,35 @@ class ReferenceSettings(_Section):
     """The drift reference when no ``calmon baseline`` snapshot exists for a version.
 
     ``trailing``: the window of the same length just before the current one.
-    ``fixed``: the period [start, end) of each model version (RFC 3339).
+    ``fixed``: the period [start, end) of each model version (RFC 3339 with a UTC offset;
+    YAML may leave it unquoted).
     """
 
     mode: Literal["trailing", "fixed"] = "trailing"
-    start: str | None = None
-    end: str | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
     #: PSI bins fitted on the reference's quantiles.
     psi_bins: int = Field(10, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _fixed_needs_a_period(self) -> ReferenceSettings:
+        # Without this, mode fixed with a missing bound silently fell back to trailing.
+        if self.mode == "fixed" and (self.start is None or self.end is None):
+            raise ValueError("mode fixed needs both start and end")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError(f"start {self.start.isoformat()} is not before end")
+        return self
+
+    def period_ms(self) -> tuple[int, int]:
+        """The fixed period [start, end) in epoch milliseconds."""
+        if self.start is None or self.end is None:
+            raise ValueError("no fixed reference period")
+        return _epoch_ms(self.start), _epoch_ms(self.end)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    # Whole milliseconds, exactly: float seconds * 1000 would round some microseconds.
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 class HttpSettings(_Section):

@@ -192,16 +192,17 @@ class ReferenceResolver:
         snapshot = load_snapshot(self._engine, model_id, model_version, segment)
         if snapshot:
             return snapshot
-        if self._settings.mode == "fixed" and self._settings.start and self._settings.end:
+        if self._settings.mode == "fixed":
             key = (model_id, model_version, segment)
             if key not in self._fixed:
+                start, end = self._settings.period_ms()
                 self._fixed[key] = fit_references(
                     self._engine,
                     model_id=model_id,
                     model_version=model_version,
                     segment=segment,
-                    start_ms=parse_time_ms(self._settings.start),
-                    end_ms=parse_time_ms(self._settings.end),
+                    start_ms=start,
+                    end_ms=end,
                     psi_bins=self._settings.psi_bins,
                     now_ms=self._now_ms,
                 )

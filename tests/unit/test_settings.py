@@ -43,6 +43,20 @@ def write(tmp_path: Path, text: str) -> Path:
             r"store\.url is a secret: set it in the environment variable CALMON_STORE_URL",
         ),
         ("- a\n- b\n", r"the top level must be a mapping"),
+        # Once, mode fixed without a period silently measured drift against trailing.
+        ("reference:\n  mode: fixed\n", r"reference: Value error, mode fixed needs both"),
+        (
+            "reference: {mode: fixed, start: 2026-01-01T00:00:00, end: 2026-01-08T00:00:00Z}\n",
+            r"reference\.start: Input should have timezone info",
+        ),
+        (
+            "reference: {mode: fixed, start: last week, end: 2026-01-08T00:00:00Z}\n",
+            r"reference\.start: Input should be a valid datetime",
+        ),
+        (
+            "reference: {mode: fixed, start: 2026-01-08T00:00:00Z, end: 2026-01-08T01:00:00+01}\n",
+            r"reference: Value error, start 2026-01-08T00:00:00\+00:00 is not before end",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -150,3 +164,18 @@ def test_run_reports_config_mistakes_without_a_traceback(
     )
     assert run.returncode == 2
     assert message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_a_fixed_reference_period_reads_as_yaml_writes_it(tmp_path: Path) -> None:
+    # Unquoted, YAML reads a timestamp as a datetime; quoted, as text. Both are the same.
+    unquoted = "reference: {mode: fixed, start: 2026-01-01T00:00:00.0019Z, end: 2026-01-08}\n"
+    with pytest.raises(ConfigError, match=r"reference\.end: Input should have timezone info"):
+        load_settings(write(tmp_path, unquoted), environ={})
+    for text in (
+        "reference: {mode: fixed, start: 2026-01-01T00:00:00.0019Z,"
+        " end: 2026-01-08T02:00:00+02:00}\n",
+        "reference: {mode: fixed, start: '2026-01-01T00:00:00.0019Z', end: '2026-01-08T00:00Z'}\n",
+    ):
+        period = load_settings(write(tmp_path, text), environ={}).reference.period_ms()
+        # Whole milliseconds, truncated: 1.9 ms is 1 ms.
+        assert period == (1_767_225_600_001, 1_767_830_400_000)
