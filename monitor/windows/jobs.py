@@ -99,7 +99,9 @@ class WindowJob:
     def evaluate_all(self, now: int) -> list[WindowResult]:
         end = now
         start = now - int(self._window.length * 1000)
-        resolver = ReferenceResolver(self._engine, self._settings.reference, now_ms=now)
+        resolver = ReferenceResolver(
+            self._engine, self._settings.reference, now_ms=now, keep_fixed=True
+        )
         by_model: dict[str, list[SeriesInfo]] = defaultdict(list)
         for info in list_series(self._engine):
             by_model[info.model_id].append(info)

@@ -8,10 +8,16 @@ Order of precedence for a (model, version, segment):
    before the current one).
 
 A new model version has no snapshot and so gets its own reference from its own events.
+
+A fixed period is fitted afresh at each evaluation until ``FIXED_SETTLE_MS`` after it
+ends, then stored (source ``fixed``) and read back from then on. Retention coarsens and
+later deletes the buckets it was fitted from (``monitor/store/buckets.py``); without
+the stored copy a fixed reference would change as it aged and vanish after 400 days.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -26,6 +32,12 @@ from monitor.store.sql import insert_ignoring_existing
 from monitor.windows.results import ALL
 
 References = dict[Distribution, ReferenceProfile | None]
+
+#: Predictions of a fixed period that arrive late (consumer lag, a replayed partition)
+#: still count for this long after it ends; then its reference is stored as it is.
+FIXED_SETTLE_MS = 3_600_000
+
+SNAPSHOT, FIXED = "snapshot", "fixed"
 
 
 def fit_references(
@@ -65,7 +77,7 @@ def fit_references(
     return fitted
 
 
-def save_snapshot(
+def save_references(
     engine: Engine,
     *,
     model_id: str,
@@ -75,15 +87,20 @@ def save_snapshot(
     start_ms: int,
     end_ms: int,
     now_ms: int,
+    source: str = SNAPSHOT,
 ) -> int:
-    """Store (replacing) the snapshot references of one series; returns how many."""
+    """Store the references of one series; returns how many.
+
+    A snapshot replaces whatever the series had; a fixed reference replaces only an
+    earlier fixed one (of another period), never a snapshot taken meanwhile.
+    """
     rows = [
         {
             "model_id": model_id,
             "model_version": model_version,
             "segment": segment,
             "distribution": distribution,
-            "source": "snapshot",
+            "source": source,
             "start_ms": start_ms,
             "end_ms": end_ms,
             "created_ms": now_ms,
@@ -93,13 +110,14 @@ def save_snapshot(
         if profile is not None
     ]
     with engine.begin() as connection:
-        connection.execute(
-            delete(Reference).where(
-                Reference.model_id == model_id,
-                Reference.model_version == model_version,
-                Reference.segment == segment,
-            )
+        replaced = delete(Reference).where(
+            Reference.model_id == model_id,
+            Reference.model_version == model_version,
+            Reference.segment == segment,
         )
+        if source != SNAPSHOT:
+            replaced = replaced.where(Reference.source == source)
+        connection.execute(replaced)
         insert_ignoring_existing(
             connection,
             Reference.__table__,  # type: ignore[arg-type]
@@ -142,7 +160,7 @@ def snapshot_period(
             psi_bins=psi_bins,
             now_ms=now_ms,
         )
-        save_snapshot(
+        save_references(
             engine,
             model_id=model_id,
             model_version=model_version,
@@ -156,18 +174,43 @@ def snapshot_period(
     return stored
 
 
-def load_snapshot(engine: Engine, model_id: str, model_version: str, segment: str) -> References:
+@dataclass(frozen=True)
+class StoredReferences:
+    """The references stored for one series, and where they came from."""
+
+    source: str
+    start_ms: int
+    end_ms: int
+    references: References
+
+
+def load_stored(
+    engine: Engine, model_id: str, model_version: str, segment: str
+) -> StoredReferences | None:
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Reference.distribution, Reference.profile_json).where(
+            select(
+                Reference.distribution,
+                Reference.source,
+                Reference.start_ms,
+                Reference.end_ms,
+                Reference.profile_json,
+            ).where(
                 Reference.model_id == model_id,
                 Reference.model_version == model_version,
                 Reference.segment == segment,
             )
         ).all()
-    return {
-        row.distribution: ReferenceProfile.from_dict(orjson.loads(row.profile_json)) for row in rows
-    }
+    if not rows:
+        return None
+    # A series' rows are written together, so they share source and period. Should a
+    # baseline race a job's fixed write, the snapshot's rows win.
+    source = SNAPSHOT if any(row.source == SNAPSHOT for row in rows) else rows[0].source
+    chosen = [row for row in rows if row.source == source]
+    profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
+    for row in chosen:
+        profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
+    return StoredReferences(source, chosen[0].start_ms, chosen[0].end_ms, profiles)
 
 
 def parse_time_ms(text: str) -> int:
@@ -178,34 +221,36 @@ def parse_time_ms(text: str) -> int:
 
 
 class ReferenceResolver:
-    """Finds each series' references; caches fixed-period fits for one job run."""
+    """Finds each series' references; caches fixed-period fits for one job run.
 
-    def __init__(self, engine: Engine, settings: ReferenceSettings, *, now_ms: int) -> None:
+    ``keep_fixed``: store a fixed period's reference once it has settled. The window
+    jobs do; a report, which only reads, does not.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ReferenceSettings,
+        *,
+        now_ms: int,
+        keep_fixed: bool = False,
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._now_ms = now_ms  # when the windows are evaluated: it places their edges
+        self._keep_fixed = keep_fixed
         self._fixed: dict[tuple[str, str, str], References] = {}
 
     def resolve(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
     ) -> References:
-        snapshot = load_snapshot(self._engine, model_id, model_version, segment)
-        if snapshot:
-            return snapshot
+        stored = load_stored(self._engine, model_id, model_version, segment)
+        if stored is not None and stored.source == SNAPSHOT:
+            return stored.references
         if self._settings.mode == "fixed":
             key = (model_id, model_version, segment)
             if key not in self._fixed:
-                start, end = self._settings.period_ms()
-                self._fixed[key] = fit_references(
-                    self._engine,
-                    model_id=model_id,
-                    model_version=model_version,
-                    segment=segment,
-                    start_ms=start,
-                    end_ms=end,
-                    psi_bins=self._settings.psi_bins,
-                    now_ms=self._now_ms,
-                )
+                self._fixed[key] = self._fixed_period(key, stored)
             return self._fixed[key]
         length = end_ms - start_ms
         return fit_references(
@@ -218,3 +263,39 @@ class ReferenceResolver:
             psi_bins=self._settings.psi_bins,
             now_ms=self._now_ms,
         )
+
+    def _fixed_period(
+        self, key: tuple[str, str, str], stored: StoredReferences | None
+    ) -> References:
+        start_ms, end_ms = self._settings.period_ms()
+        if stored is not None and (stored.source, stored.start_ms, stored.end_ms) == (
+            FIXED,
+            start_ms,
+            end_ms,
+        ):
+            return stored.references
+        model_id, model_version, segment = key
+        fitted = fit_references(
+            self._engine,
+            model_id=model_id,
+            model_version=model_version,
+            segment=segment,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            psi_bins=self._settings.psi_bins,
+            now_ms=self._now_ms,
+        )
+        settled = self._now_ms >= end_ms + FIXED_SETTLE_MS
+        if self._keep_fixed and settled and any(fitted.values()):
+            save_references(
+                self._engine,
+                model_id=model_id,
+                model_version=model_version,
+                segment=segment,
+                references=fitted,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                now_ms=self._now_ms,
+                source=FIXED,
+            )
+        return fitted

@@ -14,7 +14,7 @@ from monitor.settings import EvaluationSettings, Settings, WindowSettings
 from monitor.store.events import EventStore
 from monitor.store.records import Label, Prediction
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.references import fit_references, save_snapshot
+from monitor.windows.references import fit_references, save_references
 from monitor.windows.results import WindowResult
 
 NOW = 1_790_000_000_000
@@ -124,7 +124,7 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
         now_ms=NOW - 2 * HOUR,
         psi_bins=10,
     )
-    save_snapshot(
+    save_references(
         engine,
         model_id="m",
         model_version="v1",
