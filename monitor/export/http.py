@@ -45,6 +45,7 @@ def result_json(result: WindowResult) -> dict[str, Any]:
         "values": dict(result.values),
         "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
         "drift_bins": [dataclasses.asdict(b) for b in result.drift_bins],
+        "reference": None if result.reference is None else result.reference.to_json(),
     }
 
 

@@ -24,7 +24,7 @@ from monitor.settings import Settings
 from monitor.store.reading import load_window
 from monitor.windows.history import latest_results, metric_history
 from monitor.windows.references import ReferenceResolver
-from monitor.windows.results import ALL, SeriesWindow, WindowResult
+from monitor.windows.results import ALL, ReferenceUsed, SeriesWindow, WindowResult
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px;
@@ -85,7 +85,7 @@ def build_report(engine: Engine, settings: Settings, request: ReportRequest) -> 
         "<h2>Segments</h2>",
         segment_table([r for r in results if r.series.model_version == request.model_version]),
         "<h2>Reference versus current distributions</h2>",
-        '<div class="row">' + distribution_charts(engine, settings, main) + "</div>",
+        distribution_charts(engine, settings, main),
     ]
     generated = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"calmon report: {request.model}"
@@ -263,7 +263,7 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
     end_ms = int(result.window_end.timestamp() * 1000)
     # Evaluated as the window job did, at the result's time, so the edges fall alike.
     now_ms = int(result.evaluated_at.timestamp() * 1000)
-    references = ReferenceResolver(engine, settings.reference, now_ms=now_ms).resolve(
+    resolved = ReferenceResolver(engine, settings.reference, now_ms=now_ms).resolve(
         series.model, series.model_version, series.segment, start_ms, end_ms
     )
     current = load_window(
@@ -277,7 +277,7 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
     ).aggregate
     charts = []
     for kind in DISTRIBUTIONS:
-        reference = references.get(kind)
+        reference = resolved.references.get(kind)
         histogram = current.scores if kind == "raw_score" else current.probabilities
         chart_id = f"distribution-{kind.replace('_', '-')}"
         title = f"{kind.replace('_', ' ')}: reference vs current"
@@ -328,7 +328,22 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
             ]
         )
         charts.append(svg.svg(chart_id, title, body))
-    return "".join(charts)
+    return reference_caption(resolved.used()) + '<div class="row">' + "".join(charts) + "</div>"
+
+
+REFERENCE_SOURCES = {
+    "snapshot": "the snapshot stored with calmon baseline",
+    "fixed": "the reference period fixed in the config",
+    "trailing": "the window of the same length just before this one",
+}
+
+
+def reference_caption(used: ReferenceUsed) -> str:
+    """Which reference the drift values and charts compare against, and its period."""
+    return (
+        f"<p class='meta'>Drift is measured against {REFERENCE_SOURCES[used.source]}: "
+        f"{used.start:%Y-%m-%d %H:%M} to {used.end:%Y-%m-%d %H:%M} UTC.</p>"
+    )
 
 
 def _weighted_range(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

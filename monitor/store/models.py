@@ -156,6 +156,8 @@ class WindowResultRow(Base):
     labelled: Mapped[int] = mapped_column(BigInteger, nullable=False)
     values_json: Mapped[str] = mapped_column(Text, nullable=False)
     bins_json: Mapped[str] = mapped_column(Text, nullable=False)
+    #: The drift reference (``ReferenceUsed``); NULL for none, and in older rows.
+    reference_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Reference(Base):

@@ -22,7 +22,7 @@ from monitor.metrics.summary import (
 from monitor.settings import EvaluationSettings
 from monitor.store.reading import WindowAggregate
 from monitor.windows.metric_names import DRIFT, LABEL_DELAY_QUANTILES, drift_key
-from monitor.windows.results import SeriesWindow, WindowResult
+from monitor.windows.results import ReferenceUsed, SeriesWindow, WindowResult
 
 
 def to_datetime(ms: int) -> datetime:
@@ -37,6 +37,7 @@ def evaluate(
     end_ms: int,
     now_ms: int,
     references: dict[Distribution, ReferenceProfile | None],
+    reference_used: ReferenceUsed | None = None,
     last_prediction_ms: int | None,
     last_label_ms: int | None,
     settings: EvaluationSettings,
@@ -68,13 +69,13 @@ def evaluate(
         bins = tuple(summary.reliability_bins)
     drift_bins: list[DriftBin] = []
     for distribution in DISTRIBUTIONS:
-        reference = references.get(distribution)
+        profile = references.get(distribution)
         current = aggregate.n_scores if distribution == "raw_score" else aggregate.n_probabilities
-        if reference is None or current < settings.min_predictions:
+        if profile is None or current < settings.min_predictions:
             continue
         try:
-            drift = drift_summary(reference, aggregate)
-            drift_bins.extend(drift_bins_of(reference, aggregate))
+            drift = drift_summary(profile, aggregate)
+            drift_bins.extend(drift_bins_of(profile, aggregate))
         except MetricInputError:
             continue
         for name in DRIFT:
@@ -89,4 +90,5 @@ def evaluate(
         values=values,
         reliability_bins=bins,
         drift_bins=tuple(drift_bins),
+        reference=reference_used,
     )

@@ -14,7 +14,7 @@ from monitor.metrics.drift import DriftBin
 from monitor.store.models import MetricPoint, WindowResultRow
 from monitor.store.sql import insert_ignoring_existing
 from monitor.windows.evaluate import to_datetime
-from monitor.windows.results import SeriesWindow, WindowResult
+from monitor.windows.results import ReferenceUsed, SeriesWindow, WindowResult
 
 _SERIES_KEY = ["model_id", "model_version", "segment", "window"]
 
@@ -48,6 +48,7 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
                     "drift": [dataclasses.asdict(b) for b in r.drift_bins],
                 }
             ),
+            "reference_json": None if r.reference is None else _json(r.reference.to_json()),
         }
         for r in results
     ]
@@ -96,6 +97,11 @@ def _result_of(row: Any) -> WindowResult:
         values=orjson.loads(row.values_json),
         reliability_bins=tuple(ReliabilityBin(**b) for b in bins["reliability"]),
         drift_bins=tuple(DriftBin(**b) for b in bins["drift"]),
+        reference=(
+            None
+            if row.reference_json is None
+            else ReferenceUsed.from_json(orjson.loads(row.reference_json))
+        ),
     )
 
 

@@ -148,8 +148,8 @@ class WindowJob:
             if window.predictions == 0 and segment != ALL:
                 continue  # a segment value not seen in this window: no series
             members = [i for i in infos if i.segment == segment] or infos
-            references = (
-                {}
+            resolved = (
+                None
                 if segment.endswith(f"={OTHER}")
                 else resolver.resolve(model_id, version, segment, start, end)
             )
@@ -160,7 +160,8 @@ class WindowJob:
                     start_ms=start,
                     end_ms=end,
                     now_ms=now,
-                    references=references,
+                    references={} if resolved is None else resolved.references,
+                    reference_used=None if resolved is None else resolved.used(),
                     last_prediction_ms=_latest(i.last_prediction_ms for i in members),
                     last_label_ms=_latest(i.last_label_ms for i in members),
                     settings=settings,

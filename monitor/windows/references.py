@@ -18,7 +18,7 @@ the stored copy a fixed reference would change as it aged and vanish after 400 d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Engine, delete, select
@@ -29,7 +29,7 @@ from monitor.settings import ReferenceSettings
 from monitor.store.models import Reference
 from monitor.store.reading import list_series, load_window
 from monitor.store.sql import insert_ignoring_existing
-from monitor.windows.results import ALL
+from monitor.windows.results import ALL, ReferenceUsed
 
 References = dict[Distribution, ReferenceProfile | None]
 
@@ -37,7 +37,7 @@ References = dict[Distribution, ReferenceProfile | None]
 #: still count for this long after it ends; then its reference is stored as it is.
 FIXED_SETTLE_MS = 3_600_000
 
-SNAPSHOT, FIXED = "snapshot", "fixed"
+SNAPSHOT, FIXED, TRAILING = "snapshot", "fixed", "trailing"
 
 
 def fit_references(
@@ -175,18 +175,30 @@ def snapshot_period(
 
 
 @dataclass(frozen=True)
-class StoredReferences:
-    """The references stored for one series, and where they came from."""
+class ResolvedReferences:
+    """A series' references and where they came from: the period they were fitted on,
+    and the source (``snapshot``, ``fixed`` or ``trailing``)."""
 
     source: str
     start_ms: int
     end_ms: int
     references: References
 
+    def used(self) -> ReferenceUsed:
+        return ReferenceUsed(
+            source=self.source,
+            start=datetime.fromtimestamp(self.start_ms / 1000, UTC),
+            end=datetime.fromtimestamp(self.end_ms / 1000, UTC),
+            events={
+                distribution: 0 if profile is None else profile.count
+                for distribution, profile in self.references.items()
+            },
+        )
+
 
 def load_stored(
     engine: Engine, model_id: str, model_version: str, segment: str
-) -> StoredReferences | None:
+) -> ResolvedReferences | None:
     with engine.connect() as connection:
         rows = connection.execute(
             select(
@@ -210,7 +222,7 @@ def load_stored(
     profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
     for row in chosen:
         profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
-    return StoredReferences(source, chosen[0].start_ms, chosen[0].end_ms, profiles)
+    return ResolvedReferences(source, chosen[0].start_ms, chosen[0].end_ms, profiles)
 
 
 def parse_time_ms(text: str) -> int:
@@ -239,21 +251,22 @@ class ReferenceResolver:
         self._settings = settings
         self._now_ms = now_ms  # when the windows are evaluated: it places their edges
         self._keep_fixed = keep_fixed
-        self._fixed: dict[tuple[str, str, str], References] = {}
+        self._fixed: dict[tuple[str, str, str], ResolvedReferences] = {}
 
     def resolve(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
-    ) -> References:
+    ) -> ResolvedReferences:
+        """The references of the series whose current window is [start, end)."""
         stored = load_stored(self._engine, model_id, model_version, segment)
         if stored is not None and stored.source == SNAPSHOT:
-            return stored.references
+            return stored
         if self._settings.mode == "fixed":
             key = (model_id, model_version, segment)
             if key not in self._fixed:
                 self._fixed[key] = self._fixed_period(key, stored)
             return self._fixed[key]
         length = end_ms - start_ms
-        return fit_references(
+        fitted = fit_references(
             self._engine,
             model_id=model_id,
             model_version=model_version,
@@ -263,17 +276,18 @@ class ReferenceResolver:
             psi_bins=self._settings.psi_bins,
             now_ms=self._now_ms,
         )
+        return ResolvedReferences(TRAILING, start_ms - length, start_ms, fitted)
 
     def _fixed_period(
-        self, key: tuple[str, str, str], stored: StoredReferences | None
-    ) -> References:
+        self, key: tuple[str, str, str], stored: ResolvedReferences | None
+    ) -> ResolvedReferences:
         start_ms, end_ms = self._settings.period_ms()
         if stored is not None and (stored.source, stored.start_ms, stored.end_ms) == (
             FIXED,
             start_ms,
             end_ms,
         ):
-            return stored.references
+            return stored
         model_id, model_version, segment = key
         fitted = fit_references(
             self._engine,
@@ -298,4 +312,4 @@ class ReferenceResolver:
                 now_ms=self._now_ms,
                 source=FIXED,
             )
-        return fitted
+        return ResolvedReferences(FIXED, start_ms, end_ms, fitted)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from monitor.metrics.calibration import ReliabilityBin
 from monitor.metrics.drift import DriftBin
@@ -31,6 +32,37 @@ class SeriesWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceUsed:
+    """What a result's drift values were measured against."""
+
+    #: ``snapshot`` (calmon baseline), ``fixed`` (the configured period) or ``trailing``
+    #: (the window of the same length before this one).
+    source: str
+    start: datetime
+    end: datetime
+    #: Events the reference was fitted on, per distribution; 0 when it had too few (or a
+    #: single distinct value) to fit one, and so no drift value.
+    events: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "events": dict(self.events),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReferenceUsed:
+        return cls(
+            source=data["source"],
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            events=data["events"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WindowResult:
     series: SeriesWindow
     evaluated_at: datetime
@@ -42,3 +74,5 @@ class WindowResult:
     reliability_bins: tuple[ReliabilityBin, ...] = ()
     #: PSI bins of each distribution with a reference (reference vs current fractions).
     drift_bins: tuple[DriftBin, ...] = ()
+    #: The drift reference; None for a segment's ``__other__`` series, which has none.
+    reference: ReferenceUsed | None = None

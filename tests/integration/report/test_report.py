@@ -87,6 +87,11 @@ def test_report_has_every_chart_and_renders(
     over_time = re.search(r'<svg id="calibration-over-time".*?</svg>', text, re.S).group(0)  # type: ignore[union-attr]
     assert 'class="fired annotation"' in over_time  # the alert on eu is marked
     assert all(f"<td>region={r}</td>" in text for r in ("eu", "us"))
+    # The snapshot taken at step 1: from 3 minutes before the first step to the second.
+    assert (
+        "Drift is measured against the snapshot stored with calmon baseline: "
+        "2026-09-21 14:10 to 2026-09-21 14:23 UTC." in text
+    )
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     assert png_size(png) == (1220, 1500)
     assert png.stat().st_size > 30_000  # a blank page compresses to a few KB

@@ -15,6 +15,7 @@ from monitor.settings import ReferenceSettings
 from monitor.store.events import EventStore
 from monitor.store.records import Prediction
 from monitor.store.retention import RetentionPolicy, apply_retention
+from monitor.windows.evaluate import to_datetime
 from monitor.windows.references import (
     FIXED,
     FIXED_SETTLE_MS,
@@ -24,7 +25,7 @@ from monitor.windows.references import (
     load_stored,
     snapshot_period,
 )
-from monitor.windows.results import ALL
+from monitor.windows.results import ALL, ReferenceUsed
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 # A period that starts and ends off the hour, so that its edges move as it ages.
@@ -58,7 +59,8 @@ def _raw_score_reference(
 ) -> ReferenceProfile | None:
     resolver = ReferenceResolver(engine, settings, now_ms=now_ms, keep_fixed=keep_fixed)
     # The current window's bounds do not matter to a fixed reference.
-    return resolver.resolve("m", "v1", ALL, now_ms - HOUR, now_ms)["raw_score"]
+    resolved = resolver.resolve("m", "v1", ALL, now_ms - HOUR, now_ms)
+    return resolved.references["raw_score"]
 
 
 def _assert_is_fit_of(profile: ReferenceProfile | None, scores: np.ndarray) -> None:
@@ -88,7 +90,9 @@ def test_a_settled_fixed_reference_outlives_the_buckets_it_was_fitted_from(
     _assert_is_fit_of(_raw_score_reference(migrated_engine, settings, settled), scores)
     stored = load_stored(migrated_engine, "m", "v1", ALL)
     assert stored is not None
-    assert (stored.source, stored.start_ms, stored.end_ms) == (FIXED, START, END)
+    assert stored.used() == ReferenceUsed(
+        FIXED, to_datetime(START), to_datetime(END), {"raw_score": 2000, "probability": 0}
+    )
 
     def refit(now_ms: int) -> ReferenceProfile | None:
         return fit_references(

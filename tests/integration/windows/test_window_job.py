@@ -13,9 +13,10 @@ from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
 from monitor.store.events import EventStore
 from monitor.store.records import Label, Prediction
+from monitor.windows.evaluate import to_datetime
 from monitor.windows.jobs import JobMetrics, WindowJob
 from monitor.windows.references import fit_references, save_references
-from monitor.windows.results import WindowResult
+from monitor.windows.results import ReferenceUsed, WindowResult
 
 NOW = 1_790_000_000_000
 HOUR = 3_600_000
@@ -143,6 +144,19 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
     assert expected > 0.25
     # v2 has no snapshot and no events before this window: no reference, no drift value.
     assert "psi_raw_score" not in results[("v2", "__all__")].values
+    # Each result says what it was measured against.
+    assert results[("v1", "__all__")].reference == ReferenceUsed(
+        "snapshot",
+        to_datetime(NOW - 4 * HOUR),
+        to_datetime(NOW - 2 * HOUR),
+        {"raw_score": 2000, "probability": 0},
+    )
+    assert results[("v2", "__all__")].reference == ReferenceUsed(
+        "trailing",
+        to_datetime(NOW - 2 * HOUR),
+        to_datetime(NOW - HOUR),
+        {"raw_score": 0, "probability": 0},
+    )
 
 
 def test_each_slot_runs_once_across_replicas(engine: Engine) -> None:
