@@ -26,6 +26,7 @@ from sqlalchemy import Engine, delete, select
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
 from monitor.settings import ReferenceSettings
+from monitor.store.buckets import window_edge
 from monitor.store.models import Reference
 from monitor.store.reading import list_series, load_window
 from monitor.store.sql import insert_ignoring_existing
@@ -265,18 +266,22 @@ class ReferenceResolver:
             if key not in self._fixed:
                 self._fixed[key] = self._fixed_period(key, stored)
             return self._fixed[key]
+        # The reference ends where the window's first bucket begins. Ending it at the
+        # nominal start instead would round that edge up (an end edge is rounded up to
+        # the minute) into the window's first minute, and count its events in both.
         length = end_ms - start_ms
+        window_start = window_edge(start_ms, self._now_ms, end=False)
         fitted = fit_references(
             self._engine,
             model_id=model_id,
             model_version=model_version,
             segment=segment,
-            start_ms=start_ms - length,
-            end_ms=start_ms,
+            start_ms=window_start - length,
+            end_ms=window_start,
             psi_bins=self._settings.psi_bins,
             now_ms=self._now_ms,
         )
-        return ResolvedReferences(TRAILING, start_ms - length, start_ms, fitted)
+        return ResolvedReferences(TRAILING, window_start - length, window_start, fitted)
 
     def _fixed_period(
         self, key: tuple[str, str, str], stored: ResolvedReferences | None

@@ -151,10 +151,11 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
         to_datetime(NOW - 2 * HOUR),
         {"raw_score": 2000, "probability": 0},
     )
+    window_start = NOW - HOUR - NOW % 60_000  # the window's first whole minute
     assert results[("v2", "__all__")].reference == ReferenceUsed(
         "trailing",
-        to_datetime(NOW - 2 * HOUR),
-        to_datetime(NOW - HOUR),
+        to_datetime(window_start - HOUR),
+        to_datetime(window_start),
         {"raw_score": 0, "probability": 0},
     )
 
@@ -166,3 +167,40 @@ def test_each_slot_runs_once_across_replicas(engine: Engine) -> None:
     first, second = _job(engine, owner="replica-a"), _job(engine, owner="replica-b")
     assert first.run() is not None
     assert second.run() is None  # same slot: already claimed
+
+
+def test_the_trailing_reference_ends_where_the_window_begins(engine: Engine) -> None:
+    # NOW is 20 s past a minute: the window [NOW - 1h, NOW) begins at the whole minute
+    # before (buckets.window_edge), so its events of that minute are not its reference's.
+    # The reference once ended at NOW - 1h rounded up, and counted them twice.
+    assert NOW % 60_000 == 20_000
+    window_start = NOW - HOUR - 20_000
+    rng = np.random.default_rng(7)
+    before, first_minute, rest = (rng.normal(0, 1, n) for n in (1500, 300, 1200))
+    EventStore(engine, clock_ms=lambda: NOW).write_batch(
+        [
+            Prediction("m", f"a{i}", "v1", window_start - HOUR + i * 2000, raw_score=float(s))
+            for i, s in enumerate(before)
+        ]
+        + [
+            Prediction("m", f"b{i}", "v1", window_start + i * 100, raw_score=float(s))
+            for i, s in enumerate(first_minute)
+        ]
+        + [
+            Prediction("m", f"c{i}", "v1", window_start + 60_000 + i * 2000, raw_score=float(s))
+            for i, s in enumerate(rest)
+        ]
+    )
+    result = _by_series(_job(engine).evaluate_all(NOW))[("v1", "__all__")]
+    assert result.predictions == 1500
+    assert result.reference is not None
+    assert result.reference.events["raw_score"] == 1500
+    assert (result.reference.start, result.reference.end) == (
+        to_datetime(window_start - HOUR),
+        to_datetime(window_start),
+    )
+    current = np.concatenate([first_minute, rest])
+    assert result.values["psi_raw_score"] == pytest.approx(
+        population_stability_index(ReferenceProfile.fit(before, kind="raw_score"), current),
+        abs=1e-12,
+    )

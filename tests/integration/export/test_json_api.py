@@ -1,0 +1,163 @@
+"""The JSON API over real HTTP on loopback, on a SQLite store a window job has filled:
+values against the metrics core and scikit-learn, the drift reference each result was
+measured against, filters, and errors that name the problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import brier_score_loss
+from sqlalchemy import Engine
+
+from monitor.demo.broker import free_loopback_port
+from monitor.export.http import HttpApi, serve
+from monitor.metrics import calibration as core
+from monitor.settings import EvaluationSettings, Settings, WindowSettings
+from monitor.store.events import EventStore
+from monitor.store.records import Label, Prediction
+from monitor.windows.jobs import JobMetrics, WindowJob
+
+NOW = 1_790_000_000_000
+HOUR = 3_600_000
+N = 2000
+
+
+@pytest.fixture
+def events() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.02, 0.98, N)
+    y = (rng.uniform(size=N) < p**1.3).astype(int)  # miscalibrated: ECE well above 0
+    region = np.where(np.arange(N) % 4 == 0, "eu", "us")
+    return p, y, region
+
+
+@pytest.fixture
+def api_url(
+    sqlite_engine: Engine, events: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> Iterator[str]:
+    p, y, region = events
+    raw = np.log(p / (1 - p))
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=lambda: NOW)
+    # The hour before the window, the same events again, all in region eu: the trailing
+    # reference of the whole model and of eu; region us has none.
+    store.write_batch(
+        [
+            Prediction(
+                "m", f"r{i}", "v1", NOW - 2 * HOUR + i, raw[i], float(p[i]), {"region": "eu"}
+            )
+            for i in range(N)
+        ]
+        + [
+            Prediction(
+                "m", str(i), "v1", NOW - HOUR + i, raw[i], float(p[i]), {"region": str(region[i])}
+            )
+            for i in range(N)
+        ]
+        + [Label("m", str(i), int(y[i]), NOW - 10) for i in range(N)]
+    )
+    settings = Settings(
+        evaluation=EvaluationSettings(min_labelled=100, min_predictions=100),
+        store={"segment_keys": ["region"]},  # type: ignore[arg-type]
+        windows=[WindowSettings(name="1h", length=3600, every=60)],
+    )
+    job = WindowJob(
+        sqlite_engine,
+        settings,
+        settings.windows[0],
+        owner="test",
+        metrics=JobMetrics(CollectorRegistry()),
+        clock_ms=lambda: NOW,
+    )
+    assert job.run() is not None
+    api = HttpApi(engine=sqlite_engine, registry=CollectorRegistry(), readiness=dict)
+    port = free_loopback_port()
+    server = serve(api, "127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _get(url: str, **params: str) -> httpx.Response:
+    return httpx.get(url, params=params, timeout=10)
+
+
+def test_series_carry_values_bins_and_their_reference(
+    api_url: str, events: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    p, y, region = events
+    response = _get(f"{api_url}/api/v1/series")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    series = {(s["model_version"], s["segment"]): s for s in response.json()}
+    assert set(series) == {
+        (version, segment)
+        for version in ("v1", "__all__")
+        for segment in ("__all__", "region=eu", "region=us")
+    }
+    whole = series["v1", "__all__"]
+    assert whole["predictions"] == whole["labelled"] == N
+    assert whole["window_start"] == "2026-09-21T13:13:20+00:00"
+    assert whole["values"]["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-9)
+    assert whole["values"]["brier_score"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    eu = region == "eu"
+    assert series["v1", "region=eu"]["values"]["ece"] == pytest.approx(
+        core.expected_calibration_error(p[eu], y[eu]), abs=1e-9
+    )
+    observed, predicted = calibration_curve(y, p, n_bins=10)
+    bins = whole["reliability_bins"]
+    assert [b["observed_ratio"] for b in bins] == pytest.approx(observed, abs=1e-12)
+    assert [b["mean_predicted"] for b in bins] == pytest.approx(predicted, abs=1e-12)
+
+    # Drift: the trailing reference ends at the window's first whole minute.
+    assert whole["reference"] == {
+        "source": "trailing",
+        "start": "2026-09-21T12:13:00+00:00",
+        "end": "2026-09-21T13:13:00+00:00",
+        "events": {"raw_score": N, "probability": N},
+    }
+    # The same events as the reference: PSI is exactly 0 (bin fractions equal).
+    assert whole["values"]["psi_raw_score"] == 0.0
+    assert series["v1", "region=eu"]["values"]["psi_probability"] > 0.0
+    assert series["v1", "region=us"]["reference"]["events"] == {"raw_score": 0, "probability": 0}
+    assert "psi_probability" not in series["v1", "region=us"]["values"]
+
+
+def test_reliability_and_history_filter_by_series(
+    api_url: str, events: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    p, y, region = events
+    eu = _get(f"{api_url}/api/v1/reliability", model="m", model_version="v1", segment="region=eu")
+    assert [(s["model_version"], s["segment"]) for s in eu.json()] == [("v1", "region=eu")]
+    observed, _ = calibration_curve(y[region == "eu"], p[region == "eu"], n_bins=10)
+    assert [b["observed_ratio"] for b in eu.json()[0]["reliability_bins"]] == pytest.approx(
+        observed, abs=1e-12
+    )
+    history = _get(f"{api_url}/api/v1/history", model="m", metric="ece", segment="__all__")
+    points = history.json()
+    assert {(h["model_version"], h["evaluated_ms"]) for h in points} == {
+        ("v1", NOW),
+        ("__all__", NOW),
+    }
+    assert all(
+        h["value"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-9) for h in points
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "error"),
+    [
+        ("/api/v1/history", {"model": "m"}, 400, "model and metric are required"),
+        ("/api/v1/reliability", {}, 400, "model is required"),
+        ("/api/v1/nothing", {}, 404, "no such endpoint: /api/v1/nothing"),
+    ],
+)
+def test_errors_name_the_problem(
+    api_url: str, path: str, params: dict[str, str], status: int, error: str
+) -> None:
+    response = _get(f"{api_url}{path}", **params)
+    assert (response.status_code, response.json()) == (status, {"error": error})
