@@ -10,11 +10,13 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 from sqlalchemy import Engine
 
 from monitor.demo.broker import free_loopback_port
+from monitor.export.collector import WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.metrics import calibration as core
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
@@ -74,7 +76,9 @@ def api_url(
         clock_ms=lambda: NOW,
     )
     assert job.run() is not None
-    api = HttpApi(engine=sqlite_engine, registry=CollectorRegistry(), readiness=dict)
+    registry = CollectorRegistry()
+    registry.register(WindowResultsCollector.from_engine(sqlite_engine))
+    api = HttpApi(engine=sqlite_engine, registry=registry, readiness=dict)
     port = free_loopback_port()
     server = serve(api, "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}"
@@ -161,3 +165,20 @@ def test_errors_name_the_problem(
 ) -> None:
     response = _get(f"{api_url}{path}", **params)
     assert (response.status_code, response.json()) == (status, {"error": error})
+
+
+def test_metrics_export_each_references_event_count(api_url: str) -> None:
+    response = _get(f"{api_url}/metrics")
+    events = {
+        (s.labels["model_version"], s.labels["segment"], s.labels["distribution"]): s.value
+        for family in text_string_to_metric_families(response.text)
+        if family.name == "calmon_drift_reference_events"
+        for s in family.samples
+    }
+    # Every series but us has the trailing hour's events (all eu) as its reference.
+    assert events == {
+        (version, segment, distribution): (0.0 if segment == "region=us" else float(N))
+        for version in ("v1", "__all__")
+        for segment in ("__all__", "region=eu", "region=us")
+        for distribution in ("raw_score", "probability")
+    }
