@@ -271,17 +271,22 @@ class ReferenceResolver:
         # the minute) into the window's first minute, and count its events in both.
         length = end_ms - start_ms
         window_start = window_edge(start_ms, self._now_ms, end=False)
-        fitted = fit_references(
+        fitted = self._fit(model_id, model_version, segment, window_start - length, window_start)
+        return ResolvedReferences(TRAILING, window_start - length, window_start, fitted)
+
+    def _fit(
+        self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
+    ) -> References:
+        return fit_references(
             self._engine,
             model_id=model_id,
             model_version=model_version,
             segment=segment,
-            start_ms=window_start - length,
-            end_ms=window_start,
+            start_ms=start_ms,
+            end_ms=end_ms,
             psi_bins=self._settings.psi_bins,
             now_ms=self._now_ms,
         )
-        return ResolvedReferences(TRAILING, window_start - length, window_start, fitted)
 
     def _fixed_period(
         self, key: tuple[str, str, str], stored: ResolvedReferences | None
@@ -294,16 +299,7 @@ class ReferenceResolver:
         ):
             return stored
         model_id, model_version, segment = key
-        fitted = fit_references(
-            self._engine,
-            model_id=model_id,
-            model_version=model_version,
-            segment=segment,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            psi_bins=self._settings.psi_bins,
-            now_ms=self._now_ms,
-        )
+        fitted = self._fit(model_id, model_version, segment, start_ms, end_ms)
         settled = self._now_ms >= end_ms + FIXED_SETTLE_MS
         if self._keep_fixed and settled and any(fitted.values()):
             save_references(

@@ -19,7 +19,7 @@ from monitor.demo.broker import free_loopback_port
 from monitor.export.collector import WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.metrics import calibration as core
-from monitor.settings import EvaluationSettings, Settings, WindowSettings
+from monitor.settings import EvaluationSettings, Settings, StoreSettings, WindowSettings
 from monitor.store.events import EventStore
 from monitor.store.records import Label, Prediction
 from monitor.windows.jobs import JobMetrics, WindowJob
@@ -64,7 +64,7 @@ def api_url(
     )
     settings = Settings(
         evaluation=EvaluationSettings(min_labelled=100, min_predictions=100),
-        store={"segment_keys": ["region"]},  # type: ignore[arg-type]
+        store=StoreSettings(segment_keys=["region"]),
         windows=[WindowSettings(name="1h", length=3600, every=60)],
     )
     job = WindowJob(
