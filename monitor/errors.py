@@ -1,7 +1,8 @@
 """The one exception base class the command line needs to know.
 
-Kept in a module of its own, with no imports, so that `calmon --help` and every command's
-argument parsing load nothing heavy (pydantic, scipy, SQLAlchemy, Alembic).
+Kept in a module of its own, with no imports, so that `calmon --help` loads nothing heavy
+(pydantic, scipy, SQLAlchemy, Alembic), and a command's ``--help`` only the config's
+pydantic models.
 """
 
 

@@ -328,7 +328,10 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
             ]
         )
         charts.append(svg.svg(chart_id, title, body))
-    return reference_caption(resolved.used()) + '<div class="row">' + "".join(charts) + "</div>"
+    # The caption names what the drift values were measured against; a baseline taken
+    # since then would show in the charts, which are drawn from the store as it is now.
+    used = result.reference if result.reference is not None else resolved.used()
+    return reference_caption(used) + '<div class="row">' + "".join(charts) + "</div>"
 
 
 REFERENCE_SOURCES = {
