@@ -206,10 +206,10 @@ class ReferenceSettings(_Section):
         """The fixed period [start, end) in epoch milliseconds."""
         if self.start is None or self.end is None:
             raise ValueError("no fixed reference period")
-        return _epoch_ms(self.start), _epoch_ms(self.end)
+        return epoch_ms(self.start), epoch_ms(self.end)
 
 
-def _epoch_ms(moment: datetime) -> int:
+def epoch_ms(moment: datetime) -> int:
     # Whole milliseconds, exactly: float seconds * 1000 would round some microseconds.
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 

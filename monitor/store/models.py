@@ -174,6 +174,9 @@ class Reference(Base):
     start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
     end_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: ``reference.psi_bins`` when it was fitted: a fixed reference is refitted when it
+    #: changes. NULL in rows stored before it was kept.
+    psi_bins: Mapped[int | None] = mapped_column(Integer, nullable=True)
     profile_json: Mapped[str] = mapped_column(Text, nullable=False)
 
 

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
-from monitor.settings import ReferenceSettings
+from monitor.settings import ReferenceSettings, epoch_ms
 from monitor.store.buckets import window_edge
 from monitor.store.models import Reference
 from monitor.store.reading import list_series, load_window
@@ -39,6 +41,7 @@ References = dict[Distribution, ReferenceProfile | None]
 FIXED_SETTLE_MS = 3_600_000
 
 SNAPSHOT, FIXED, TRAILING = "snapshot", "fixed", "trailing"
+REFERENCE_KEY = ["model_id", "model_version", "segment", "distribution"]
 
 
 def fit_references(
@@ -88,12 +91,13 @@ def save_references(
     start_ms: int,
     end_ms: int,
     now_ms: int,
+    psi_bins: int,
     source: str = SNAPSHOT,
 ) -> int:
     """Store the references of one series; returns how many.
 
     A snapshot replaces whatever the series had; a fixed reference replaces only an
-    earlier fixed one (of another period), never a snapshot taken meanwhile.
+    earlier fixed one (of another period), never a snapshot.
     """
     rows = [
         {
@@ -105,6 +109,7 @@ def save_references(
             "start_ms": start_ms,
             "end_ms": end_ms,
             "created_ms": now_ms,
+            "psi_bins": psi_bins,
             "profile_json": orjson.dumps(profile.to_dict()).decode(),
         }
         for distribution, profile in references.items()
@@ -119,13 +124,29 @@ def save_references(
         if source != SNAPSHOT:
             replaced = replaced.where(Reference.source == source)
         connection.execute(replaced)
-        insert_ignoring_existing(
-            connection,
-            Reference.__table__,  # type: ignore[arg-type]
-            rows,
-            ["model_id", "model_version", "segment", "distribution"],
-        )
+        insert_references(connection, rows)
     return len(rows)
+
+
+def insert_references(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert reference rows: a snapshot's overwrite, a fixed one's never do.
+
+    A window job may store a fixed reference between a baseline's delete and its
+    insert (PostgreSQL runs them concurrently): the snapshot must still land.
+    """
+    if not rows:
+        return
+    table: Table = Reference.__table__  # type: ignore[assignment]
+    if rows[0]["source"] != SNAPSHOT:
+        insert_ignoring_existing(connection, table, rows, REFERENCE_KEY)
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=REFERENCE_KEY,
+        set_={name: statement.excluded[name] for name in rows[0] if name not in REFERENCE_KEY},
+    )
+    connection.execute(statement, rows)
 
 
 def snapshot_period(
@@ -170,6 +191,7 @@ def snapshot_period(
             start_ms=start_ms,
             end_ms=end_ms,
             now_ms=now_ms,
+            psi_bins=psi_bins,
         )
         stored[segment] = {d: (p.count if p else 0) for d, p in references.items()}
     return stored
@@ -184,6 +206,8 @@ class ResolvedReferences:
     start_ms: int
     end_ms: int
     references: References
+    #: The PSI bins asked for when it was fitted (None: stored before this was kept).
+    psi_bins: int | None = None
 
     def used(self) -> ReferenceUsed:
         return ReferenceUsed(
@@ -207,6 +231,7 @@ def load_stored(
                 Reference.source,
                 Reference.start_ms,
                 Reference.end_ms,
+                Reference.psi_bins,
                 Reference.profile_json,
             ).where(
                 Reference.model_id == model_id,
@@ -223,14 +248,17 @@ def load_stored(
     profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
     for row in chosen:
         profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
-    return ResolvedReferences(source, chosen[0].start_ms, chosen[0].end_ms, profiles)
+    first = chosen[0]
+    return ResolvedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins)
 
 
 def parse_time_ms(text: str) -> int:
+    """Epoch milliseconds of an RFC 3339 time with a UTC offset, truncated as the
+    config's reference period is (``ReferenceSettings.period_ms``)."""
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
-    return round(parsed.timestamp() * 1000)
+    return epoch_ms(parsed)
 
 
 class ReferenceResolver:
@@ -272,7 +300,9 @@ class ReferenceResolver:
         length = end_ms - start_ms
         window_start = window_edge(start_ms, self._now_ms, end=False)
         fitted = self._fit(model_id, model_version, segment, window_start - length, window_start)
-        return ResolvedReferences(TRAILING, window_start - length, window_start, fitted)
+        return ResolvedReferences(
+            TRAILING, window_start - length, window_start, fitted, self._settings.psi_bins
+        )
 
     def _fit(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
@@ -292,10 +322,16 @@ class ReferenceResolver:
         self, key: tuple[str, str, str], stored: ResolvedReferences | None
     ) -> ResolvedReferences:
         start_ms, end_ms = self._settings.period_ms()
-        if stored is not None and (stored.source, stored.start_ms, stored.end_ms) == (
-            FIXED,
-            start_ms,
-            end_ms,
+        wanted = (FIXED, start_ms, end_ms, self._settings.psi_bins)
+        if (
+            stored is not None
+            and (
+                stored.source,
+                stored.start_ms,
+                stored.end_ms,
+                stored.psi_bins,
+            )
+            == wanted
         ):
             return stored
         model_id, model_version, segment = key
@@ -311,6 +347,7 @@ class ReferenceResolver:
                 start_ms=start_ms,
                 end_ms=end_ms,
                 now_ms=self._now_ms,
+                psi_bins=self._settings.psi_bins,
                 source=FIXED,
             )
-        return ResolvedReferences(FIXED, start_ms, end_ms, fitted)
+        return ResolvedReferences(FIXED, start_ms, end_ms, fitted, self._settings.psi_bins)

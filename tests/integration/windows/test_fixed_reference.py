@@ -7,12 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import orjson
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import ReferenceSettings
+from monitor.store import migrate
+from monitor.store.engine import make_engine
 from monitor.store.events import EventStore
+from monitor.store.models import Reference
 from monitor.store.records import Prediction
 from monitor.store.retention import RetentionPolicy, apply_retention
 from monitor.windows.evaluate import to_datetime
@@ -22,6 +26,7 @@ from monitor.windows.references import (
     SNAPSHOT,
     ReferenceResolver,
     fit_references,
+    insert_references,
     load_stored,
     snapshot_period,
 )
@@ -37,8 +42,10 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
-def _fixed(start_ms: int = START, end_ms: int = END) -> ReferenceSettings:
-    return ReferenceSettings(mode="fixed", start=_iso(start_ms), end=_iso(end_ms))
+def _fixed(start_ms: int = START, end_ms: int = END, psi_bins: int = 10) -> ReferenceSettings:
+    return ReferenceSettings(
+        mode="fixed", start=_iso(start_ms), end=_iso(end_ms), psi_bins=psi_bins
+    )
 
 
 def _write(
@@ -178,3 +185,66 @@ def test_a_report_reads_a_fixed_reference_but_never_stores_one(migrated_engine: 
     reference = _raw_score_reference(migrated_engine, _fixed(), END + DAY, keep_fixed=False)
     _assert_is_fit_of(reference, scores)
     assert load_stored(migrated_engine, "m", "v1", ALL) is None
+
+
+def test_changing_psi_bins_refits_a_stored_fixed_reference(migrated_engine: Engine) -> None:
+    scores = np.random.default_rng(5).normal(0, 1, 2000)
+    _write(migrated_engine, scores, prefix="a")
+    settled = END + FIXED_SETTLE_MS
+    ten = _raw_score_reference(migrated_engine, _fixed(), settled)
+    assert ten is not None and ten.n_bins == 10
+    twenty = _raw_score_reference(migrated_engine, _fixed(psi_bins=20), settled + HOUR)
+    expected = ReferenceProfile.fit(scores, kind="raw_score", n_bins=20)
+    assert twenty is not None and np.array_equal(twenty.psi_edges, expected.psi_edges)
+    stored = load_stored(migrated_engine, "m", "v1", ALL)
+    assert stored is not None and stored.psi_bins == 20
+
+
+def test_a_snapshot_lands_when_a_fixed_write_commits_in_the_middle_of_it(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL runs a baseline and a window job concurrently. Forced order: the
+    baseline deletes the series' rows; a job stores the settled fixed reference and
+    commits; the baseline inserts its snapshot. The snapshot must win."""
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    try:
+        old, new = np.random.default_rng(6).normal(0, 1, (2, 1000))
+        _write(engine, old, prefix="a")
+        _write(engine, new, prefix="b", start_ms=END + DAY)
+        snapshot = fit_references(
+            engine,
+            model_id="m",
+            model_version="v1",
+            segment=ALL,
+            start_ms=END + DAY,
+            end_ms=END + 2 * DAY,
+            psi_bins=10,
+            now_ms=END + 3 * DAY,
+        )
+        rows = [
+            {
+                "model_id": "m",
+                "model_version": "v1",
+                "segment": ALL,
+                "distribution": distribution,
+                "source": SNAPSHOT,
+                "start_ms": END + DAY,
+                "end_ms": END + 2 * DAY,
+                "created_ms": END + 3 * DAY,
+                "psi_bins": 10,
+                "profile_json": orjson.dumps(profile.to_dict()).decode(),
+            }
+            for distribution, profile in snapshot.items()
+            if profile is not None
+        ]
+        with engine.connect() as baseline, baseline.begin():
+            baseline.execute(delete(Reference).where(Reference.model_id == "m"))
+            # The job, on its own connection, stores the fixed period and commits.
+            _raw_score_reference(engine, _fixed(), END + 3 * DAY)
+            insert_references(baseline, rows)
+        stored = load_stored(engine, "m", "v1", ALL)
+        assert stored is not None and stored.source == SNAPSHOT
+        _assert_is_fit_of(stored.references["raw_score"], new)
+    finally:
+        engine.dispose()

@@ -134,6 +134,7 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
         start_ms=NOW - 4 * HOUR,
         end_ms=NOW - 2 * HOUR,
         now_ms=NOW,
+        psi_bins=10,
     )
     results = _by_series(_job(engine).evaluate_all(NOW))
     # v1 is scored against its snapshot, exactly as the core would score those values.
