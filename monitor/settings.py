@@ -209,6 +209,17 @@ class ReferenceSettings(_Section):
         return epoch_ms(self.start), epoch_ms(self.end)
 
 
+def parse_time_ms(text: str) -> int:
+    """Epoch milliseconds of an RFC 3339 time with a UTC offset (command-line times)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
+    return epoch_ms(parsed)
+
+
 def epoch_ms(moment: datetime) -> int:
     # Whole milliseconds, exactly: float seconds * 1000 would round some microseconds.
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)

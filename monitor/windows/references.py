@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
-from monitor.settings import ReferenceSettings, epoch_ms
+from monitor.settings import ReferenceSettings
 from monitor.store.buckets import window_edge
 from monitor.store.models import Reference
 from monitor.store.reading import list_series, load_window
@@ -250,15 +250,6 @@ def load_stored(
         profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
     first = chosen[0]
     return ResolvedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins)
-
-
-def parse_time_ms(text: str) -> int:
-    """Epoch milliseconds of an RFC 3339 time with a UTC offset, truncated as the
-    config's reference period is (``ReferenceSettings.period_ms``)."""
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
-    return epoch_ms(parsed)
 
 
 class ReferenceResolver:

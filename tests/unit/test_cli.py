@@ -86,3 +86,27 @@ def test_a_user_error_prints_one_line_and_exits_2(
     assert err.startswith("calmon migrate: ")
     assert "ingest.max_batch_records: Input should be greater than 0" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        (["--from", "2026-11-01", "--to", "2026-11-02T00:00:00Z"], "needs a UTC offset"),
+        (["--from", "last week", "--to", "2026-11-02T00:00:00Z"], "is not an RFC 3339 time"),
+    ],
+)
+def test_a_bad_baseline_time_is_named_without_a_traceback(
+    times: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["baseline", "--model", "m", "--version", "v1", *times])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"calmon baseline: error: argument --from: {times[1]!r} {message}" in err
+    assert "Traceback" not in err
+
+
+def test_a_baseline_period_must_not_be_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    period = ["--from", "2026-11-02T00:00:00Z", "--to", "2026-11-02T01:00:00+01:00"]
+    assert main(["baseline", "--model", "m", "--version", "v1", *period]) == 2
+    assert capsys.readouterr().out == "calmon baseline: --from must be before --to\n"
