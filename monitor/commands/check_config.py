@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument
-from monitor.settings import ConfigError, load_settings
+from monitor.settings import ConfigError, ReferenceSettings, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"  kafka: {', '.join(settings.kafka.bootstrap_servers)} group {settings.kafka.group_id}")
     print(f"  topics: {', '.join(settings.kafka.topics.unique())}")
     print(f"  segment keys: {', '.join(settings.store.segment_keys) or '(none)'}")
+    print(f"  windows: {', '.join(w.name for w in settings.windows)}")
+    print(f"  drift reference: {_reference(settings.reference)}")
     print(f"  rules: {len(rules)} from {', '.join(settings.rules) or '(no rule files)'}")
     print(f"  alertmanager: {', '.join(settings.alertmanager.urls) or '(not configured)'}")
     print(f"  webhooks: {', '.join(settings.webhooks) or '(none)'}")
     return 0
+
+
+def _reference(reference: ReferenceSettings) -> str:
+    if reference.mode == "fixed" and reference.start and reference.end:
+        period = f"{reference.start.isoformat()} to {reference.end.isoformat()}"
+        return f"fixed period {period}, {reference.psi_bins} PSI bins"
+    return f"trailing window, {reference.psi_bins} PSI bins"

@@ -132,6 +132,17 @@ def test_check_config_reports_bad_rules_and_missing_webhook_keys(tmp_path: Path)
     env["CALMON_WEBHOOK_SECRET"] = "k"
     run = check()
     assert run.returncode == 0 and "rules: 1 from" in run.stdout
+    assert "  windows: 1h, 24h, 7d\n" in run.stdout
+    assert "  drift reference: trailing window, 10 PSI bins\n" in run.stdout
+    env["CALMON__REFERENCE__MODE"] = "fixed"
+    env["CALMON__REFERENCE__START"] = "2026-11-01T00:00:00Z"
+    env["CALMON__REFERENCE__END"] = "2026-11-08T02:00:00+02:00"
+    run = check()
+    assert run.returncode == 0, run.stdout
+    assert (
+        "  drift reference: fixed period 2026-11-01T00:00:00+00:00 to "
+        "2026-11-08T02:00:00+02:00, 10 PSI bins\n" in run.stdout
+    )
 
 
 @pytest.mark.parametrize(
