@@ -653,6 +653,18 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
             12,
             8,
         ),
+        (
+            timeseries(
+                "Drift reference size",
+                [target(one(f"calmon_drift_reference_events{{{s}}}"), "{{distribution}}")],
+                description="Events the drift reference was fitted on, per distribution. 0: "
+                "no reference (a new version under a fixed period, nothing before a trailing "
+                "window, a constant score), hence no drift values. Which reference it is: "
+                "/api/v1/series.",
+            ),
+            24,
+            6,
+        ),
     ]
     single = variables(multi=False)
     return dashboard(
