@@ -343,9 +343,12 @@ REFERENCE_SOURCES = {
 
 def reference_caption(used: ReferenceUsed) -> str:
     """Which reference the drift values and charts compare against, and its period."""
+    # Seconds only when the period has them: the demo's 45 s baseline read "21:17 to 21:17".
+    seconds = used.start.second or used.end.second
+    shown = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
     return (
         f"<p class='meta'>Drift is measured against {REFERENCE_SOURCES[used.source]}: "
-        f"{used.start:%Y-%m-%d %H:%M} to {used.end:%Y-%m-%d %H:%M} UTC.</p>"
+        f"{used.start:{shown}} to {used.end:{shown}} UTC.</p>"
     )
 
 

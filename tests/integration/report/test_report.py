@@ -8,13 +8,16 @@ import re
 import struct
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from monitor.report.build import reference_caption
 from monitor.store.events import EventStore
 from monitor.windows.references import snapshot_period
+from monitor.windows.results import ReferenceUsed
 from tests.integration.notify.test_alertmanager import (
     MINUTE,
     RULES,
@@ -90,8 +93,23 @@ def test_report_has_every_chart_and_renders(
     # The snapshot taken at step 1: from 3 minutes before the first step to the second.
     assert (
         "Drift is measured against the snapshot stored with calmon baseline: "
-        "2026-09-21 14:10 to 2026-09-21 14:23 UTC." in text
+        "2026-09-21 14:10:20 to 2026-09-21 14:23:20 UTC." in text
     )
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
     assert png_size(png) == (1220, 1500)
     assert png.stat().st_size > 30_000  # a blank page compresses to a few KB
+
+
+def test_the_reference_caption_shows_seconds_only_when_the_period_has_them() -> None:
+    def caption(start: str, end: str) -> str:
+        used = ReferenceUsed(
+            "fixed", datetime.fromisoformat(start), datetime.fromisoformat(end), {}
+        )
+        return reference_caption(used)
+
+    assert "2026-11-01 00:00 to 2026-11-08 00:00 UTC." in caption(
+        "2026-11-01T00:00:00+00:00", "2026-11-08T00:00:00+00:00"
+    )
+    assert "2026-11-28 21:17:05 to 2026-11-28 21:17:50 UTC." in caption(
+        "2026-11-28T21:17:05+00:00", "2026-11-28T21:17:50+00:00"
+    )
