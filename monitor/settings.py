@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from monitor.errors import UserError
+from monitor.times import epoch_ms
 
 ENV_PREFIX = "CALMON__"
 #: Secret keys: (section, key) -> environment variable. Never read from the file.
@@ -207,22 +207,6 @@ class ReferenceSettings(_Section):
         if self.start is None or self.end is None:
             raise ValueError("no fixed reference period")
         return epoch_ms(self.start), epoch_ms(self.end)
-
-
-def parse_time_ms(text: str) -> int:
-    """Epoch milliseconds of an RFC 3339 time with a UTC offset (command-line times)."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an RFC 3339 time") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{text!r} needs a UTC offset (e.g. 2026-01-01T00:00:00Z)")
-    return epoch_ms(parsed)
-
-
-def epoch_ms(moment: datetime) -> int:
-    # Whole milliseconds, exactly: float seconds * 1000 would round some microseconds.
-    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 class HttpSettings(_Section):

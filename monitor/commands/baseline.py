@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.settings import parse_time_ms
+from monitor.times import parse_time_ms
 
 
 def _time_ms(text: str) -> int:

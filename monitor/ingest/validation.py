@@ -17,12 +17,13 @@ monitor.ingest.validation.InvalidMessage: bad_probability: probability must be i
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeGuard
 
 import orjson
 
 from monitor.store.records import NO_SEGMENT, Label, Prediction
+from monitor.times import epoch_ms
 
 MAX_ID_LENGTH = 256
 MAX_SEGMENT_KEYS = 16
@@ -30,8 +31,6 @@ MAX_SEGMENT_VALUE_LENGTH = 128
 #: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 REASONS = (
     "oversized",
@@ -241,7 +240,7 @@ def _timestamp(message: dict[str, Any]) -> int:
         if parsed.tzinfo is None:
             raise InvalidMessage("bad_timestamp", f"timestamp needs a UTC offset: {value!r}")
         # Exact (no float): digits beyond the millisecond are truncated.
-        time_ms = (parsed - _EPOCH) // _MILLISECOND
+        time_ms = epoch_ms(parsed)
     else:
         raise InvalidMessage(
             "bad_timestamp", f"timestamp must be RFC 3339 text or epoch ms, got {value!r}"

@@ -18,7 +18,6 @@ the stored copy a fixed reference would change as it aged and vanish after 400 d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,6 +31,7 @@ from monitor.store.buckets import window_edge
 from monitor.store.models import Reference
 from monitor.store.reading import list_series, load_window
 from monitor.store.sql import insert_ignoring_existing
+from monitor.windows.evaluate import to_datetime
 from monitor.windows.results import ALL, ReferenceUsed
 
 References = dict[Distribution, ReferenceProfile | None]
@@ -209,11 +209,15 @@ class ResolvedReferences:
     #: The PSI bins asked for when it was fitted (None: stored before this was kept).
     psi_bins: int | None = None
 
+    def fitted_as(self, source: str, start_ms: int, end_ms: int, psi_bins: int) -> bool:
+        same_period = (self.start_ms, self.end_ms) == (start_ms, end_ms)
+        return self.source == source and same_period and self.psi_bins == psi_bins
+
     def used(self) -> ReferenceUsed:
         return ReferenceUsed(
             source=self.source,
-            start=datetime.fromtimestamp(self.start_ms / 1000, UTC),
-            end=datetime.fromtimestamp(self.end_ms / 1000, UTC),
+            start=to_datetime(self.start_ms),
+            end=to_datetime(self.end_ms),
             events={
                 distribution: 0 if profile is None else profile.count
                 for distribution, profile in self.references.items()
@@ -253,7 +257,7 @@ def load_stored(
 
 
 class ReferenceResolver:
-    """Finds each series' references; caches fixed-period fits for one job run.
+    """Finds each series' references, as evaluated at ``now_ms``.
 
     ``keep_fixed``: store a fixed period's reference once it has settled. The window
     jobs do; a report, which only reads, does not.
@@ -271,7 +275,6 @@ class ReferenceResolver:
         self._settings = settings
         self._now_ms = now_ms  # when the windows are evaluated: it places their edges
         self._keep_fixed = keep_fixed
-        self._fixed: dict[tuple[str, str, str], ResolvedReferences] = {}
 
     def resolve(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
@@ -281,10 +284,7 @@ class ReferenceResolver:
         if stored is not None and stored.source == SNAPSHOT:
             return stored
         if self._settings.mode == "fixed":
-            key = (model_id, model_version, segment)
-            if key not in self._fixed:
-                self._fixed[key] = self._fixed_period(key, stored)
-            return self._fixed[key]
+            return self._fixed_period(model_id, model_version, segment, stored)
         # The reference ends where the window's first bucket begins. Ending it at the
         # nominal start instead would round that edge up (an end edge is rounded up to
         # the minute) into the window's first minute, and count its events in both.
@@ -310,22 +310,16 @@ class ReferenceResolver:
         )
 
     def _fixed_period(
-        self, key: tuple[str, str, str], stored: ResolvedReferences | None
+        self,
+        model_id: str,
+        model_version: str,
+        segment: str,
+        stored: ResolvedReferences | None,
     ) -> ResolvedReferences:
         start_ms, end_ms = self._settings.period_ms()
-        wanted = (FIXED, start_ms, end_ms, self._settings.psi_bins)
-        if (
-            stored is not None
-            and (
-                stored.source,
-                stored.start_ms,
-                stored.end_ms,
-                stored.psi_bins,
-            )
-            == wanted
-        ):
+        psi_bins = self._settings.psi_bins
+        if stored is not None and stored.fitted_as(FIXED, start_ms, end_ms, psi_bins):
             return stored
-        model_id, model_version, segment = key
         fitted = self._fit(model_id, model_version, segment, start_ms, end_ms)
         settled = self._now_ms >= end_ms + FIXED_SETTLE_MS
         if self._keep_fixed and settled and any(fitted.values()):
@@ -338,7 +332,7 @@ class ReferenceResolver:
                 start_ms=start_ms,
                 end_ms=end_ms,
                 now_ms=self._now_ms,
-                psi_bins=self._settings.psi_bins,
+                psi_bins=psi_bins,
                 source=FIXED,
             )
-        return ResolvedReferences(FIXED, start_ms, end_ms, fitted, self._settings.psi_bins)
+        return ResolvedReferences(FIXED, start_ms, end_ms, fitted, psi_bins)
