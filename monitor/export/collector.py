@@ -26,7 +26,7 @@ DISTRIBUTION_SUFFIXES = ("_raw_score", "_probability")
 QUANTILE_KEYS = {key: str(q) for q, key in LABEL_DELAY_QUANTILES.items()}
 #: Metric key -> help text. Only these keys are exported (a typo cannot leak out).
 CALIBRATION_HELP = {**metric_names.LABELLED, **metric_names.VOLUME}
-DRIFT_HELP = metric_names.DRIFT
+DRIFT_HELP = {**metric_names.DRIFT, **metric_names.DRIFT_VOLUME}
 CACHE_SECONDS = 5.0
 
 
@@ -86,12 +86,6 @@ class WindowResultsCollector(Collector):
             "reference and the current window (source label).",
             labels=[*SERIES_LABELS, "distribution", "bin", "source"],
         )
-        reference_events = GaugeMetricFamily(
-            "calmon_drift_reference_events",
-            "Events the drift reference was fitted on (0: too few, or one distinct value, to "
-            "fit one, so the series has no drift values for that distribution).",
-            labels=[*SERIES_LABELS, "distribution"],
-        )
         for result in results:
             labels = [
                 result.series.model,
@@ -99,9 +93,6 @@ class WindowResultsCollector(Collector):
                 result.series.segment,
                 result.series.window,
             ]
-            if result.reference is not None:
-                for distribution, events in result.reference.events.items():
-                    reference_events.add_metric([*labels, distribution], events)
             for key, value in result.values.items():
                 if key in families:
                     families[key].add_metric(labels, value)
@@ -132,7 +123,6 @@ class WindowResultsCollector(Collector):
         yield delay
         yield from bins.values()
         yield drift_bins
-        yield reference_events
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # unchecked: families depend on the stored results

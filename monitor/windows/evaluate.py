@@ -71,6 +71,11 @@ def evaluate(
     for distribution in DISTRIBUTIONS:
         profile = references.get(distribution)
         current = aggregate.n_scores if distribution == "raw_score" else aggregate.n_probabilities
+        values[drift_key("drift_window_events", distribution)] = float(current)
+        if reference_used is not None:
+            values[drift_key("drift_reference_events", distribution)] = float(
+                reference_used.events.get(distribution, 0)
+            )
         if profile is None or current < settings.min_predictions:
             continue
         try:

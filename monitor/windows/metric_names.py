@@ -45,6 +45,15 @@ DRIFT = {
     "js_distance": "Jensen-Shannon distance (base 2) against the reference.",
     "wasserstein_distance": "Wasserstein-1 distance to the reference.",
 }
+#: What drift is measured on, per distribution, always present (the reference's count only
+#: in series that have a reference: not a segment's ``__other__``). Together they tell
+#: "no drift value because too few events" from "no drift value because no reference".
+DRIFT_VOLUME = {
+    "drift_window_events": "Events in the window that carry the distribution (a raw score, "
+    "or a probability); drift values need evaluation.min_predictions of them.",
+    "drift_reference_events": "Events the drift reference was fitted on (0: too few, or one "
+    "distinct value, to fit one, so the series has no drift values for that distribution).",
+}
 #: Label-delay quantile -> result key (exported as one gauge with a ``quantile`` label).
 LABEL_DELAY_QUANTILES = {
     0.5: "window_label_delay_seconds_p50",
@@ -56,7 +65,7 @@ def drift_key(metric: str, distribution: str) -> str:
     return f"{metric}_{distribution}"
 
 
-DRIFT_KEYS = frozenset(drift_key(m, d) for m in DRIFT for d in DISTRIBUTIONS)
+DRIFT_KEYS = frozenset(drift_key(m, d) for m in (*DRIFT, *DRIFT_VOLUME) for d in DISTRIBUTIONS)
 ALL_KEYS = (
     frozenset(LABELLED) | frozenset(VOLUME) | DRIFT_KEYS | set(LABEL_DELAY_QUANTILES.values())
 )

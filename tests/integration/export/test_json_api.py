@@ -167,18 +167,36 @@ def test_errors_name_the_problem(
     assert (response.status_code, response.json()) == (status, {"error": error})
 
 
-def test_metrics_export_each_references_event_count(api_url: str) -> None:
+def test_metrics_export_the_events_drift_is_measured_on(
+    api_url: str, events: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    _, _, region = events
     response = _get(f"{api_url}/metrics")
-    events = {
-        (s.labels["model_version"], s.labels["segment"], s.labels["distribution"]): s.value
+    families = {
+        family.name: {
+            (s.labels["model_version"], s.labels["segment"], s.labels["distribution"]): s.value
+            for s in family.samples
+        }
         for family in text_string_to_metric_families(response.text)
-        if family.name == "calmon_drift_reference_events"
-        for s in family.samples
+        if family.name in ("calmon_drift_reference_events", "calmon_drift_window_events")
     }
-    # Every series but us has the trailing hour's events (all eu) as its reference.
-    assert events == {
-        (version, segment, distribution): (0.0 if segment == "region=us" else float(N))
+    series = [
+        (version, segment, distribution)
         for version in ("v1", "__all__")
         for segment in ("__all__", "region=eu", "region=us")
         for distribution in ("raw_score", "probability")
+    ]
+    # Every series but us has the trailing hour's events (all eu) as its reference.
+    assert families["calmon_drift_reference_events"] == {
+        key: (0.0 if key[1] == "region=us" else float(N)) for key in series
+    }
+    # Every window event carries both a raw score and a probability.
+    in_window = {
+        "__all__": N,
+        "region=eu": int(np.sum(region == "eu")),
+        "region=us": int(np.sum(region == "us")),
+    }
+    assert in_window["region=eu"] == N // 4
+    assert families["calmon_drift_window_events"] == {
+        key: float(in_window[key[1]]) for key in series
     }

@@ -15,8 +15,8 @@ from monitor.rules.engine import AlertState, evaluate_rules
 from monitor.rules.model import load_rules
 from monitor.settings import EvaluationSettings
 from monitor.store.reading import WindowAggregate
-from monitor.windows.evaluate import evaluate
-from monitor.windows.results import SeriesWindow, WindowResult
+from monitor.windows.evaluate import evaluate, to_datetime
+from monitor.windows.results import ReferenceUsed, SeriesWindow, WindowResult
 
 ROOT = Path(__file__).resolve().parents[3]
 EVALUATIONS = 200
@@ -50,6 +50,12 @@ def result(
         end_ms=now_ms,
         now_ms=now_ms,
         references=reference,
+        reference_used=ReferenceUsed(
+            "snapshot",
+            to_datetime(now_ms - 30 * 86_400_000),
+            to_datetime(now_ms - 23 * 86_400_000),
+            {distribution: profile.count for distribution, profile in reference.items()},
+        ),
         last_prediction_ms=now_ms - 1_000,
         last_label_ms=now_ms - 60_000,
         settings=EvaluationSettings(bootstrap_resamples=200),
