@@ -655,12 +655,20 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
         ),
         (
             timeseries(
-                "Drift reference size",
-                [target(one(f"calmon_drift_reference_events{{{s}}}"), "{{distribution}}")],
-                description="Events the drift reference was fitted on, per distribution. 0: "
-                "no reference (a new version under a fixed period, nothing before a trailing "
-                "window, a constant score), hence no drift values. Which reference it is: "
-                "/api/v1/series.",
+                "Drift reference and window sizes",
+                [
+                    target(
+                        one(f"calmon_drift_reference_events{{{s}}}"), "reference {{distribution}}"
+                    ),
+                    target(
+                        one(f"calmon_drift_window_events{{{s}}}"), "window {{distribution}}", "B"
+                    ),
+                ],
+                description="Events drift is measured on, per distribution: those the "
+                "reference was fitted on, and the window's. A reference of 0: no reference (a "
+                "new version under a fixed period, nothing before a trailing window, a "
+                "constant score), hence no drift values (alert CalmonDriftUnmeasured). Which "
+                "reference it is: /api/v1/series.",
             ),
             24,
             6,

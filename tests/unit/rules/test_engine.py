@@ -177,3 +177,61 @@ def test_annotations_render_values_and_mark_missing_ones() -> None:
     assert render(r.annotations["summary"], transition.alert, r) == (
         "ECE 0.081 on fraud region=eu (24h); psi n/a"
     )
+
+
+def test_shipped_drift_unmeasured_rules_wait_out_a_trailing_reference() -> None:
+    from pathlib import Path
+
+    from monitor.rules.model import load_rules
+
+    shipped = Path(__file__).resolve().parents[3] / "alerts" / "calmon-rules.yaml"
+    rules = [
+        r
+        for r in load_rules([shipped], webhooks=["recalibrate"])
+        if r.name.endswith("DriftUnmeasured")
+    ]
+    fixed = SeriesWindow("fraud", "v2", "__all__", "24h")  # deployed after the fixed period
+    trailing = SeriesWindow("fraud", "v3", "__all__", "24h")  # covered from hour 24 on
+    no_raw = SeriesWindow("ctr", "v1", "__all__", "24h")  # sends probabilities only
+    timeline = []
+    for half_hours in range(0, 60):
+        hour = half_hours / 2
+        timeline.append(
+            (
+                half_hours * 30,
+                [
+                    result(
+                        fixed,
+                        drift_window_events_raw_score=5000.0,
+                        drift_reference_events_raw_score=0.0,
+                        drift_window_events_probability=5000.0,
+                        drift_reference_events_probability=4000.0,
+                    ),
+                    result(
+                        trailing,
+                        drift_window_events_raw_score=5000.0,
+                        drift_reference_events_raw_score=3000.0 if hour >= 24 else 0.0,
+                    ),
+                    result(
+                        no_raw,
+                        drift_window_events_raw_score=0.0,
+                        drift_reference_events_raw_score=0.0,
+                        drift_window_events_probability=5000.0,
+                        drift_reference_events_probability=5000.0,
+                    ),
+                ],
+            )
+        )
+    states: dict[str, AlertState] = {}
+    seen = []
+    for minute, results in timeline:
+        states, transitions = evaluate_rules(rules, results, states, minute * MIN)
+        seen += [
+            (minute // 60, t.kind, t.rule.name, t.alert.series.model_version) for t in transitions
+        ]
+    assert seen == [
+        (0, "pending", "RawScoreDriftUnmeasured", "v2"),
+        (0, "pending", "RawScoreDriftUnmeasured", "v3"),
+        (24, "cancelled", "RawScoreDriftUnmeasured", "v3"),
+        (26, "firing", "RawScoreDriftUnmeasured", "v2"),
+    ]
