@@ -4,13 +4,20 @@ A record is a common case if its event appears once in the batch (records of one
 depend on their order) and it is
 
 - a prediction of an event the store does not have: inserted with its values;
+- a prediction of an event whose label came first and waits for it (no prediction yet,
+  the label within the horizon of it): an UPDATE fills the row in and returns the label
+  it joins;
 - a label within the horizon whose event has a probability and no label: an UPDATE
   whose condition is the join rule decides it row by row, and returns what the join
-  adds to the aggregates.
+  adds to the aggregates;
+- a label within the horizon of an event the store does not have: inserted to wait for
+  its prediction.
 
-Both outcomes are what the one-by-one path (``events.py``) would do with these records;
-the records they leave (an event already stored, a label first or twice, a label past
-the horizon) go to it, in the same transaction.
+The second and fourth are what a consumer catching up on a backlog meets: it reads the
+label topic as fast as the prediction topic, so a label often arrives before its
+prediction. All four outcomes are what the one-by-one path (``events.py``) would do with
+these records; the records they leave (an event already predicted, a label twice, a
+label past the horizon) go to it, in the same transaction.
 """
 
 from __future__ import annotations
@@ -84,8 +91,10 @@ def write(
             labels.append(record)  # type: ignore[arg-type]
         else:
             others.append(record)  # too old: counted by the one-by-one path
-    others += _insert_new_predictions(connection, predictions, now, deltas, result)
-    others += _join_waiting_predictions(connection, labels, horizon_ms, deltas, result)
+    stored = _insert_new_predictions(connection, predictions, now, deltas, result)
+    others += _complete_waiting_events(connection, stored, horizon_ms, deltas, result)
+    unjoined = _join_waiting_predictions(connection, labels, horizon_ms, deltas, result)
+    others += _insert_waiting_labels(connection, unjoined, now, result)
     return others
 
 
@@ -101,10 +110,10 @@ def _insert_new_predictions(
     now: int,
     deltas: BatchDeltas,
     result: WriteResult,
-) -> list[Prediction]:
-    """Insert the events these predictions create; return the predictions of events
-    already stored (before this batch, or by another writer meanwhile: PostgreSQL's
-    insert waits for that writer's commit and skips the row)."""
+) -> list[tuple[Prediction, str]]:
+    """Insert the events these predictions create; return the predictions (with their
+    segment text) of events already stored (before this batch, or by another writer
+    meanwhile: PostgreSQL's insert waits for that writer's commit and skips the row)."""
     if not predictions:
         return []
     segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
@@ -127,7 +136,7 @@ def _insert_new_predictions(
     others = []
     for p, text in zip(predictions, texts, strict=True):
         if (p.model_id, p.event_id) not in inserted:
-            others.append(p)
+            others.append((p, text))
             continue
         series = group(p.model_id, p.model_version, text)
         deltas.prediction(series, p.event_time_ms)
@@ -137,6 +146,79 @@ def _insert_new_predictions(
             deltas.probability(series, p.event_time_ms, p.probability)
     result.predictions_new += len(inserted)
     return others
+
+
+def _complete_waiting_events(
+    connection: Connection,
+    predictions: list[tuple[Prediction, str]],
+    horizon_ms: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Prediction]:
+    """Give the prediction to events that have none yet (their label came first), and
+    join that label; return the predictions of events that have one, or whose label
+    came more than the horizon after it (the one-by-one path drops that label)."""
+    if not predictions:
+        return []
+    by_key = {(p.model_id, p.event_id): (p, text) for p, text in predictions}
+    completed = update_returning(
+        connection,
+        _EVENTS,
+        EVENT_KEY,
+        ["model_version", "event_time_ms", "raw_score", "probability", "segment_json"],
+        sorted((*key, *p[2:6], text) for key, (p, text) in by_key.items()),
+        condition=(
+            "t.model_version IS NULL"
+            f" AND (t.label_time_ms IS NULL OR t.label_time_ms - v.a1 <= {int(horizon_ms)})"
+        ),
+        returning=["model_id", "event_id", "label", "label_time_ms"],
+    )
+    group = deltas.group
+    delays = result.label_delays_s
+    for model_id, event_id, label, label_time_ms in completed:
+        p, text = by_key.pop((model_id, event_id))
+        series = group(model_id, p.model_version, text)
+        deltas.prediction(series, p.event_time_ms)
+        if p.raw_score is not None:
+            deltas.score(series, p.event_time_ms, p.raw_score)
+        if p.probability is not None:
+            deltas.probability(series, p.event_time_ms, p.probability)
+            if label is not None:
+                deltas.labelled(series, p.event_time_ms, p.probability, label, label_time_ms)
+                delays.append(max(label_time_ms - p.event_time_ms, 0) / 1000)
+                result.labels_joined += 1
+    result.predictions_new += len(completed)
+    return [p for p, _ in by_key.values()]
+
+
+def _insert_waiting_labels(
+    connection: Connection, labels: list[Label], now: int, result: WriteResult
+) -> list[Label]:
+    """Store the labels of events the store does not have, to wait for their prediction;
+    return the others (an event with a label already, or a prediction without a
+    probability, or created by another writer meanwhile)."""
+    if not labels:
+        return []
+    rows = sorted(
+        (
+            label.model_id,
+            label.event_id,
+            None,
+            None,
+            None,
+            None,
+            None,
+            label.label,
+            label.label_time_ms,
+            now,
+        )
+        for label in labels
+    )
+    inserted = set(insert_event_rows(connection, rows))
+    result.labels_pending += len(inserted)
+    if len(inserted) == len(labels):
+        return []
+    return [label for label in labels if (label.model_id, label.event_id) not in inserted]
 
 
 def _join_waiting_predictions(

@@ -383,11 +383,11 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Deterministic version of the race above: another replica commits the label of e0
-    # just before this batch inserts its new events. The insert then skips e0, which
-    # goes to the one-by-one path in the same transaction: it finds the waiting label
-    # and joins it. (PostgreSQL only: on SQLite the batch holds the database's write
-    # lock throughout, so the other writer waits instead.) The hook only times the
-    # other writer's commit; both writes are real.
+    # just before this batch inserts its new events. The insert then skips e0, and the
+    # transaction's next statement (it completes events whose label came first) finds
+    # the waiting label and joins it. (PostgreSQL only: on SQLite the batch holds the
+    # database's write lock throughout, so the other writer waits instead.) The hook
+    # only times the other writer's commit; both writes are real.
     from monitor.store import common_cases, migrate
     from monitor.store.engine import make_engine
 
@@ -408,9 +408,9 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
 
     monkeypatch.setattr(common_cases, "insert_event_rows", insert_after_a_concurrent_writer)
     result = _store(engine).write_batch(predictions)
-    # The other writer's 1 row; this batch's 20 (e0 skipped); the one-by-one path,
-    # which finds e0 stored and has nothing new to insert.
-    assert inserts == [1, 20, 0]
+    # The other writer's 1 row, then this batch's 20 (e0 skipped), and nothing left
+    # for the one-by-one path to insert.
+    assert inserts == [1, 20]
     assert (result.predictions_new, result.labels_joined) == (20, 1)
     window = _window(engine).aggregate
     assert window.n_labelled == 1 and window.n_probabilities == 20

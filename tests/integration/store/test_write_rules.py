@@ -173,6 +173,7 @@ def test_every_path_follows_the_rules(
     assert total.predictions_updated == counts["updated"]
     assert total.predictions_duplicate == counts["duplicate_prediction"]
     assert total.labels_joined == counts["joined"]
+    assert total.labels_pending == counts["pending"]
     assert total.labels_duplicate == counts["duplicate"]
     assert total.labels_conflicting == counts["conflicting"]
     assert total.labels_dropped == Counter(
@@ -215,7 +216,9 @@ def test_every_path_follows_the_rules(
 def test_the_set_at_a_time_path_takes_the_common_cases(
     migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # New predictions, then labels for them: no record needs the one-by-one path.
+    # New predictions, then labels for them; and labels first, then their predictions
+    # (a consumer catching up reads both topics at once): no record needs the
+    # one-by-one path.
     store = EventStore(migrated_engine, clock_ms=lambda: NOW)
     predictions = [Prediction("m", f"e{i}", "v1", NOW - 1000, 0.0, 0.5) for i in range(50)]
     labels = [Label("m", f"e{i}", i % 2, NOW) for i in range(50)]
@@ -229,4 +232,21 @@ def test_the_set_at_a_time_path_takes_the_common_cases(
     monkeypatch.setattr(events.EventStore, "_write_one_by_one", counting)
     assert store.write_batch(predictions).predictions_new == 50
     assert store.write_batch(labels).labels_joined == 50
+    early = [Label("m", f"f{i}", i % 2, NOW) for i in range(50)]
+    late = [Prediction("m", f"f{i}", "v1", NOW - 1000, 0.0, 0.5) for i in range(50)]
+    assert store.write_batch(early).labels_pending == 50
+    completed = store.write_batch(late)
+    assert (completed.predictions_new, completed.labels_joined) == (50, 50)
+    assert completed.label_delays_s == [1.0] * 50
     assert seen == []
+    window = load_window(
+        migrated_engine,
+        model_id="m",
+        model_version="v1",
+        segment="__all__",
+        start_ms=NOW - DAY_MS,
+        end_ms=NOW + 60_000,
+        now_ms=NOW + 60_000,
+    )
+    assert (window.predictions, window.aggregate.n_labelled) == (100, 100)
+    assert window.aggregate.n_scores == window.aggregate.n_probabilities == 100
