@@ -1,13 +1,15 @@
 """Where an ingested message's time goes: wall clock per stage of one ingest worker.
 
-The steady pattern of ``bench_ingest.py`` (new predictions, and labels of predictions
-stored before timing), consumed by one ``IngestWorker`` driven batch by batch in this
-thread; each stage's method is wrapped with a timer, and the totals are printed per
-message, with the process's CPU use (a value near 100% means one core is the limit).
+A pattern of ``bench_ingest.py`` (steady by default: new predictions, and labels of
+predictions stored before timing; or racing: labels of the new predictions, often read
+before them), consumed by one ``IngestWorker`` driven batch by batch in this thread;
+each stage's method is wrapped with a timer, and the totals are printed per message,
+with the process's CPU use (a value near 100% means one core is the limit).
 
-Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL] [--no-freeze]``
-(default N = 100,000 and a temporary SQLite file; for PostgreSQL pass an empty
-database's URL; ``--no-freeze`` shows what ``monitor/heap.py`` saves).
+Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL] [--pattern P]
+[--no-freeze]`` (default N = 100,000, the steady pattern and a temporary SQLite file;
+for PostgreSQL pass an empty database's URL; ``--no-freeze`` shows what
+``monitor/heap.py`` saves).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from bench_ingest import kafka_settings, prepare_store, produce
+from bench_ingest import PATTERNS, kafka_settings, prepare_store, produce
 from prometheus_client import CollectorRegistry
 
 from monitor.demo.broker import EmbeddedBroker
@@ -39,7 +41,7 @@ STAGES = [
     (IngestWorker, "_validate", "validation"),
     (EventStore, "write_batch", "store transaction"),
     (common_cases, "insert_event_rows", "  insert new events"),
-    (common_cases, "update_returning", "  label join UPDATE"),
+    (common_cases, "update_returning", "  UPDATEs (label joins, label first)"),
     (BatchDeltas, "aggregates", "  aggregate deltas: build"),
     (events, "_append_aggregate_deltas", "  aggregate deltas: insert"),
     (IngestWorker, "_commit", "offset commit"),
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
     )
+    parser.add_argument("--pattern", choices=PATTERNS, default="steady")
     args = parser.parse_args()
     n = args.n
     limit_heap_fragmentation()  # as `calmon run` does as it starts (monitor/heap.py)
@@ -75,8 +78,8 @@ def main() -> None:
         freeze_startup_objects()  # as `calmon run` does
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
         topics = ("predictions", "labels")
-        produce(broker.bootstrap_servers, topics, n, "steady", partitions=1)
-        store = prepare_store(args.store or f"sqlite:///{directory}/s.db", n, "steady", 0)
+        produce(broker.bootstrap_servers, topics, n, args.pattern, partitions=1)
+        store = prepare_store(args.store or f"sqlite:///{directory}/s.db", n, args.pattern, 0)
         engine = store.engine
         kafka = kafka_settings(broker.bootstrap_servers, topics, f"stages-{uuid.uuid4().hex[:8]}")
         metrics = IngestMetrics(CollectorRegistry())
@@ -96,7 +99,7 @@ def main() -> None:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         worker.close()
         engine.dispose()
-    print(f"{2 * n:,} messages, {engine.dialect.name}: {2 * n / wall:,.0f} msg/s")
+    print(f"{2 * n:,} messages, {args.pattern}, {engine.dialect.name}: {2 * n / wall:,.0f} msg/s")
     print(f"{'all':>36}: {wall / (2 * n) * 1e6:5.2f} us/message; CPU {cpu / wall:.0%} of a core")
     for _, _, label in STAGES:
         print(f"{label:>36}: {totals[label] / (2 * n) * 1e6:5.2f} us/message")
