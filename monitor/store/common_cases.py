@@ -160,7 +160,10 @@ def _complete_waiting_events(
     came more than the horizon after it (the one-by-one path drops that label)."""
     if not predictions:
         return []
+    # Each event appears once in the batch (``write`` sends the others one by one), so
+    # no key is lost here and the sort below never compares two rows' None values.
     by_key = {(p.model_id, p.event_id): (p, text) for p, text in predictions}
+    assert len(by_key) == len(predictions)
     completed = update_returning(
         connection,
         _EVENTS,

@@ -57,6 +57,10 @@ _SERIES: Table = Series.__table__  # type: ignore[assignment]
 _EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
 
 
+#: Times a batch is redone with its rows locked first, after a deadlock.
+LOCKED_REDOS = 3
+
+
 class _ConcurrentInsert(Exception):
     """Another writer created one of the batch's new events after we read them."""
 
@@ -116,22 +120,27 @@ class EventStore:
         partition, the other the labels'). The batch is redone with every row locked
         first, in key order, when the one-by-one path finds that another writer created
         an event it read as new, and when PostgreSQL finds the two transactions
-        deadlocked (the set-at-a-time UPDATE locks rows in its plan's order) and rolls
-        this one back.
+        deadlocked (the set-at-a-time statements lock rows in their plan's order) and
+        rolls this one back.
         """
-        result = WriteResult()
         if not records:
-            return result
-        try:
-            with self._engine.begin() as connection:
-                self._write(connection, records, result, lock_first=False)
-        except (_ConcurrentInsert, OperationalError) as exc:
-            if isinstance(exc, OperationalError) and not _is_deadlock(exc):
-                raise
+            return WriteResult()
+        for attempt in range(1 + LOCKED_REDOS):
             result = WriteResult()
-            with self._engine.begin() as connection:
-                self._write(connection, records, result, lock_first=True)
-        return result
+            try:
+                with self._engine.begin() as connection:
+                    self._write(connection, records, result, lock_first=attempt > 0)
+                return result
+            except (_ConcurrentInsert, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not _is_deadlock(exc):
+                    raise
+                # A redo locks its rows in key order first, but another writer's first
+                # attempt locks rows as its statements meet them, so a redo too can
+                # deadlock: redo again, a bounded number of times (then the caller
+                # retries the batch with backoff, as after any database error).
+                if attempt == LOCKED_REDOS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _write(
         self,

@@ -213,7 +213,13 @@ def select_for_update(
     names = list(columns) if columns is not None else [c.name for c in table.columns]
     if _is_postgres(connection):
         q = lambda name: _quote(connection, name)  # noqa: E731
-        order = ", ".join(f"t.{q(k)}" for k in keys)
+        # Text in byte order, which is Python's sort order of str: writers that sort
+        # their keys in Python then lock rows in the same order whatever the database's
+        # collation (under en_US, say, "a-b" and "ab" would swap).
+        order = ", ".join(
+            f"t.{q(k)}" + (' COLLATE "C"' if isinstance(table.c[k].type, String) else "")
+            for k in keys
+        )
         source, parameters = _unnest(
             connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
         )

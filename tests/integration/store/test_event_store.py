@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -473,4 +474,81 @@ def test_a_deadlock_with_another_writer_is_redone_with_rows_locked_in_order(
     assert deadlocks == [True] and other == ["committed"]
     window = _window(engine).aggregate
     assert window.n_labelled == 2
+    engine.dispose()
+
+
+def test_a_deadlock_in_the_locked_redo_is_redone_again(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found in review. Replica L redoes the batch [a, x] with rows locked in key order:
+    # it inserts the new a, then asks for x. Replica N's first attempt at [label x,
+    # label a] holds x (its join UPDATE) and then inserts a, which waits for L's a: a
+    # deadlock in the redo itself, and PostgreSQL rolls L back (it waited first). L
+    # must redo again rather than fail the batch. Hooks only force L into its redo (as
+    # another writer's insert would) and time N's statements; every statement is real.
+    from monitor.store import common_cases, events, migrate
+    from monitor.store.engine import make_engine
+
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    _store(engine).write_batch([Prediction("fraud", "x", "v1", NOW - HOUR_MS, 0.1, 0.4)])
+    n_holds_x = threading.Event()
+    real_write, real_insert_waiting = common_cases.write, common_cases._insert_waiting_labels
+    l_attempts: list[str] = []
+
+    def write(connection, records, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "L":
+            l_attempts.append("first")
+            raise events._ConcurrentInsert  # L: straight to the locked redo
+        return real_write(connection, records, **kwargs)
+
+    def insert_waiting(connection, labels, now, result):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "N":
+            n_holds_x.set()
+            time.sleep(0.5)  # L inserts a and waits for x meanwhile
+        return real_insert_waiting(connection, labels, now, result)
+
+    monkeypatch.setattr(common_cases, "write", write)
+    monkeypatch.setattr(common_cases, "_insert_waiting_labels", insert_waiting)
+    deadlocks: list[bool] = []
+    real_is_deadlock = events._is_deadlock
+    monkeypatch.setattr(
+        events, "_is_deadlock", lambda exc: deadlocks.append(real_is_deadlock(exc)) or deadlocks[-1]
+    )
+    outcome: dict[str, Any] = {}
+
+    def replica(name: str, batch: list[Prediction | Label]) -> None:
+        try:
+            outcome[name] = _store(engine).write_batch(batch)
+        except Exception as exc:
+            outcome[name] = exc
+
+    n = threading.Thread(
+        target=replica,
+        name="N",
+        args=("N", [Label("fraud", "x", 1, NOW - 1000), Label("fraud", "a", 0, NOW - 1000)]),
+    )
+    l_replica = threading.Thread(
+        target=replica,
+        name="L",
+        args=(
+            "L",
+            [
+                Prediction("fraud", "a", "v1", NOW - HOUR_MS, 0.2, 0.6),
+                Prediction("fraud", "x", "v1", NOW - HOUR_MS, 0.1, 0.4),
+            ],
+        ),
+    )
+    n.start()
+    assert n_holds_x.wait(5)
+    l_replica.start()
+    n.join(30)
+    l_replica.join(30)
+    assert deadlocks == [True]  # L's first redo, rolled back; its second went through
+    assert l_attempts == ["first"]
+    assert (outcome["N"].labels_joined, outcome["N"].labels_pending) == (1, 1)
+    assert (outcome["L"].predictions_new, outcome["L"].labels_joined) == (1, 1)
+    assert outcome["L"].predictions_duplicate == 1
+    window = _window(engine).aggregate
+    assert (window.n_probabilities, window.n_labelled) == (2, 2)
     engine.dispose()
