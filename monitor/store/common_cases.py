@@ -1,7 +1,7 @@
 """The write path's common cases, set-at-a-time: most records of any stream.
 
 A record is a common case if its event appears once in the batch (records of one event
-depend on their order) and it is
+depend on their order; the last case below is the exception) and it is
 
 - a prediction of an event the store does not have: inserted with its values;
 - a prediction of an event whose label came first and waits for it (no prediction yet,
@@ -11,11 +11,13 @@ depend on their order) and it is
   whose condition is the join rule decides it row by row, and returns what the join
   adds to the aggregates;
 - a label within the horizon of an event the store does not have: inserted to wait for
-  its prediction.
+  its prediction;
+- a prediction and a label of the same new event, in either order, the label within
+  the horizon: inserted with the label joined.
 
-The second and fourth are what a consumer catching up on a backlog meets: it reads the
-label topic as fast as the prediction topic, so a label often arrives before its
-prediction. All four outcomes are what the one-by-one path (``events.py``) would do with
+The last three are what a consumer catching up on a backlog meets: it reads the label
+topic as fast as the prediction topic, so a label often arrives before its prediction,
+or in the same poll. All four outcomes are what the one-by-one path (``events.py``) would do with
 these records; the records they leave (an event already predicted, a label twice, a
 label past the horizon) go to it, in the same transaction.
 """
@@ -81,9 +83,13 @@ def write(
     label_horizon_start = now - horizon_ms
     predictions: list[Prediction] = []
     labels: list[Label] = []
+    twice: dict[tuple[str, str], list[Record]] = {}
     others: list[Record] = []
     for record in records:
-        if occurrences[record.model_id, record.event_id] > 1:
+        seen = occurrences[record.model_id, record.event_id]
+        if seen == 2:
+            twice.setdefault((record.model_id, record.event_id), []).append(record)
+        elif seen > 2:
             others.append(record)
         elif type(record) is Prediction:
             predictions.append(record)
@@ -91,8 +97,25 @@ def write(
             labels.append(record)  # type: ignore[arg-type]
         else:
             others.append(record)  # too old: counted by the one-by-one path
+    pairs: list[tuple[Prediction, Label, bool]] = []
+    for first, second in twice.values():
+        if isinstance(first, Prediction) and isinstance(second, Label):
+            prediction, label, label_first = first, second, False
+        elif isinstance(first, Label) and isinstance(second, Prediction):
+            prediction, label, label_first = second, first, True
+        else:  # a replay, or raw score and probability in two messages
+            others += (first, second)
+            continue
+        if (
+            label.label_time_ms >= label_horizon_start
+            and label.label_time_ms - prediction.event_time_ms <= horizon_ms
+        ):
+            pairs.append((prediction, label, label_first))
+        else:
+            others += (first, second)  # a label dropped: counted by the one-by-one path
     stored = _insert_new_predictions(connection, predictions, now, deltas, result)
     others += _complete_waiting_events(connection, stored, horizon_ms, deltas, result)
+    others += _insert_labelled_events(connection, pairs, now, deltas, result)
     unjoined = _join_waiting_predictions(connection, labels, horizon_ms, deltas, result)
     others += _insert_waiting_labels(connection, unjoined, now, result)
     return others
@@ -116,18 +139,7 @@ def _insert_new_predictions(
     meanwhile: PostgreSQL's insert waits for that writer's commit and skips the row)."""
     if not predictions:
         return []
-    segment_texts: dict[tuple[tuple[str, str], ...], str] = {}
-    texts = []
-    for p in predictions:
-        segment = p.segment
-        if segment:
-            items = tuple(segment.items())
-            text = segment_texts.get(items)
-            if text is None:
-                text = segment_texts[items] = segment_json(segment)
-        else:
-            text = _NO_SEGMENT_JSON
-        texts.append(text)
+    texts = _segment_texts(predictions)
     # A Prediction's first six fields are the row's first six columns.
     rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
     rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
@@ -144,6 +156,66 @@ def _insert_new_predictions(
             deltas.score(series, p.event_time_ms, p.raw_score)
         if p.probability is not None:
             deltas.probability(series, p.event_time_ms, p.probability)
+    result.predictions_new += len(inserted)
+    return others
+
+
+def _segment_texts(predictions: Sequence[Prediction]) -> list[str]:
+    """Each prediction's segment as stored, computed once per distinct segment."""
+    known: dict[tuple[tuple[str, str], ...], str] = {}
+    texts = []
+    for p in predictions:
+        segment = p.segment
+        if segment:
+            items = tuple(segment.items())
+            text = known.get(items)
+            if text is None:
+                text = known[items] = segment_json(segment)
+        else:
+            text = _NO_SEGMENT_JSON
+        texts.append(text)
+    return texts
+
+
+def _insert_labelled_events(
+    connection: Connection,
+    pairs: list[tuple[Prediction, Label, bool]],
+    now: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Record]:
+    """Insert new events whose prediction and label are both in this batch (the label
+    within the horizon), joined; return the records, in batch order, of events already
+    stored. Counted as the one-by-one path counts them: a label read first waited (it
+    is pending until its prediction comes), and one without a probability still waits."""
+    if not pairs:
+        return []
+    texts = _segment_texts([prediction for prediction, _, _ in pairs])
+    rows = sorted(
+        (*p[:6], text, label.label, label.label_time_ms, now)
+        for (p, label, _), text in zip(pairs, texts, strict=True)
+    )
+    inserted = set(insert_event_rows(connection, rows))
+    group = deltas.group
+    delays = result.label_delays_s
+    others: list[Record] = []
+    for (p, label, label_first), text in zip(pairs, texts, strict=True):
+        if (p.model_id, p.event_id) not in inserted:
+            others += (label, p) if label_first else (p, label)
+            continue
+        series = group(p.model_id, p.model_version, text)
+        deltas.prediction(series, p.event_time_ms)
+        if p.raw_score is not None:
+            deltas.score(series, p.event_time_ms, p.raw_score)
+        if label_first or p.probability is None:
+            result.labels_pending += 1
+        if p.probability is not None:
+            deltas.probability(series, p.event_time_ms, p.probability)
+            deltas.labelled(
+                series, p.event_time_ms, p.probability, label.label, label.label_time_ms
+            )
+            delays.append(max(label.label_time_ms - p.event_time_ms, 0) / 1000)
+            result.labels_joined += 1
     result.predictions_new += len(inserted)
     return others
 

@@ -18,11 +18,12 @@ Rules users can rely on (README, "Delayed labels"):
   joins. It is appended as a delta (``aggregate_deltas``), which readers merge and
   compaction folds into the bucket's row (``compaction.py``).
 
-Most records are one of four common cases: a prediction of an event the store does not
+Most records are one of five common cases: a prediction of an event the store does not
 have yet, or whose label came first and waits; a label of a stored prediction that waits
-for it, or of an event the store does not have yet. These are written set-at-a-time (one
-statement per case and batch decides them all, ``common_cases.py``); every other record
-goes through the one-by-one path here, which applies the same rules.
+for it, or of an event the store does not have yet; a new event's prediction and label
+in one batch. These are written set-at-a-time (one statement per case and batch decides
+them all, ``common_cases.py``); every other record goes through the one-by-one path
+here, which applies the same rules.
 """
 
 from __future__ import annotations

@@ -238,6 +238,19 @@ def test_the_set_at_a_time_path_takes_the_common_cases(
     completed = store.write_batch(late)
     assert (completed.predictions_new, completed.labels_joined) == (50, 50)
     assert completed.label_delays_s == [1.0] * 50
+    # Both records of a new event in one batch, in either order; one with a raw score
+    # only, whose label waits for the probability.
+    both = [
+        Prediction("m", "g0", "v1", NOW - 1000, 0.0, 0.5),
+        Label("m", "g0", 1, NOW),
+        Label("m", "g1", 0, NOW),
+        Prediction("m", "g1", "v1", NOW - 2000, 0.0, 0.5),
+        Prediction("m", "g2", "v1", NOW - 1000, raw_score=0.3),
+        Label("m", "g2", 1, NOW),
+    ]
+    together = store.write_batch(both)
+    assert (together.predictions_new, together.labels_joined, together.labels_pending) == (3, 2, 2)
+    assert sorted(together.label_delays_s) == [1.0, 2.0]
     assert seen == []
     window = load_window(
         migrated_engine,
@@ -248,5 +261,5 @@ def test_the_set_at_a_time_path_takes_the_common_cases(
         end_ms=NOW + 60_000,
         now_ms=NOW + 60_000,
     )
-    assert (window.predictions, window.aggregate.n_labelled) == (100, 100)
-    assert window.aggregate.n_scores == window.aggregate.n_probabilities == 100
+    assert (window.predictions, window.aggregate.n_labelled) == (103, 102)
+    assert (window.aggregate.n_scores, window.aggregate.n_probabilities) == (103, 102)
