@@ -10,6 +10,9 @@ new events over one hour, two segment values, and N labels):
   the consumer reads a label in the same batch as its prediction or before it, as one
   catching up on a backlog does. A label read first is stored to wait, and its
   prediction then fills the row in: two statements per event where steady needs one.
+- ``one-topic``: predictions and labels on one topic (the config allows it), each label
+  2,000 messages after its prediction, so that both are mostly read in one poll: each
+  such event is inserted with its label joined.
 
 For each pattern, on the same topics: the floor is a bare ``KafkaConsumer`` reading
 every message (no parsing, no storage; best of three reads); calmon ingest (with the
@@ -23,7 +26,7 @@ older events, to show that a batch's cost does not grow with the table.
 ``--replicas R`` ingests with R worker processes in one consumer group, as R replicas
 of ``calmon run`` would (``bench/ingest_replica.py``), from a copy of the messages in
 topics of R partitions each; timed from the store (new events stored plus labels
-joined, polled every 50 ms). The floor stays one bare consumer on one-partition topics.
+joined, polled every 50 ms). The floor stays one bare consumer on the auto-created topics.
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ from monitor.store.sql import insert_ignoring_existing
 BASE_MS = 1_790_000_000_000
 HOUR_MS = 3_600_000
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PATTERNS = ("steady", "racing")
+PATTERNS = ("steady", "racing", "one-topic")
+#: One-topic pattern: messages between a prediction and its label.
+LABEL_LAG = 2_000
 
 
 def prediction(i: int, n: int, prefix: str, start_ms: int) -> Prediction:
@@ -78,26 +83,43 @@ def prediction(i: int, n: int, prefix: str, start_ms: int) -> Prediction:
 def produce(bootstrap: str, topics: tuple[str, str], n: int, pattern: str, partitions: int) -> None:
     """N predictions of new events (``e``), then N labels (of ``p`` or ``e`` events).
 
-    Topics of one partition are created by the first message: tansu served those
-    markedly faster to a bare consumer than topics created by an admin client, and the
-    floor should be the fastest read. More partitions need the admin client.
+    Topics are created by the first message, with the broker's default partition count
+    (4 here; earlier notes said 1): tansu served those markedly faster to a bare
+    consumer than topics created by an admin client, and the floor should be the
+    fastest read. ``--replicas`` topics are created by the admin client.
     """
     if partitions > 1:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        new = [NewTopic(topic, num_partitions=partitions, replication_factor=1) for topic in topics]
+        new = [
+            NewTopic(topic, num_partitions=partitions, replication_factor=1)
+            for topic in set(topics)
+        ]
         admin.create_topics(new)
         admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+    labelled = "p" if pattern == "steady" else "e"
+    # One topic: keyed by event, as producers of such a topic would, so that an event's
+    # label follows its prediction in one partition (unkeyed, the two went to any of
+    # the topic's partitions, and were read up to 30,000 messages apart).
+    keyed = pattern == "one-topic"
+
+    def send_label(i: int) -> None:
+        event_id = f"{labelled}{i}"
+        label = {"event_id": event_id, "model_id": "fraud", "label": int(i % 3 == 0)}
+        label["timestamp"] = BASE_MS + HOUR_MS + i
+        producer.send(topics[1], orjson.dumps(label), key=event_id.encode() if keyed else None)
+
+    lag = LABEL_LAG // 2 if pattern == "one-topic" else n  # in predictions sent
     for i in range(n):
         record = prediction(i, n, "e", BASE_MS)
         message = record._asdict()
         message["timestamp"] = message.pop("event_time_ms")
-        producer.send(topics[0], orjson.dumps(message))
-    labelled = "p" if pattern == "steady" else "e"
-    for i in range(n):
-        label = {"event_id": f"{labelled}{i}", "model_id": "fraud", "label": int(i % 3 == 0)}
-        label["timestamp"] = BASE_MS + HOUR_MS + i
-        producer.send(topics[1], orjson.dumps(label))
+        key = record.event_id.encode() if keyed else None
+        producer.send(topics[0], orjson.dumps(message), key=key)
+        if i >= lag:
+            send_label(i - lag)
+    for i in range(max(n - lag, 0), n):
+        send_label(i)
     producer.flush()
     producer.close()
 
@@ -109,7 +131,7 @@ def bare_consumer_rate(bootstrap: str, topics: tuple[str, str], total: int) -> f
 
 def _bare_read(bootstrap: str, topics: tuple[str, str], total: int) -> float:
     consumer = KafkaConsumer(
-        *topics,
+        *set(topics),
         bootstrap_servers=bootstrap,
         group_id=f"bare-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
@@ -242,15 +264,22 @@ def replicas_rate(
     return (2 * n - first) / elapsed
 
 
+def topics_of(pattern: str, suffix: str) -> tuple[str, str]:
+    """(predictions topic, labels topic): one topic for both in the one-topic pattern."""
+    if pattern == "one-topic":
+        return (f"events-{pattern}{suffix}",) * 2
+    return (f"predictions-{pattern}{suffix}", f"labels-{pattern}{suffix}")
+
+
 def run_pattern(
     bootstrap: str, n: int, pattern: str, preloaded: int, replicas: int
 ) -> dict[str, float]:
-    # The floor: one bare consumer, on the topics it reads fastest (one partition each).
-    topics = (f"predictions-{pattern}", f"labels-{pattern}")
+    # The floor: one bare consumer, on the topics it reads fastest (auto-created).
+    topics = topics_of(pattern, "")
     produce(bootstrap, topics, n, pattern, partitions=1)
     rates = {"bare consumer": bare_consumer_rate(bootstrap, topics, 2 * n)}
     if replicas > 1:  # the same messages again, in topics the replicas can share
-        topics = (f"predictions-{pattern}-{replicas}", f"labels-{pattern}-{replicas}")
+        topics = topics_of(pattern, f"-{replicas}")
         produce(bootstrap, topics, n, pattern, partitions=replicas)
 
     def ingest(url: str) -> float:

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from bench_ingest import PATTERNS, kafka_settings, prepare_store, produce
+from bench_ingest import PATTERNS, kafka_settings, prepare_store, produce, topics_of
 from prometheus_client import CollectorRegistry
 
 from monitor.demo.broker import EmbeddedBroker
@@ -77,7 +77,7 @@ def main() -> None:
     if not args.no_freeze:
         freeze_startup_objects()  # as `calmon run` does
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as directory:
-        topics = ("predictions", "labels")
+        topics = topics_of(args.pattern, "")
         produce(broker.bootstrap_servers, topics, n, args.pattern, partitions=1)
         store = prepare_store(args.store or f"sqlite:///{directory}/s.db", n, args.pattern, 0)
         engine = store.engine
