@@ -127,6 +127,31 @@ def insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> li
     return insert_returning_keys(connection, _EVENTS, NEW_EVENT_COLUMNS, rows, EVENT_KEY)
 
 
+def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
+    """What a new event's prediction adds to its buckets."""
+    deltas.prediction(series, p.event_time_ms)
+    if p.raw_score is not None:
+        deltas.score(series, p.event_time_ms, p.raw_score)
+    if p.probability is not None:
+        deltas.probability(series, p.event_time_ms, p.probability)
+
+
+def add_join(
+    deltas: BatchDeltas,
+    result: WriteResult,
+    series: int,
+    event_time_ms: int,
+    probability: float,
+    label: int,
+    label_time_ms: int,
+) -> None:
+    """What an event gains when it has both a probability and a label: it enters
+    calibration, and its label delay is counted."""
+    deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
+    result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
+    result.labels_joined += 1
+
+
 def _insert_new_predictions(
     connection: Connection,
     predictions: list[Prediction],
@@ -150,12 +175,7 @@ def _insert_new_predictions(
         if (p.model_id, p.event_id) not in inserted:
             others.append((p, text))
             continue
-        series = group(p.model_id, p.model_version, text)
-        deltas.prediction(series, p.event_time_ms)
-        if p.raw_score is not None:
-            deltas.score(series, p.event_time_ms, p.raw_score)
-        if p.probability is not None:
-            deltas.probability(series, p.event_time_ms, p.probability)
+        add_prediction(deltas, group(p.model_id, p.model_version, text), p)
     result.predictions_new += len(inserted)
     return others
 
@@ -197,25 +217,25 @@ def _insert_labelled_events(
     )
     inserted = set(insert_event_rows(connection, rows))
     group = deltas.group
-    delays = result.label_delays_s
     others: list[Record] = []
     for (p, label, label_first), text in zip(pairs, texts, strict=True):
         if (p.model_id, p.event_id) not in inserted:
             others += (label, p) if label_first else (p, label)
             continue
         series = group(p.model_id, p.model_version, text)
-        deltas.prediction(series, p.event_time_ms)
-        if p.raw_score is not None:
-            deltas.score(series, p.event_time_ms, p.raw_score)
+        add_prediction(deltas, series, p)
         if label_first or p.probability is None:
             result.labels_pending += 1
         if p.probability is not None:
-            deltas.probability(series, p.event_time_ms, p.probability)
-            deltas.labelled(
-                series, p.event_time_ms, p.probability, label.label, label.label_time_ms
+            add_join(
+                deltas,
+                result,
+                series,
+                p.event_time_ms,
+                p.probability,
+                label.label,
+                label.label_time_ms,
             )
-            delays.append(max(label.label_time_ms - p.event_time_ms, 0) / 1000)
-            result.labels_joined += 1
     result.predictions_new += len(inserted)
     return others
 
@@ -249,19 +269,12 @@ def _complete_waiting_events(
         returning=["model_id", "event_id", "label", "label_time_ms"],
     )
     group = deltas.group
-    delays = result.label_delays_s
     for model_id, event_id, label, label_time_ms in completed:
         p, text = by_key.pop((model_id, event_id))
         series = group(model_id, p.model_version, text)
-        deltas.prediction(series, p.event_time_ms)
-        if p.raw_score is not None:
-            deltas.score(series, p.event_time_ms, p.raw_score)
-        if p.probability is not None:
-            deltas.probability(series, p.event_time_ms, p.probability)
-            if label is not None:
-                deltas.labelled(series, p.event_time_ms, p.probability, label, label_time_ms)
-                delays.append(max(label_time_ms - p.event_time_ms, 0) / 1000)
-                result.labels_joined += 1
+        add_prediction(deltas, series, p)
+        if p.probability is not None and label is not None:
+            add_join(deltas, result, series, p.event_time_ms, p.probability, label, label_time_ms)
     result.predictions_new += len(completed)
     return [p for p, _ in by_key.values()]
 
@@ -319,12 +332,9 @@ def _join_waiting_predictions(
         returning=_JOINED_COLUMNS,
     )
     group = deltas.group
-    delays = result.label_delays_s
     for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
         series = group(model_id, version, text)
-        deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
-        delays.append(max(label_time_ms - event_time_ms, 0) / 1000)
-    result.labels_joined += len(joined)
+        add_join(deltas, result, series, event_time_ms, probability, label, label_time_ms)
     if len(joined) == len(labels):
         return []
     done = {(row[0], row[1]) for row in joined}

@@ -126,11 +126,12 @@ class EventStore:
         """
         if not records:
             return WriteResult()
-        for attempt in range(1 + LOCKED_REDOS):
+        redos = 0
+        while True:
             result = WriteResult()
             try:
                 with self._engine.begin() as connection:
-                    self._write(connection, records, result, lock_first=attempt > 0)
+                    self._write(connection, records, result, lock_first=redos > 0)
                 return result
             except (_ConcurrentInsert, OperationalError) as exc:
                 if isinstance(exc, OperationalError) and not _is_deadlock(exc):
@@ -139,9 +140,9 @@ class EventStore:
                 # attempt locks rows as its statements meet them, so a redo too can
                 # deadlock: redo again, a bounded number of times (then the caller
                 # retries the batch with backoff, as after any database error).
-                if attempt == LOCKED_REDOS:
+                if redos == LOCKED_REDOS:
                     raise
-        raise AssertionError("unreachable")
+                redos += 1
 
     def _write(
         self,
@@ -297,15 +298,15 @@ class EventStore:
     def _join(row: EventRow, deltas: BatchDeltas, result: WriteResult) -> None:
         assert row.label_time_ms is not None and row.event_time_ms is not None
         assert row.probability is not None and row.label is not None
-        deltas.labelled(
+        common_cases.add_join(
+            deltas,
+            result,
             _series_group(deltas, row),
             row.event_time_ms,
             row.probability,
             row.label,
             row.label_time_ms,
         )
-        result.labels_joined += 1
-        result.label_delays_s.append(max(row.label_time_ms - row.event_time_ms, 0) / 1000)
 
 
 def _time(row: EventRow) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.rules.engine import AlertState, evaluate_rules, render
-from monitor.rules.model import Rule
+from monitor.rules.model import Rule, load_rules
 from monitor.windows.results import SeriesWindow, WindowResult
 
 MIN = 60_000
@@ -180,10 +181,6 @@ def test_annotations_render_values_and_mark_missing_ones() -> None:
 
 
 def test_shipped_drift_unmeasured_rules_wait_out_a_trailing_reference() -> None:
-    from pathlib import Path
-
-    from monitor.rules.model import load_rules
-
     shipped = Path(__file__).resolve().parents[3] / "alerts" / "calmon-rules.yaml"
     rules = [
         r
