@@ -47,17 +47,17 @@ from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, text
 
+from monitor.core.records import Prediction
 from monitor.demo.broker import EmbeddedBroker
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
-from monitor.store.models import Event
-from monitor.store.records import Prediction
-from monitor.store.sql import insert_ignoring_existing
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from monitor.store.db.sql import insert_ignoring_existing
+from monitor.store.db.tables import Event
+from monitor.store.write.event_store import EventStore
 
 BASE_MS = 1_790_000_000_000
 HOUR_MS = 3_600_000

@@ -31,9 +31,9 @@ from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings
-from monitor.store import common_cases, events
-from monitor.store.deltas import BatchDeltas
-from monitor.store.events import EventStore
+from monitor.store.write import common_cases, event_store
+from monitor.store.write.deltas import BatchDeltas
+from monitor.store.write.event_store import EventStore
 
 #: (owner, attribute, label): what is timed. Nested stages are part of their parent's.
 STAGES = [
@@ -43,7 +43,7 @@ STAGES = [
     (common_cases, "insert_event_rows", "  insert new events"),
     (common_cases, "update_returning", "  UPDATEs (label joins, label first)"),
     (BatchDeltas, "aggregates", "  aggregate deltas: build"),
-    (events, "_append_aggregate_deltas", "  aggregate deltas: insert"),
+    (event_store, "_append_aggregate_deltas", "  aggregate deltas: insert"),
     (IngestWorker, "_commit", "offset commit"),
     (IngestWorker, "_count", "counters"),
 ]

@@ -29,16 +29,16 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 from sqlalchemy import insert
 
+from monitor.core.results import WindowResult
 from monitor.heap import limit_heap_fragmentation
 from monitor.metrics.aggregates import EventAggregate
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
-from monitor.store import migrate
 from monitor.store.buckets import RESOLUTIONS_S
-from monitor.store.compaction import merge_into_buckets
-from monitor.store.engine import make_engine
-from monitor.store.models import Series
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from monitor.store.db.tables import Series
+from monitor.store.maintenance.compaction import merge_into_buckets
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.results import WindowResult
 
 DAY_MS = 86_400_000
 NOW = 1_790_000_000_000 - 1_790_000_000_000 % DAY_MS  # a day boundary

@@ -17,8 +17,8 @@ from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
+from monitor.store.db.engine import make_engine
+from monitor.store.write.event_store import EventStore
 
 BASE_MS = 1_790_000_000_000
 

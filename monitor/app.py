@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -11,30 +12,29 @@ import uuid
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
-from sqlalchemy import Engine, text
 
-from monitor.errors import UserError
+from monitor.alerts.alertmanager import AlertmanagerNotifier
+from monitor.alerts.pipeline import AlertPipeline
+from monitor.alerts.webhooks import DeliveryMetrics, WebhookDeliverer
+from monitor.core.errors import UserError
+from monitor.core.results import WindowResult
+from monitor.core.times import wall_clock_ms
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
-from monitor.notify.alertmanager import AlertmanagerNotifier
-from monitor.notify.webhooks import DeliveryMetrics, WebhookDeliverer
 from monitor.rules.model import load_rules
-from monitor.rules.pipeline import AlertPipeline
 from monitor.settings import Settings
-from monitor.store import migrate
-from monitor.store.compaction import ConcurrentCompaction, compact_aggregates, pending_deltas
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore, wall_clock_ms
-from monitor.store.models import Aggregate, AggregateDelta, Event, MetricPoint
-from monitor.store.retention import RetentionPolicy, apply_retention, table_row_counts
-from monitor.windows import claims
+from monitor.store.db import migrate
+from monitor.store.db.engine import Engine, make_engine
+from monitor.store.db.health import store_problem
+from monitor.store.maintenance.jobs import Maintenance
+from monitor.store.maintenance.retention import RetentionPolicy
+from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.results import WindowResult
 
 logger = logging.getLogger(__name__)
 
@@ -121,27 +121,23 @@ class App:
             )
             for window in settings.windows
         ]
-        self.store_rows = Gauge(
-            "calmon_store_rows",
-            "Rows per store table, refreshed by the retention job "
-            "(on PostgreSQL the planner's estimate, exact after ANALYZE).",
-            ["table"],
-            registry=self.registry,
-        )
-        self.deltas_pending = Gauge(
-            "calmon_aggregate_deltas",
-            "Aggregate deltas appended by ingest and not merged into their buckets yet, "
-            "counted after each compaction run (growing: compaction is not keeping up).",
-            registry=self.registry,
-        )
-        self.deltas_compacted = Counter(
-            "calmon_aggregate_deltas_compacted",
-            "Aggregate deltas this replica's compaction job merged into their buckets.",
-            registry=self.registry,
-        )
         # Created here, not with the worker: the retention job counts the labels it
         # drops (no_prediction) in the same counter as ingest's other dropped labels.
         self.ingest_metrics = IngestMetrics(self.registry)
+        no_prediction = self.ingest_metrics.labels_dropped.labels("no_prediction")
+        self.maintenance = Maintenance(
+            self.engine,
+            RetentionPolicy(
+                event_retention_s=int(settings.store.event_retention),
+                label_horizon_s=int(settings.ingest.label_horizon),
+                metric_history_s=int(settings.store.metric_history_retention),
+            ),
+            self.registry,
+            compaction_every_s=settings.store.compaction_interval,
+            owner=self.owner,
+            clock_ms=clock_ms,
+            on_orphan_labels=no_prediction.inc,
+        )
         self.stop_event = threading.Event()
         self.worker: IngestWorker | None = None
 
@@ -157,66 +153,10 @@ class App:
         return thread
 
     def readiness(self) -> dict[str, str | None]:
-        problems: dict[str, str | None] = {"store": None, "broker": None}
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            if not migrate.is_at_head(self.engine):
-                problems["store"] = "schema is not at the latest revision"
-        except Exception as exc:  # any failure means not ready
-            problems["store"] = str(exc)[:200]
+        problems: dict[str, str | None] = {"store": store_problem(self.engine), "broker": None}
         if self.worker is not None and not self.worker.broker_connected():
             problems["broker"] = "no connection to the Kafka bootstrap servers"
         return problems
-
-    def retention(self) -> None:
-        policy = RetentionPolicy(
-            event_retention_s=int(self.settings.store.event_retention),
-            label_horizon_s=int(self.settings.ingest.label_horizon),
-            metric_history_s=int(self.settings.store.metric_history_retention),
-        )
-        result = apply_retention(self.engine, policy, self.clock_ms())
-        logger.info("retention applied", extra=vars(result))
-        self.ingest_metrics.labels_dropped.labels("no_prediction").inc(result.orphan_labels)
-        tables = [model.__tablename__ for model in (Event, Aggregate, AggregateDelta, MetricPoint)]
-        for name, count in table_row_counts(self.engine, tables).items():
-            self.store_rows.labels(name).set(count)
-
-    def compact(self) -> None:
-        """Fold ingest's aggregate deltas into their buckets, once per slot across replicas."""
-        every = self.settings.store.compaction_interval
-        try:
-            merged = claims.run_once(
-                self.engine,
-                "compaction",
-                every,
-                self.owner,
-                self.clock_ms,
-                lambda now: compact_aggregates(self.engine, now),
-            )
-        except ConcurrentCompaction as exc:
-            # Retention (or a replica whose claim overlapped) removed deltas this run
-            # had read; it rolled back, and the next run merges what is left.
-            logger.info("aggregate compaction rolled back", extra={"reason": str(exc)})
-            merged = None
-        if merged:
-            self.deltas_compacted.inc(merged)
-            logger.debug("aggregate deltas compacted", extra={"deltas": merged})
-        # Every replica counts, whichever ran the job: they all export the same backlog.
-        self.deltas_pending.set(pending_deltas(self.engine))
-
-    def resend_alerts(self) -> None:
-        """Re-send alert state to Alertmanager, once per interval across replicas."""
-        notifier = self.notifier
-        assert notifier is not None
-        claims.run_once(
-            self.engine,
-            "alertmanager",
-            self.settings.alertmanager.resend_interval,
-            self.owner,
-            self.clock_ms,
-            lambda _now: notifier.send(),
-        )
 
     def scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(
@@ -226,7 +166,7 @@ class App:
             scheduler.add_job(job.run, "interval", seconds=job.every_s, id=job.name, name=job.name)
         if self.notifier is not None:
             scheduler.add_job(
-                self.resend_alerts,
+                functools.partial(self.notifier.resend, self.owner),
                 "interval",
                 seconds=self.settings.alertmanager.resend_interval,
                 id="alertmanager",
@@ -234,13 +174,13 @@ class App:
         if self.deliverer is not None:
             scheduler.add_job(self.deliverer.deliver_due, "interval", seconds=1, id="webhooks")
         scheduler.add_job(
-            self.retention,
+            self.maintenance.retention,
             "interval",
             seconds=self.settings.store.retention_interval,
             id="retention",
         )
         scheduler.add_job(
-            self.compact,
+            self.maintenance.compact,
             "interval",
             seconds=self.settings.store.compaction_interval,
             id="compaction",

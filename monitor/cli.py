@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor import __version__
-from monitor.errors import UserError
+from monitor.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.errors import UserError
-from monitor.times import epoch_ms
+from monitor.core.errors import UserError
+from monitor.core.times import epoch_ms
 
 ENV_PREFIX = "CALMON__"
 #: Secret keys: (section, key) -> environment variable. Never read from the file.

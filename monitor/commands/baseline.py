@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands.common import add_config_argument, settings_from
-from monitor.times import parse_time_ms
+from monitor.core.times import parse_time_ms
 
 
 def _time_ms(text: str) -> int:
@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
-    from monitor.store.engine import make_engine
-    from monitor.store.events import wall_clock_ms
+    from monitor.core.times import wall_clock_ms
+    from monitor.store.db.engine import make_engine
     from monitor.windows.references import snapshot_period
 
     if args.start_ms >= args.end_ms:

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
-    from monitor.notify.webhooks import MissingWebhookSecret, webhook_key
+    from monitor.alerts.webhooks import MissingWebhookSecret, webhook_key
     from monitor.rules.model import RulesError, load_rules
 
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from monitor.commands.common import add_config_argument, settings_from
 
 if TYPE_CHECKING:
-    from monitor.windows.results import WindowResult
+    from monitor.core.results import WindowResult
 
 COLUMNS = (
     "ece",

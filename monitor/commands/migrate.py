@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
-    from monitor.store import migrate
-    from monitor.store.engine import make_engine
+    from monitor.store.db import migrate
+    from monitor.store.db.engine import make_engine
 
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())

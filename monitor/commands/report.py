@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.core.series import ALL
     from monitor.report.build import ReportError, ReportRequest, build_report
-    from monitor.store.engine import make_engine
-    from monitor.windows.results import ALL
+    from monitor.store.db.engine import make_engine
 
     settings = settings_from(args)
     engine = make_engine(settings.store.url.get_secret_value())

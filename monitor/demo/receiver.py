@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 
-from monitor.notify import signing
+from monitor.alerts import signing
 
 
 class WebhookReceiver:

@@ -18,16 +18,13 @@ import signal
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from monitor.app import App
+from monitor.core.times import to_datetime
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
 from monitor.demo.receiver import WebhookReceiver
 from monitor.report.build import ReportError, ReportRequest, build_report
-from monitor.rules.state import load_alerts
 from monitor.settings import (
     EvaluationSettings,
     HttpSettings,
@@ -41,9 +38,10 @@ from monitor.settings import (
 )
 from monitor.sim.producer import Simulator, kafka_sender
 from monitor.sim.scenario import Scenario, load_scenario
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.windows.history import latest_results
+from monitor.store.alerts import load_alerts
+from monitor.store.db import migrate
+from monitor.store.db.engine import Engine, make_engine
+from monitor.store.results import latest_results
 from monitor.windows.references import snapshot_period
 
 logger = logging.getLogger(__name__)
@@ -57,10 +55,6 @@ def demo_scenario(healthy_s: float) -> Scenario:
     scenario = load_scenario(SCENARIO)
     drifts = [drift.model_copy(update={"start": healthy_s}) for drift in scenario.drifts]
     return scenario.model_copy(update={"drifts": drifts})
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
 DEMO_RULES = """
@@ -107,7 +101,7 @@ def demo_settings(
         ),
         # The drift reference: the healthy period at the start of the demo.
         reference=ReferenceSettings(
-            mode="fixed", start=_iso(healthy_start_ms), end=_iso(drift_at_ms)
+            mode="fixed", start=to_datetime(healthy_start_ms), end=to_datetime(drift_at_ms)
         ),
         http=HttpSettings(host="127.0.0.1", port=http_port),
         rules=[str(rules)],
@@ -241,8 +235,7 @@ def _write_report(app: App, path: Path) -> Path | None:
 
 
 def _announce_alerts(engine: Engine, announced: set[str]) -> None:
-    with engine.connect() as connection:
-        alerts = load_alerts(connection)
+    alerts = load_alerts(engine)
     for key, alert in alerts.items():
         if alert.state.state == "firing" and key not in announced:
             announced.add(key)

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
 
-from monitor.rules.state import load_alerts
+from monitor.core.results import WindowResult
+from monitor.store.alerts import load_alerts
+from monitor.store.db.engine import Engine
+from monitor.store.results import latest_results
 from monitor.windows import metric_names
-from monitor.windows.history import latest_results
 from monitor.windows.metric_names import LABEL_DELAY_QUANTILES
-from monitor.windows.results import WindowResult
 
 SERIES_LABELS = ["model", "model_version", "segment", "window"]
 DISTRIBUTION_SUFFIXES = ("_raw_score", "_probability")
@@ -142,19 +142,18 @@ class AlertsCollector(Collector):
             labels=["alertname", "severity", "state", *SERIES_LABELS],
         )
         counts: dict[tuple[str, ...], int] = {}
-        with self._engine.connect() as connection:
-            for alert in load_alerts(connection).values():
-                series = alert.state.series
-                key = (
-                    alert.state.rule,
-                    alert.labels.get("severity", ""),
-                    str(alert.state.state),
-                    series.model,
-                    series.model_version,
-                    series.segment,
-                    series.window,
-                )
-                counts[key] = counts.get(key, 0) + 1
+        for alert in load_alerts(self._engine).values():
+            series = alert.state.series
+            key = (
+                alert.state.rule,
+                alert.labels.get("severity", ""),
+                str(alert.state.state),
+                series.model,
+                series.model_version,
+                series.segment,
+                series.window,
+            )
+            counts[key] = counts.get(key, 0) + 1
         for labels, count in sorted(counts.items()):
             family.add_metric(list(labels), count)
         yield family

@@ -20,11 +20,12 @@ from urllib.parse import parse_qs, urlparse
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import Engine
 
-from monitor.rules.state import load_alerts
-from monitor.windows.history import latest_results, metric_history
-from monitor.windows.results import ALL, WindowResult
+from monitor.core.results import WindowResult
+from monitor.core.series import ALL
+from monitor.store.alerts import load_alerts
+from monitor.store.db.engine import Engine
+from monitor.store.results import latest_results, metric_history
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ class HttpApi:
             ]
             return self._json(matches)
         if path == "/api/v1/alerts":
-            with self.engine.connect() as connection:
-                alerts = load_alerts(connection)
+            alerts = load_alerts(self.engine)
             return self._json(
                 [
                     {

@@ -22,8 +22,8 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from monitor.store.records import NO_SEGMENT, Label, Prediction
-from monitor.times import epoch_ms
+from monitor.core.records import NO_SEGMENT, Label, Prediction
+from monitor.core.times import epoch_ms
 
 MAX_ID_LENGTH = 256
 MAX_SEGMENT_KEYS = 16

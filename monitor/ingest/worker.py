@@ -12,16 +12,17 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from monitor.core.records import Label, Prediction
 from monitor.ingest import dead_letter
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.ratelimit import RateLimitedWarning
 from monitor.ingest.validation import InvalidMessage, parse_message
 from monitor.settings import IngestSettings, KafkaSettings
-from monitor.store.events import EventStore, WriteResult
-from monitor.store.records import Label, Prediction
+from monitor.store.errors import RecordsRefused, StoreUnavailable
+from monitor.store.write.event_store import EventStore
+from monitor.store.write.result import WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -202,18 +203,18 @@ class IngestWorker:
     def _write(self, valid: list[Parsed]) -> tuple[WriteResult, list[Rejected]]:
         """Write the batch in one transaction, or find the records the store refuses.
 
-        A ``DataError`` or ``IntegrityError`` comes from the data, not from an outage:
-        retrying would fail the same way on every attempt and block the partition for
-        good. So the batch is split in halves, each written on its own (in order;
-        idempotent if redelivered), down to the single records the store refuses, which
-        are dead-lettered as ``store_rejected``. Validation should leave nothing for
-        this to find: it guards against what validation does not know.
+        ``RecordsRefused`` comes from the data, not from an outage: retrying would fail
+        the same way on every attempt and block the partition for good. So the batch is
+        split in halves, each written on its own (in order; idempotent if redelivered),
+        down to the single records the store refuses, which are dead-lettered as
+        ``store_rejected``. Validation should leave nothing for this to find: it guards
+        against what validation does not know.
         """
         try:
             return self._store.write_batch([message for _, message in valid]), []
-        except (DataError, IntegrityError) as exc:
+        except RecordsRefused as exc:
             if len(valid) == 1:
-                detail = f"the store refused it: {str(exc.orig).splitlines()[0][:300]}"
+                detail = f"the store refused it: {exc}"
                 return WriteResult(), [Rejected(valid[0][0], "store_rejected", detail)]
             middle = len(valid) // 2
             first, refused_first = self._write(valid[:middle])
@@ -242,7 +243,7 @@ class IngestWorker:
                 try:
                     outcome = action()
                     return True if outcome is None else outcome
-                except (DBAPIError, DeadLetterError, KafkaError) as exc:
+                except (StoreUnavailable, DeadLetterError, KafkaError) as exc:
                     self._metrics.write_retries.inc()
                     self._warn.warn(
                         f"retry:{what}",

@@ -41,19 +41,19 @@ def _occupied(bins: BinSums) -> np.ndarray:
     return bins.count > 0
 
 
-def expected_calibration_error(bins: BinSums) -> float:
+def expected_calibration_error_from_bins(bins: BinSums) -> float:
     """ECE = sum_m |B_m|/n * |mean y in B_m - mean p in B_m|, empty bins skipped."""
     return float(np.abs(bins.sum_y - bins.sum_p).sum() / bins.total)
 
 
-def maximum_calibration_error(bins: BinSums) -> float:
+def maximum_calibration_error_from_bins(bins: BinSums) -> float:
     """MCE = the largest |mean y - mean p| over occupied bins."""
     occupied = _occupied(bins)
     gaps = np.abs(bins.sum_y[occupied] - bins.sum_p[occupied]) / bins.count[occupied]
     return float(gaps.max())
 
 
-def rms_calibration_error(bins: BinSums) -> float:
+def rms_calibration_error_from_bins(bins: BinSums) -> float:
     """RMSCE = sqrt(sum_m |B_m|/n * (mean y - mean p)^2)."""
     occupied = _occupied(bins)
     gap = (bins.sum_y[occupied] - bins.sum_p[occupied]) / bins.count[occupied]
@@ -94,9 +94,9 @@ class BrierDecomposition:
     within_bin_covariance: float
 
 
-def brier_decomposition(bins: BinSums) -> BrierDecomposition:
+def brier_decomposition_from_bins(bins: BinSums) -> BrierDecomposition:
     if bins.sum_p2 is None or bins.sum_py is None:
-        raise ValueError("brier_decomposition needs sum_p2 and sum_py per bin")
+        raise ValueError("brier_decomposition_from_bins needs sum_p2 and sum_py per bin")
     n = bins.total
     occupied = _occupied(bins)
     count = bins.count[occupied]
@@ -116,7 +116,7 @@ def brier_decomposition(bins: BinSums) -> BrierDecomposition:
     )
 
 
-def brier_skill_score(brier: float, base_rate: float) -> float:
+def brier_skill_score_from_brier(brier: float, base_rate: float) -> float:
     """1 - brier / (base_rate (1 - base_rate)): 0 for the prevalence forecast, 1 perfect."""
     reference = base_rate * (1.0 - base_rate)
     if reference == 0.0:

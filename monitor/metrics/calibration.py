@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from monitor.core.results import ReliabilityBin
 from monitor.metrics import binned, grids
 from monitor.metrics.binned import BinSums, BrierDecomposition
 from monitor.metrics.clipping import (
@@ -99,7 +100,7 @@ def expected_calibration_error(
 ) -> float:
     """ECE over ``n_bins`` equal-width bins."""
     probs, labels = _prepare(p, y, top_label)
-    return binned.expected_calibration_error(
+    return binned.expected_calibration_error_from_bins(
         equal_width_bin_sums(probs, labels, positive_int(n_bins, "n_bins"))
     )
 
@@ -109,7 +110,7 @@ def adaptive_calibration_error(
 ) -> float:
     """ACE: the ECE formula over ``n_bins`` equal-mass bins (weighted by bin size)."""
     probs, labels = _prepare(p, y, top_label)
-    return binned.expected_calibration_error(
+    return binned.expected_calibration_error_from_bins(
         equal_mass_bin_sums(probs, labels, positive_int(n_bins, "n_bins"))
     )
 
@@ -119,7 +120,7 @@ def maximum_calibration_error(
 ) -> float:
     """MCE: the largest |observed - predicted| over occupied equal-width bins."""
     probs, labels = _prepare(p, y, top_label)
-    return binned.maximum_calibration_error(
+    return binned.maximum_calibration_error_from_bins(
         equal_width_bin_sums(probs, labels, positive_int(n_bins, "n_bins"))
     )
 
@@ -129,23 +130,9 @@ def rms_calibration_error(
 ) -> float:
     """RMSCE: the bin-size-weighted root mean square of |observed - predicted|."""
     probs, labels = _prepare(p, y, top_label)
-    return binned.rms_calibration_error(
+    return binned.rms_calibration_error_from_bins(
         equal_width_bin_sums(probs, labels, positive_int(n_bins, "n_bins"))
     )
-
-
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """One occupied bin of a reliability diagram with a Wilson 95% interval."""
-
-    index: int
-    lower: float
-    upper: float
-    count: int
-    mean_predicted: float
-    observed_ratio: float
-    ci_low: float
-    ci_high: float
 
 
 def reliability_bins_from_sums(bins: BinSums) -> list[ReliabilityBin]:
@@ -193,7 +180,7 @@ def brier_score_loss(p: ArrayLike, y: ArrayLike) -> float:
 def brier_decomposition(p: ArrayLike, y: ArrayLike, *, n_bins: int = 10) -> BrierDecomposition:
     """Murphy decomposition over equal-width bins; see :class:`BrierDecomposition`."""
     probs, labels = probabilities_and_labels(p, y)
-    return binned.brier_decomposition(
+    return binned.brier_decomposition_from_bins(
         equal_width_bin_sums(probs, labels, positive_int(n_bins, "n_bins"))
     )
 
@@ -201,7 +188,9 @@ def brier_decomposition(p: ArrayLike, y: ArrayLike, *, n_bins: int = 10) -> Brie
 def brier_skill_score(p: ArrayLike, y: ArrayLike) -> float:
     """Scaled Brier score against the prevalence forecast: 1 - BS / (obar (1 - obar))."""
     probs, labels = probabilities_and_labels(p, y)
-    return binned.brier_skill_score(float(np.mean((probs - labels) ** 2)), float(labels.mean()))
+    return binned.brier_skill_score_from_brier(
+        float(np.mean((probs - labels) ** 2)), float(labels.mean())
+    )
 
 
 def log_loss(p: ArrayLike, y: ArrayLike) -> float:

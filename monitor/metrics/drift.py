@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from monitor.core.results import DriftBin
 from monitor.metrics import grids
 from monitor.metrics.errors import DegenerateReferenceError, MetricInputError
 from monitor.metrics.histogram import SparseHistogram
@@ -230,23 +231,6 @@ class DriftResult:
     ks_error_bound: float
     wasserstein_distance: float
     wasserstein_error_bound: float
-
-
-@dataclass(frozen=True)
-class DriftBin:
-    """One PSI bin of a distribution: the reference's share of events and the window's.
-
-    Bins are the reference's quantile bins, so reference fractions are close to 1/n_bins
-    and drift shows as current fractions moving away from them.
-    """
-
-    distribution: str
-    index: int
-    #: Smallest value in the bin (a grid cell's representative); None for the first,
-    #: open bin.
-    lower: float | None
-    reference_fraction: float
-    current_fraction: float
 
 
 def drift_bins(reference: ReferenceProfile, current: SparseHistogram) -> tuple[DriftBin, ...]:

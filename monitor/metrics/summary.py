@@ -68,7 +68,9 @@ def folded_bin_sums(aggregate: EventAggregate, n_bins: int) -> BinSums:
     )
 
 
-def adaptive_calibration_error(aggregate: EventAggregate, n_bins: int) -> tuple[float, float]:
+def adaptive_calibration_error_from_aggregate(
+    aggregate: EventAggregate, n_bins: int
+) -> tuple[float, float]:
     """ACE from whole cells, and the bound on its distance to the event-level ACE."""
     labelled = aggregate.labelled
     counts = labelled.values[:, COLUMN["count"]]
@@ -83,7 +85,7 @@ def adaptive_calibration_error(aggregate: EventAggregate, n_bins: int) -> tuple[
     lower = upper - counts
     boundaries = np.arange(1, n_bins) * n / n_bins
     cut = ((lower[:, None] < boundaries) & (boundaries < upper[:, None])).any(axis=1)
-    return binned.expected_calibration_error(sums), float(2.0 * counts[cut].sum() / n)
+    return binned.expected_calibration_error_from_bins(sums), float(2.0 * counts[cut].sum() / n)
 
 
 def calibration_summary(
@@ -107,19 +109,19 @@ def calibration_summary(
         with contextlib.suppress(UndefinedMetricError):
             values[name] = compute()
 
-    put("ece", lambda: binned.expected_calibration_error(bins))
-    ace, ace_bound = adaptive_calibration_error(aggregate, n_bins)
+    put("ece", lambda: binned.expected_calibration_error_from_bins(bins))
+    ace, ace_bound = adaptive_calibration_error_from_aggregate(aggregate, n_bins)
     values["ace"] = ace
-    put("mce", lambda: binned.maximum_calibration_error(bins))
-    put("rmsce", lambda: binned.rms_calibration_error(bins))
+    put("mce", lambda: binned.maximum_calibration_error_from_bins(bins))
+    put("rmsce", lambda: binned.rms_calibration_error_from_bins(bins))
     brier = total["sum_squared_error"] / n
     base_rate = total["sum_y"] / n
     values["brier_score"] = brier
-    decomposition = binned.brier_decomposition(bins)
+    decomposition = binned.brier_decomposition_from_bins(bins)
     values["brier_reliability"] = decomposition.reliability
     values["brier_resolution"] = decomposition.resolution
     values["brier_uncertainty"] = decomposition.uncertainty
-    put("brier_skill_score", lambda: binned.brier_skill_score(brier, base_rate))
+    put("brier_skill_score", lambda: binned.brier_skill_score_from_brier(brier, base_rate))
     values["log_loss"] = total["sum_log_loss"] / n
     put(
         "calibration_in_the_large",

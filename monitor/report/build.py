@@ -14,17 +14,18 @@ from datetime import UTC, datetime
 from html import escape
 
 import numpy as np
-from sqlalchemy import Engine
 
+from monitor.core.results import ReferenceUsed, WindowResult
+from monitor.core.series import ALL, SeriesWindow
 from monitor.metrics.drift import DISTRIBUTIONS, cell_values
 from monitor.report import svg
 from monitor.rules.engine import AlertState
-from monitor.rules.state import load_alerts
 from monitor.settings import Settings
-from monitor.store.reading import load_window
-from monitor.windows.history import latest_results, metric_history
+from monitor.store.aggregates import load_window
+from monitor.store.alerts import load_alerts
+from monitor.store.db.engine import Engine
+from monitor.store.results import latest_results, metric_history
 from monitor.windows.references import ReferenceResolver
-from monitor.windows.results import ALL, ReferenceUsed, SeriesWindow, WindowResult
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px;
@@ -162,13 +163,12 @@ def confidence_histogram(result: WindowResult) -> str:
 
 
 def history_charts(engine: Engine, request: ReportRequest) -> str:
-    with engine.connect() as connection:
-        alerts = [
-            a.state
-            for a in load_alerts(connection).values()
-            if a.state.series
-            == SeriesWindow(request.model, request.model_version, request.segment, request.window)
-        ]
+    alerts = [
+        a.state
+        for a in load_alerts(engine).values()
+        if a.state.series
+        == SeriesWindow(request.model, request.model_version, request.segment, request.window)
+    ]
     charts = []
     for chart_id, title, metrics in (
         ("calibration-over-time", "ECE and Brier score", ("ece", "brier_score")),

@@ -16,44 +16,16 @@ for gaps instead.
 
 from __future__ import annotations
 
-import hashlib
-import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from monitor.core.alerts import AlertState, fingerprint
+from monitor.core.results import WindowResult
+from monitor.core.series import SeriesWindow
 from monitor.rules.model import Rule
-from monitor.windows.results import SeriesWindow, WindowResult
 
-State = Literal["pending", "firing", "resolved"]
 TransitionKind = Literal["pending", "firing", "resolved", "cancelled"]
-
-
-@dataclass(frozen=True)
-class AlertState:
-    rule: str
-    series: SeriesWindow
-    state: State
-    active_since_ms: int
-    fired_ms: int | None = None
-    resolved_ms: int | None = None
-    #: The metric values of the last evaluation that had evidence.
-    values: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.rule, self.series)
-
-    @property
-    def alert_id(self) -> str:
-        """Identifies one firing episode: stable across restarts and replicas."""
-        digest = hashlib.sha256(f"{self.fingerprint}:{self.fired_ms}".encode())
-        return digest.hexdigest()[:24]
-
-
-def fingerprint(rule: str, series: SeriesWindow) -> str:
-    key = "\x1f".join((rule, series.model, series.model_version, series.segment, series.window))
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -167,32 +139,3 @@ def _step(
     if current.state == "pending":
         return "cancelled", None
     return "resolved", replace(current, state="resolved", resolved_ms=now_ms, values=values)
-
-
-def render(template: str, alert: AlertState, rule: Rule) -> str:
-    """Fill ``{model}``, ``{segment}``, ``{ece:.3f}``... into an annotation template.
-
-    A metric missing from this evaluation renders as ``n/a`` (any format spec dropped).
-    """
-    fields: dict[str, object] = {
-        "rule": rule.name,
-        "severity": rule.severity,
-        "model": alert.series.model,
-        "model_version": alert.series.model_version,
-        "segment": alert.series.segment,
-        "window": alert.series.window,
-        **alert.values,
-    }
-    out = []
-    for literal, name, spec, conversion in string.Formatter().parse(template):
-        out.append(literal)
-        if name is None:
-            continue
-        value = fields.get(name)
-        if value is None:
-            out.append("n/a")
-            continue
-        if conversion:
-            value = repr(value) if conversion == "r" else str(value)
-        out.append(format(value, spec or ""))
-    return "".join(out)

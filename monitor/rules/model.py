@@ -53,7 +53,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.errors import UserError
+from monitor.core.errors import UserError
 from monitor.settings import Duration
 from monitor.windows import metric_names
 

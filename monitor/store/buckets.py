@@ -29,7 +29,7 @@ MINUTE_S, HOUR_S, DAY_S = 60, 3600, 86400
 RESOLUTIONS_S = (MINUTE_S, HOUR_S, DAY_S)
 
 #: How long retention keeps each resolution's buckets, after the bucket's start
-#: (``retention.py``). A window reads a resolution only where it is still kept.
+#: (``maintenance/retention.py``). A window reads a resolution only where it is still kept.
 BUCKETS_KEPT_S = {MINUTE_S: 3 * DAY_S, HOUR_S: 62 * DAY_S, DAY_S: 400 * DAY_S}
 
 

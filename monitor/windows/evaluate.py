@@ -8,8 +8,10 @@ Metrics whose sample count is below the configured minimum are left out of ``val
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime
 
+from monitor.core.results import ReferenceUsed, WindowResult
+from monitor.core.series import SeriesWindow
+from monitor.core.times import to_datetime
 from monitor.metrics.calibration import ReliabilityBin
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, DriftBin, ReferenceProfile
 from monitor.metrics.errors import MetricInputError
@@ -20,13 +22,8 @@ from monitor.metrics.summary import (
     label_delay_quantiles,
 )
 from monitor.settings import EvaluationSettings
-from monitor.store.reading import WindowAggregate
+from monitor.store.aggregates import WindowAggregate
 from monitor.windows.metric_names import DRIFT, LABEL_DELAY_QUANTILES, drift_key
-from monitor.windows.results import ReferenceUsed, SeriesWindow, WindowResult
-
-
-def to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def evaluate(

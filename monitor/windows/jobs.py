@@ -8,16 +8,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
-from sqlalchemy import Engine
 
+from monitor.core.results import WindowResult
+from monitor.core.series import ALL, SeriesWindow
+from monitor.core.times import wall_clock_ms
 from monitor.settings import Settings, WindowSettings
-from monitor.store.events import wall_clock_ms
-from monitor.store.reading import SeriesInfo, WindowAggregate, list_series, load_window
-from monitor.windows import claims
+from monitor.store import claims
+from monitor.store.aggregates import SeriesInfo, WindowAggregate, list_series, load_window
+from monitor.store.db.engine import Engine
+from monitor.store.results import save_results
 from monitor.windows.evaluate import evaluate
-from monitor.windows.history import save_results
 from monitor.windows.references import ReferenceResolver
-from monitor.windows.results import ALL, SeriesWindow, WindowResult
 from monitor.windows.segments import OTHER, cap_segments
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Which reference a series' drift is measured against, and storing snapshots.
+"""Which reference a series' drift is measured against: resolving and fitting it.
 
 Order of precedence for a (model, version, segment):
 
@@ -17,31 +17,26 @@ the stored copy a fixed reference would change as it aged and vanish after 400 d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-import orjson
-from sqlalchemy import Connection, Engine, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-
-from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
+from monitor.core.series import ALL
+from monitor.metrics.drift import DISTRIBUTIONS, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
 from monitor.settings import ReferenceSettings
+from monitor.store.aggregates import list_series, load_window
 from monitor.store.buckets import window_edge
-from monitor.store.models import Reference
-from monitor.store.reading import list_series, load_window
-from monitor.store.sql import insert_ignoring_existing
-from monitor.windows.evaluate import to_datetime
-from monitor.windows.results import ALL, ReferenceUsed
-
-References = dict[Distribution, ReferenceProfile | None]
+from monitor.store.db.engine import Engine
+from monitor.store.references import (
+    FIXED,
+    SNAPSHOT,
+    TRAILING,
+    FittedReferences,
+    References,
+    load_stored,
+    save_references,
+)
 
 #: Predictions of a fixed period that arrive late (consumer lag, a replayed partition)
 #: still count for this long after it ends; then its reference is stored as it is.
 FIXED_SETTLE_MS = 3_600_000
-
-SNAPSHOT, FIXED, TRAILING = "snapshot", "fixed", "trailing"
-REFERENCE_KEY = ["model_id", "model_version", "segment", "distribution"]
 
 
 def fit_references(
@@ -79,74 +74,6 @@ def fit_references(
         except DegenerateReferenceError:
             fitted[distribution] = None
     return fitted
-
-
-def save_references(
-    engine: Engine,
-    *,
-    model_id: str,
-    model_version: str,
-    segment: str,
-    references: References,
-    start_ms: int,
-    end_ms: int,
-    now_ms: int,
-    psi_bins: int,
-    source: str = SNAPSHOT,
-) -> int:
-    """Store the references of one series; returns how many.
-
-    A snapshot replaces whatever the series had; a fixed reference replaces only an
-    earlier fixed one (of another period), never a snapshot.
-    """
-    rows = [
-        {
-            "model_id": model_id,
-            "model_version": model_version,
-            "segment": segment,
-            "distribution": distribution,
-            "source": source,
-            "start_ms": start_ms,
-            "end_ms": end_ms,
-            "created_ms": now_ms,
-            "psi_bins": psi_bins,
-            "profile_json": orjson.dumps(profile.to_dict()).decode(),
-        }
-        for distribution, profile in references.items()
-        if profile is not None
-    ]
-    with engine.begin() as connection:
-        replaced = delete(Reference).where(
-            Reference.model_id == model_id,
-            Reference.model_version == model_version,
-            Reference.segment == segment,
-        )
-        if source != SNAPSHOT:
-            replaced = replaced.where(Reference.source == source)
-        connection.execute(replaced)
-        insert_references(connection, rows)
-    return len(rows)
-
-
-def insert_references(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert reference rows: a snapshot's overwrite, a fixed one's never do.
-
-    A window job may store a fixed reference between a baseline's delete and its
-    insert (PostgreSQL runs them concurrently): the snapshot must still land.
-    """
-    if not rows:
-        return
-    table: Table = Reference.__table__  # type: ignore[assignment]
-    if rows[0]["source"] != SNAPSHOT:
-        insert_ignoring_existing(connection, table, rows, REFERENCE_KEY)
-        return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=REFERENCE_KEY,
-        set_={name: statement.excluded[name] for name in rows[0] if name not in REFERENCE_KEY},
-    )
-    connection.execute(statement, rows)
 
 
 def snapshot_period(
@@ -197,65 +124,6 @@ def snapshot_period(
     return stored
 
 
-@dataclass(frozen=True)
-class ResolvedReferences:
-    """A series' references and where they came from: the period they were fitted on,
-    and the source (``snapshot``, ``fixed`` or ``trailing``)."""
-
-    source: str
-    start_ms: int
-    end_ms: int
-    references: References
-    #: The PSI bins asked for when it was fitted (None: stored before this was kept).
-    psi_bins: int | None = None
-
-    def fitted_as(self, source: str, start_ms: int, end_ms: int, psi_bins: int) -> bool:
-        same_period = (self.start_ms, self.end_ms) == (start_ms, end_ms)
-        return self.source == source and same_period and self.psi_bins == psi_bins
-
-    def used(self) -> ReferenceUsed:
-        return ReferenceUsed(
-            source=self.source,
-            start=to_datetime(self.start_ms),
-            end=to_datetime(self.end_ms),
-            events={
-                distribution: 0 if profile is None else profile.count
-                for distribution, profile in self.references.items()
-            },
-        )
-
-
-def load_stored(
-    engine: Engine, model_id: str, model_version: str, segment: str
-) -> ResolvedReferences | None:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                Reference.distribution,
-                Reference.source,
-                Reference.start_ms,
-                Reference.end_ms,
-                Reference.psi_bins,
-                Reference.profile_json,
-            ).where(
-                Reference.model_id == model_id,
-                Reference.model_version == model_version,
-                Reference.segment == segment,
-            )
-        ).all()
-    if not rows:
-        return None
-    # A series' rows are written together, so they share source and period. Should a
-    # baseline race a job's fixed write, the snapshot's rows win.
-    source = SNAPSHOT if any(row.source == SNAPSHOT for row in rows) else rows[0].source
-    chosen = [row for row in rows if row.source == source]
-    profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
-    for row in chosen:
-        profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
-    first = chosen[0]
-    return ResolvedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins)
-
-
 class ReferenceResolver:
     """Finds each series' references, as evaluated at ``now_ms``.
 
@@ -278,7 +146,7 @@ class ReferenceResolver:
 
     def resolve(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
-    ) -> ResolvedReferences:
+    ) -> FittedReferences:
         """The references of the series whose current window is [start, end)."""
         stored = load_stored(self._engine, model_id, model_version, segment)
         if stored is not None and stored.source == SNAPSHOT:
@@ -291,7 +159,7 @@ class ReferenceResolver:
         length = end_ms - start_ms
         window_start = window_edge(start_ms, self._now_ms, end=False)
         fitted = self._fit(model_id, model_version, segment, window_start - length, window_start)
-        return ResolvedReferences(
+        return FittedReferences(
             TRAILING, window_start - length, window_start, fitted, self._settings.psi_bins
         )
 
@@ -314,8 +182,8 @@ class ReferenceResolver:
         model_id: str,
         model_version: str,
         segment: str,
-        stored: ResolvedReferences | None,
-    ) -> ResolvedReferences:
+        stored: FittedReferences | None,
+    ) -> FittedReferences:
         start_ms, end_ms = self._settings.period_ms()
         psi_bins = self._settings.psi_bins
         if stored is not None and stored.fitted_as(FIXED, start_ms, end_ms, psi_bins):
@@ -335,4 +203,4 @@ class ReferenceResolver:
                 psi_bins=psi_bins,
                 source=FIXED,
             )
-        return ResolvedReferences(FIXED, start_ms, end_ms, fitted, psi_bins)
+        return FittedReferences(FIXED, start_ms, end_ms, fitted, psi_bins)

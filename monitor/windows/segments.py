@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from monitor.core.series import OTHER
 from monitor.metrics.aggregates import EventAggregate
-from monitor.store.reading import WindowAggregate
-
-OTHER = "__other__"
+from monitor.store.aggregates import WindowAggregate
 
 
 def cap_segments(

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection ``monitor.store.migrate`` passes in."""
+"""Alembic environment: runs on the connection ``monitor.store.db.migrate`` passes in."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from monitor.store import models  # noqa: F401  (registers the tables on Base.metadata)
-from monitor.store.base import Base
+from monitor.store.db import tables  # noqa: F401  (registers the tables on Base.metadata)
+from monitor.store.db.base import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

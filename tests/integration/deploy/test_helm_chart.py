@@ -20,7 +20,7 @@ import yaml
 from cloudcoil.models.prometheus_operator import v1 as monitoring
 
 from monitor.settings import Settings
-from monitor.store import migrate
+from monitor.store.db import migrate
 from tests.integration.deploy.chart import (
     CHART,
     FULL_VALUES,

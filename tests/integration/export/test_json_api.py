@@ -15,13 +15,13 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 from sqlalchemy import Engine
 
+from monitor.core.records import Label, Prediction
 from monitor.demo.broker import free_loopback_port
 from monitor.export.collector import WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.metrics import calibration as core
 from monitor.settings import EvaluationSettings, Settings, StoreSettings, WindowSettings
-from monitor.store.events import EventStore
-from monitor.store.records import Label, Prediction
+from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
 
 NOW = 1_790_000_000_000

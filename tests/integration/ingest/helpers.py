@@ -15,8 +15,8 @@ from sqlalchemy import Engine, func, select
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings, KafkaSettings
-from monitor.store.events import EventStore
-from monitor.store.models import Event
+from monitor.store.db.tables import Event
+from monitor.store.write.event_store import EventStore
 
 BASE_MS = 1_790_000_000_000
 

@@ -13,11 +13,11 @@ from kafka import KafkaProducer
 from sqlalchemy import Engine
 
 from monitor.settings import IngestSettings, KafkaSettings, TopicSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
-from monitor.store.models import Aggregate
-from monitor.store.reading import load_window
+from monitor.store.aggregates import load_window
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from monitor.store.db.tables import Aggregate
+from monitor.store.write.event_store import EventStore
 from tests.integration.ingest.helpers import (
     BASE_MS,
     count_events,

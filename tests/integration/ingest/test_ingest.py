@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from monitor.metrics import calibration as core
 from monitor.metrics.summary import calibration_summary
 from monitor.settings import KafkaSettings
-from monitor.store.events import EventStore
-from monitor.store.models import Event
-from monitor.store.reading import WindowAggregate, load_window
+from monitor.store.aggregates import WindowAggregate, load_window
+from monitor.store.db.tables import Event
+from monitor.store.write.event_store import EventStore
 from tests.fixtures.kafka import read_all
 from tests.integration.ingest.helpers import (
     BASE_MS,

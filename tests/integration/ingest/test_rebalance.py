@@ -9,9 +9,9 @@ from kafka import KafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from monitor.settings import IngestSettings, KafkaSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from monitor.store.write.event_store import EventStore
 from tests.integration.ingest.helpers import (
     BASE_MS,
     count_events,

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.settings import IngestSettings, KafkaSettings
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
+from monitor.store.db.engine import make_engine
+from monitor.store.write.event_store import EventStore
 
 
 class CrashBeforeCommit(IngestWorker):

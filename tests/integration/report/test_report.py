@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from monitor.core.results import ReferenceUsed
 from monitor.report.build import reference_caption
-from monitor.store.events import EventStore
+from monitor.store.write.event_store import EventStore
 from monitor.windows.references import snapshot_period
-from monitor.windows.results import ReferenceUsed
-from tests.integration.notify.test_alertmanager import (
+from tests.integration.alerts.test_alertmanager import (
     MINUTE,
     RULES,
     Clock,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.records import Label, Prediction
 from monitor.ingest.validation import InvalidMessage, parse_message
 from monitor.settings import KafkaSettings
-from monitor.store.records import Label, Prediction
 from tests.fixtures.kafka import read_all
 
 pytestmark = pytest.mark.integration

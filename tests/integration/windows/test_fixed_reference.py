@@ -11,26 +11,24 @@ import orjson
 import pytest
 from sqlalchemy import Engine, delete
 
+from monitor.core.records import Prediction
+from monitor.core.results import ReferenceUsed
+from monitor.core.series import ALL
+from monitor.core.times import to_datetime
 from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import ReferenceSettings
-from monitor.store import migrate
-from monitor.store.engine import make_engine
-from monitor.store.events import EventStore
-from monitor.store.models import Reference
-from monitor.store.records import Prediction
-from monitor.store.retention import RetentionPolicy, apply_retention
-from monitor.windows.evaluate import to_datetime
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from monitor.store.db.tables import Reference
+from monitor.store.maintenance.retention import RetentionPolicy, apply_retention
+from monitor.store.references import FIXED, SNAPSHOT, insert_references, load_stored
+from monitor.store.write.event_store import EventStore
 from monitor.windows.references import (
-    FIXED,
     FIXED_SETTLE_MS,
-    SNAPSHOT,
     ReferenceResolver,
     fit_references,
-    insert_references,
-    load_stored,
     snapshot_period,
 )
-from monitor.windows.results import ALL, ReferenceUsed
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 # A period that starts and ends off the hour, so that its edges move as it ages.

@@ -8,15 +8,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from monitor.core.records import Label, Prediction
+from monitor.core.results import ReferenceUsed, WindowResult
+from monitor.core.times import to_datetime
 from monitor.metrics import calibration as core
 from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
-from monitor.store.events import EventStore
-from monitor.store.records import Label, Prediction
-from monitor.windows.evaluate import to_datetime
+from monitor.store.references import save_references
+from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.references import fit_references, save_references
-from monitor.windows.results import ReferenceUsed, WindowResult
+from monitor.windows.references import fit_references
 
 NOW = 1_790_000_000_000
 HOUR = 3_600_000

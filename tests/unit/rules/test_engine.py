@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from monitor.rules.engine import AlertState, evaluate_rules, render
+from monitor.core.alerts import AlertState
+from monitor.core.results import WindowResult
+from monitor.core.series import SeriesWindow
+from monitor.rules.engine import evaluate_rules
 from monitor.rules.model import Rule, load_rules
-from monitor.windows.results import SeriesWindow, WindowResult
 
 MIN = 60_000
 EU = SeriesWindow("fraud", "v1", "region=eu", "24h")
@@ -163,21 +165,6 @@ def test_absence_rule_fires_when_labels_stop() -> None:
     fresh = result(EU, seconds_since_last_label=600.0)
     stale = result(US, seconds_since_last_label=7 * 3600.0)
     assert [t.alert.series for t in evaluate_rules([r], [fresh, stale], {}, 0)[1]] == [US]
-
-
-def test_annotations_render_values_and_mark_missing_ones() -> None:
-    r = rule(
-        metric="ece",
-        op=">",
-        threshold=0.05,
-        annotations={
-            "summary": "ECE {ece:.3f} on {model} {segment} ({window}); psi {psi_raw_score:.2f}"
-        },
-    )
-    _, (transition,) = evaluate_rules([r], [result(EU, ece=0.0812)], {}, 0)
-    assert render(r.annotations["summary"], transition.alert, r) == (
-        "ECE 0.081 on fraud region=eu (24h); psi n/a"
-    )
 
 
 def test_shipped_drift_unmeasured_rules_wait_out_a_trailing_reference() -> None:

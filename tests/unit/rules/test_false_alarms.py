@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.core.results import ReferenceUsed, WindowResult
+from monitor.core.series import SeriesWindow
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.drift import ReferenceProfile
 from monitor.rules.engine import AlertState, evaluate_rules
 from monitor.rules.model import load_rules
 from monitor.settings import EvaluationSettings
-from monitor.store.reading import WindowAggregate
+from monitor.store.aggregates import WindowAggregate
 from monitor.windows.evaluate import evaluate, to_datetime
-from monitor.windows.results import ReferenceUsed, SeriesWindow, WindowResult
 
 ROOT = Path(__file__).resolve().parents[3]
 EVALUATIONS = 200

@@ -55,7 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Deltas not compacted yet would be lost: fold them into their buckets first.
-    from monitor.store.compaction import compact_connection
+    from monitor.store.maintenance.compaction import compact_connection
 
     compact_connection(op.get_bind(), now_ms=0)
     if op.get_bind().dialect.name == "postgresql":

@@ -1,0 +1,122 @@
+"""After each window job: evaluate the rules, persist alert state and the webhook
+outbox in one transaction, then tell Alertmanager.
+
+Only the replica that ran the window job (it claimed the slot) evaluates its rules, so
+two replicas never race on the same alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import get_args
+
+from prometheus_client import CollectorRegistry, Counter
+
+from monitor.alerts.alertmanager import AlertmanagerNotifier
+from monitor.alerts.render import alert_labels, rendered_annotations
+from monitor.alerts.webhooks import deliveries
+from monitor.core.alerts import AlertState, StoredAlert
+from monitor.core.results import WindowResult
+from monitor.core.times import wall_clock_ms
+from monitor.rules.engine import Transition, TransitionKind, evaluate_rules
+from monitor.rules.model import Rule
+from monitor.settings import Settings
+from monitor.store.alerts import alert_transaction
+from monitor.store.db.engine import Engine
+from monitor.store.results import latest_results
+
+logger = logging.getLogger(__name__)
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        rules: Sequence[Rule],
+        registry: CollectorRegistry,
+        *,
+        notifier: AlertmanagerNotifier | None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._rules = list(rules)
+        self._by_name = {rule.name: rule for rule in self._rules}
+        self._needs_other_windows = any(
+            condition.relative_to is not None
+            for rule in self._rules
+            for condition in rule.conditions
+        )
+        self._notifier = notifier
+        self._clock_ms = clock_ms
+        self.transitions = Counter(
+            "calmon_alert_transitions",
+            "Alert state changes by rule and kind (pending, firing, resolved, cancelled).",
+            ["rule", "kind"],
+            registry=registry,
+        )
+        for rule in self._rules:
+            for kind in get_args(TransitionKind):
+                self.transitions.labels(rule.name, kind)
+
+    def on_results(self, window: str, results: list[WindowResult]) -> list[Transition]:
+        if not self._rules:
+            return []
+        now = self._clock_ms()
+        # Other windows' latest results only matter to rules relative to another window.
+        others = (
+            {result.series: result for result in latest_results(self._engine)}
+            if self._needs_other_windows
+            else {}
+        )
+        with alert_transaction(self._engine) as transaction:
+            stored = transaction.load(window)
+            prior = {
+                key: alert.state
+                for key, alert in stored.items()
+                if alert.state.rule in self._by_name  # alerts of deleted rules: left to expire
+            }
+            states, transitions = evaluate_rules(
+                self._rules, results, prior, now, other_windows=others
+            )
+            changed = {key: state for key, state in states.items() if prior.get(key) != state}
+            transaction.save(
+                {key: self._rendered(state) for key, state in changed.items()},
+                set(prior) - set(states),
+            )
+            base_url = self._settings.http.base_url()
+            for transition in transitions:
+                if transition.kind == "firing":
+                    transaction.enqueue_deliveries(
+                        deliveries(transition, self._settings.webhooks, base_url), now
+                    )
+        for transition in transitions:
+            self.transitions.labels(transition.rule.name, transition.kind).inc()
+            logger.info(
+                "alert %s",
+                transition.kind,
+                extra={
+                    "rule": transition.rule.name,
+                    "alert_id": transition.alert.alert_id,
+                    "series": _series_name(transition),
+                    "values": dict(transition.alert.values),
+                },
+            )
+        if self._notifier is not None and any(
+            t.kind in ("firing", "resolved") for t in transitions
+        ):
+            self._notifier.send()
+        return transitions
+
+    def _rendered(self, state: AlertState) -> StoredAlert:
+        rule = self._by_name[state.rule]
+        return StoredAlert(
+            state, alert_labels(state, rule), rendered_annotations(state, rule), None
+        )
+
+
+def _series_name(transition: Transition) -> str:
+    series = transition.alert.series
+    return f"{series.model}/{series.model_version}/{series.segment}/{series.window}"

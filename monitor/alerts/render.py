@@ -1,0 +1,59 @@
+"""What an alert says: its Alertmanager labels and its rendered annotations.
+
+Rendered when the alert changes state and stored with it, so Alertmanager, webhooks and
+the JSON API all show the same text.
+"""
+
+from __future__ import annotations
+
+import string
+
+from monitor.core.alerts import AlertState
+from monitor.rules.model import Rule
+
+
+def alert_labels(alert: AlertState, rule: Rule) -> dict[str, str]:
+    """Alertmanager labels: the rule's own, then the ones calmon owns."""
+    return {
+        **rule.labels,
+        "alertname": rule.name,
+        "model": alert.series.model,
+        "model_version": alert.series.model_version,
+        "segment": alert.series.segment,
+        "window": alert.series.window,
+        "severity": rule.severity,
+    }
+
+
+def rendered_annotations(alert: AlertState, rule: Rule) -> dict[str, str]:
+    """The rule's annotation templates, filled in for this alert."""
+    return {name: render(text, alert, rule) for name, text in rule.annotations.items()}
+
+
+def render(template: str, alert: AlertState, rule: Rule) -> str:
+    """Fill ``{model}``, ``{segment}``, ``{ece:.3f}``... into an annotation template.
+
+    A metric missing from this evaluation renders as ``n/a`` (any format spec dropped).
+    """
+    fields: dict[str, object] = {
+        "rule": rule.name,
+        "severity": rule.severity,
+        "model": alert.series.model,
+        "model_version": alert.series.model_version,
+        "segment": alert.series.segment,
+        "window": alert.series.window,
+        **alert.values,
+    }
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = fields.get(name)
+        if value is None:
+            out.append("n/a")
+            continue
+        if conversion:
+            value = repr(value) if conversion == "r" else str(value)
+        out.append(format(value, spec or ""))
+    return "".join(out)

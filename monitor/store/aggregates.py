@@ -1,0 +1,105 @@
+"""The read side of the aggregates: one merged aggregate per series and window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, Table, select, tuple_, union_all
+
+from monitor.metrics.aggregates import EventAggregate
+from monitor.store.buckets import cover
+from monitor.store.db.sql import chunks
+from monitor.store.db.tables import Aggregate, AggregateDelta, Series
+
+_AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
+_DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
+
+#: Decoded buckets held before they are folded into one. A busy series' bucket decodes
+#: to hundreds of kilobytes, and a window covers up to ~170 of them (a week: days, then
+#: hours and minutes at its edges), plus deltas: merged all at once, they and their
+#: concatenation made a window's memory grow with its bucket count. Folding keeps it
+#: to a few dozen buckets' worth; merging is linear in the cells merged (dense path of
+#: ``SparseHistogram.merge_many``), so folding adds little time.
+FOLD_EVERY = 16
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    aggregate: EventAggregate
+    predictions: int
+    buckets: int  # rows merged: the window's buckets and their deltas not compacted yet
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    model_id: str
+    model_version: str
+    segment: str
+    last_prediction_ms: int | None
+    last_label_ms: int | None
+
+
+def load_window(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str | None,
+    segment: str,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+) -> WindowAggregate:
+    """Merge the buckets covering [start, end) as evaluated at ``now`` (which places the
+    edges: ``buckets.window_edge``); ``model_version=None`` merges all versions."""
+    buckets = cover(start_ms, end_ms, now_ms)
+    parts: list[EventAggregate] = []
+    predictions = rows_merged = 0
+    with engine.connect() as connection:
+        if model_version is None:
+            # Name the versions (from ``series``, which has a row for every series that
+            # has buckets) so the lookup binds the key prefix (model, version, segment):
+            # with only model_id bound, SQLite walked every retained bucket of every
+            # version and segment of the model (test_sql_helpers checks the plan).
+            versions = list(
+                connection.scalars(
+                    select(Series.model_version).where(
+                        Series.model_id == model_id, Series.segment == segment
+                    )
+                )
+            )
+        else:
+            versions = [model_version]
+        for chunk in chunks(buckets):
+            # A bucket's row and its deltas not compacted yet, in one statement: one
+            # snapshot, so a compaction committing meanwhile is seen whole or not at all.
+            query = union_all(
+                *(
+                    select(table.c.predictions, table.c.blob).where(
+                        table.c.model_id == model_id,
+                        table.c.model_version.in_(versions),
+                        table.c.segment == segment,
+                        tuple_(table.c.resolution_s, table.c.bucket_start_ms).in_(list(chunk)),
+                    )
+                    for table in (_AGGREGATES, _DELTAS)
+                )
+            )
+            for row in connection.execute(query):
+                predictions += row.predictions
+                rows_merged += 1
+                parts.append(EventAggregate.from_bytes(row.blob))
+                if len(parts) > FOLD_EVERY:
+                    parts = [EventAggregate.merge_all(parts)]
+    return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows_merged)
+
+
+def list_series(engine: Engine) -> list[SeriesInfo]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series.__table__).order_by(Series.model_id, Series.model_version, Series.segment)
+        ).all()
+        return [
+            SeriesInfo(
+                r.model_id, r.model_version, r.segment, r.last_prediction_ms, r.last_label_ms
+            )
+            for r in rows
+        ]

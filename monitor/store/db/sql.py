@@ -1,0 +1,358 @@
+"""Set-at-a-time SQL helpers shared by the store modules (SQLite and PostgreSQL).
+
+The write path handles thousands of rows per batch. On PostgreSQL each helper is ONE
+statement whatever the row count: the rows travel as arrays and are joined with
+``unnest`` (a per-row executemany costs a network round trip per row, measured at 5x
+slower). SQLite is in-process, so plain executemany is already cheap there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    LargeBinary,
+    Row,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
+
+#: Rows per statement on SQLite: well under its 32766 bound parameters.
+CHUNK = 500
+
+_POSTGRES_TYPES = {
+    String: "text",
+    Text: "text",
+    BigInteger: "bigint",
+    Integer: "integer",
+    SmallInteger: "smallint",
+    Float: "float8",
+    LargeBinary: "bytea",
+}
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _is_postgres(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def take_write_lock(connection: Connection) -> None:
+    """SQLite: take the database's write lock now, at the start of the transaction, so
+    that rows read before writing cannot change meanwhile (PostgreSQL locks rows)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _array_type(table: Table, name: str) -> str:
+    column_type = type(table.c[name].type)
+    for python_type, sql_type in _POSTGRES_TYPES.items():
+        if issubclass(column_type, python_type):
+            return sql_type
+    raise TypeError(f"no array type for {table.name}.{name} ({column_type.__name__})")
+
+
+def _quote(connection: Connection, name: str) -> str:
+    """Quote an identifier when needed ("window" and "references" are reserved words)."""
+    return str(connection.dialect.identifier_preparer.quote(name))
+
+
+def _unnest(
+    connection: Connection, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    """``unnest(CAST(:c0 AS text[]), ...) AS v(name, ...)`` and its array parameters."""
+    tuples = [tuple(row[n] for n in names) for row in rows]
+    return _unnest_columns(connection, table, names, tuples)
+
+
+def _unnest_columns(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    value_names: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``unnest(...) AS v(...)`` over tuple rows; columns are typed as ``names`` in
+    ``table`` and called ``value_names`` (default: ``names``)."""
+    casts = ", ".join(f"CAST(%(c{i})b AS {_array_type(table, n)}[])" for i, n in enumerate(names))
+    parameters = {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
+    columns = ", ".join(_quote(connection, n) for n in (value_names or names))
+    return f"unnest({casts}) AS v({columns})", parameters
+
+
+def _postgres_execute(
+    connection: Connection, sql: str, parameters: dict[str, Any]
+) -> tuple[int, list[Any]]:
+    """Run ``sql`` in the connection's transaction with binary parameters.
+
+    In text format psycopg escapes every element of an array parameter with a regular
+    expression: a third of PostgreSQL's write time (measured). Binary arrays skip that.
+    Returns the row count and the rows (named tuples; empty for INSERT and UPDATE).
+
+    Errors are raised as SQLAlchemy raises them everywhere else (``DBAPIError``
+    subclasses), so callers such as ingest's retry-with-backoff see one family; the
+    array parameters are left out of the message (thousands of values).
+    """
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, parameters)  # %b placeholders: binary parameters
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return cursor.rowcount, rows
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, psycopg.Error, hide_parameters=True, dialect=connection.dialect
+        ) from exc
+
+
+def insert_ignoring_existing(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]
+) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING for every row; returns the rows inserted."""
+    if not rows:
+        return 0
+    names = list(rows[0])
+    return insert_rows(
+        connection, table, names, [tuple(row[n] for n in names) for row in rows], keys
+    )
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+) -> int:
+    """Like :func:`insert_ignoring_existing`, for rows given as tuples in ``names`` order
+    (the ingest hot path builds tuples, not dicts). No ``keys``: a plain INSERT."""
+    if not rows:
+        return 0
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    columns = ", ".join(map(q, names))
+    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING" if keys else ""
+    if _is_postgres(connection):
+        source, parameters = _unnest_columns(connection, table, names, rows)
+        inserted, _ = _postgres_execute(
+            connection,
+            f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {conflict}",
+            parameters,
+        )
+        return inserted
+    # SQLite: plain executemany with tuples; SQLAlchemy's per-row parameter processing
+    # cost more than SQLite's own work on the write path.
+    marks = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO {q(table.name)} ({columns}) VALUES ({marks}) {conflict}"
+    return int(connection.exec_driver_sql(sql, list(rows)).rowcount)
+
+
+def insert_returning_keys(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+) -> list[Any]:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING keys: the keys of the rows
+    inserted, not of those that existed (on PostgreSQL, an insert that meets a row
+    another transaction is inserting waits for it to commit, then skips it)."""
+    if not rows:
+        return []
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    columns = ", ".join(map(q, names))
+    tail = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING RETURNING {', '.join(map(q, keys))}"
+    if _is_postgres(connection):
+        source, parameters = _unnest_columns(connection, table, names, rows)
+        sql = f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {tail}"
+        return _postgres_execute(connection, sql, parameters)[1]
+    # SQLite: the write path holds the database's write lock, so the rows found now are
+    # exactly those the insert would skip. Looking them up (index searches; few rows
+    # come back) and then executemany was faster than one multi-row INSERT ...
+    # RETURNING per chunk (bench/bench_ingest_stages.py, "insert new events").
+    positions = [list(names).index(k) for k in keys]
+    key_of = itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
+    wanted = [key_of(row) for row in rows]
+    found = select_for_update(connection, table, list(keys), wanted, list(keys))
+    existing = {tuple(row) for row in found}
+    if existing:
+        rows = [row for row, key in zip(rows, wanted, strict=True) if key not in existing]
+        wanted = [key for key in wanted if key not in existing]
+    inserted = insert_rows(connection, table, names, rows, keys)
+    if inserted != len(rows):
+        raise RuntimeError(f"{len(rows) - inserted} rows with the same key in one insert")
+    return wanted
+
+
+def select_for_update(
+    connection: Connection,
+    table: Table,
+    keys: list[str],
+    values: Sequence[tuple[Any, ...]],
+    columns: Sequence[str] | None = None,
+) -> list[Row[Any]]:
+    """The rows whose ``keys`` are in ``values``, locked in key order (PostgreSQL)."""
+    if not values:
+        return []
+    names = list(columns) if columns is not None else [c.name for c in table.columns]
+    if _is_postgres(connection):
+        q = lambda name: _quote(connection, name)  # noqa: E731
+        # Text in byte order, which is Python's sort order of str: writers that sort
+        # their keys in Python then lock rows in the same order whatever the database's
+        # collation (under en_US, say, "a-b" and "ab" would swap).
+        order = ", ".join(
+            f"t.{q(k)}" + (' COLLATE "C"' if isinstance(table.c[k].type, String) else "")
+            for k in keys
+        )
+        source, parameters = _unnest(
+            connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
+        )
+        join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
+        sql = (
+            f"SELECT {', '.join(f't.{q(n)}' for n in names)} FROM {q(table.name)} AS t "
+            f"JOIN {source} ON {join} ORDER BY {order} FOR UPDATE OF t"
+        )
+        return _postgres_execute(connection, sql, parameters)[1]
+    # SQLite: plain SQL with row values, the VALUES list driving an index search per
+    # key. CROSS JOIN fixes that loop order: with ``(k) IN (VALUES ...)`` SQLite scanned
+    # the whole key index per statement, a batch's cost growing with the table (0.43 s
+    # per 500 keys at a million events, against 4 ms; bench/bench_ingest.py --preload).
+    # Compiling an expanding IN per chunk cost more than the query itself. SQLite has no
+    # row locks; the write path holds the database's write lock instead (BEGIN IMMEDIATE).
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    selected = ", ".join(f"t.{q(n)}" for n in names)
+    join = " AND ".join(f"t.{q(k)} = v.k{i}" for i, k in enumerate(keys))
+    order = ", ".join(f"t.{q(k)}" for k in keys)
+    statement = (
+        f"SELECT {selected} FROM v CROSS JOIN {q(table.name)} AS t ON {join} ORDER BY {order}"
+    )
+    return _sqlite_with_values(connection, [f"k{i}" for i in range(len(keys))], values, statement)
+
+
+def _few_sizes(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Chunks of ``size`` items, then the rest in decreasing powers of two.
+
+    SQLite keeps a compiled statement per distinct SQL text (128 per connection), and one
+    with a VALUES list of hundreds of rows is large: with a chunk for every remainder
+    size, each pooled connection's cache kept growing (bench/bench_memory.py, README).
+    Now a statement is built for at most a dozen row counts.
+    """
+    start, count = 0, len(items)
+    while count - start >= size:
+        yield items[start : start + size]
+        start += size
+    piece = 1 << (size.bit_length() - 1)
+    while start < count:
+        while piece > count - start:
+            piece //= 2
+        yield items[start : start + piece]
+        start += piece
+
+
+def _sqlite_with_values(
+    connection: Connection,
+    value_names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    statement: str,
+) -> list[Any]:
+    """``WITH v(value_names) AS (VALUES <rows>) <statement>`` on SQLite, in chunks of
+    :func:`_few_sizes`; every row the statement returns."""
+    tuple_marks = "(" + ", ".join("?" for _ in value_names) + ")"
+    returned: list[Any] = []
+    for chunk in _few_sizes(rows):
+        values = ", ".join(tuple_marks for _ in chunk)
+        sql = f"WITH v({', '.join(value_names)}) AS (VALUES {values}) {statement}"
+        flat = tuple(item for row in chunk for item in row)
+        returned.extend(connection.exec_driver_sql(sql, flat).all())
+    return returned
+
+
+def update_by_key(
+    connection: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """UPDATE table SET <other columns> WHERE <keys> for each row.
+
+    Each row maps every key column and every updated column to its value.
+    """
+    if not rows:
+        return
+    updated = [name for name in rows[0] if name not in keys]
+    if _is_postgres(connection):
+        q = lambda name: _quote(connection, name)  # noqa: E731
+        source, parameters = _unnest(connection, table, list(rows[0]), rows)
+        assignments = ", ".join(f"{q(n)} = v.{q(n)}" for n in updated)
+        join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
+        _postgres_execute(
+            connection,
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {join}",
+            parameters,
+        )
+        return
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    sql = (
+        f"UPDATE {q(table.name)} SET {', '.join(f'{q(n)} = ?' for n in updated)} "
+        f"WHERE {' AND '.join(f'{q(k)} = ?' for k in keys)}"
+    )
+    order = [*updated, *keys]
+    connection.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows])
+
+
+def update_returning(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[str],
+    assigned: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    condition: str,
+    returning: Sequence[str],
+) -> list[Any]:
+    """Set ``assigned`` columns from ``rows`` (tuples: keys, then assigned values) where the
+    keys match and ``condition`` holds; the updated rows' ``returning`` columns.
+
+    ``condition`` is SQL over the table's columns (``t.<name>``) and the row's values,
+    named after their columns (``v.key_<name>`` for keys, ``v.new_<name>`` for assigned
+    values); constants must be inlined by the caller (integers only). One statement per
+    batch on PostgreSQL; on SQLite (which holds the database lock, so no row locks) one
+    per chunk of :func:`_few_sizes`.
+    """
+    if not rows:
+        return []
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    value_names = [f"key_{k}" for k in keys] + [f"new_{n}" for n in assigned]
+    assignments = ", ".join(f"{q(n)} = v.new_{n}" for n in assigned)
+    join = " AND ".join(f"t.{q(k)} = v.key_{k}" for k in keys)
+    where = f"{join} AND ({condition})"
+    if _is_postgres(connection):
+        source, parameters = _unnest_columns(
+            connection, table, [*keys, *assigned], rows, value_names
+        )
+        returned = ", ".join(f"t.{q(n)}" for n in returning)
+        sql = (
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {where} "
+            f"RETURNING {returned}"
+        )
+        return _postgres_execute(connection, sql, parameters)[1]
+    # SQLite: RETURNING may only name the updated table's columns, unqualified (the
+    # value names key_.., new_.. cannot clash with them).
+    returned = ", ".join(q(n) for n in returning)
+    statement = (
+        f"UPDATE {q(table.name)} AS t SET {assignments} FROM v WHERE {where} RETURNING {returned}"
+    )
+    return _sqlite_with_values(connection, value_names, rows, statement)

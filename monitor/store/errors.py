@@ -1,0 +1,20 @@
+"""The store's own errors: what callers may catch, without knowing the database driver.
+
+Ingest decides between dead-lettering and retrying on these two alone.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Something the store could not do."""
+
+
+class RecordsRefused(StoreError):
+    """The database refused the data itself (a value out of its range, a constraint):
+    writing it again would fail the same way. The message says what it refused."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not do the work now (down, timed out, deadlocked for good):
+    worth retrying."""

@@ -1,0 +1,156 @@
+"""Drift references in the store: a series' fitted reference profiles, and the period
+and source they came from.
+
+Sources: ``snapshot`` (``calmon baseline``: replaces whatever the series had) and
+``fixed`` (the configured period, stored once it has settled; replaces only an earlier
+fixed one, never a snapshot). A trailing reference is fitted afresh at every
+evaluation and never stored (``monitor/windows/references.py`` decides which applies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.core.results import ReferenceUsed
+from monitor.core.times import to_datetime
+from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
+from monitor.store.db.sql import insert_ignoring_existing
+from monitor.store.db.tables import Reference
+
+#: Each distribution's profile; None where too few events (or one value) to fit one.
+References = dict[Distribution, ReferenceProfile | None]
+
+SNAPSHOT, FIXED, TRAILING = "snapshot", "fixed", "trailing"
+REFERENCE_KEY = ["model_id", "model_version", "segment", "distribution"]
+
+
+@dataclass(frozen=True)
+class FittedReferences:
+    """A series' references and where they came from: the period they were fitted on,
+    and the source (``snapshot``, ``fixed`` or ``trailing``)."""
+
+    source: str
+    start_ms: int
+    end_ms: int
+    references: References
+    #: The PSI bins asked for when it was fitted (None: stored before this was kept).
+    psi_bins: int | None = None
+
+    def fitted_as(self, source: str, start_ms: int, end_ms: int, psi_bins: int) -> bool:
+        same_period = (self.start_ms, self.end_ms) == (start_ms, end_ms)
+        return self.source == source and same_period and self.psi_bins == psi_bins
+
+    def used(self) -> ReferenceUsed:
+        return ReferenceUsed(
+            source=self.source,
+            start=to_datetime(self.start_ms),
+            end=to_datetime(self.end_ms),
+            events={
+                distribution: 0 if profile is None else profile.count
+                for distribution, profile in self.references.items()
+            },
+        )
+
+
+def load_stored(
+    engine: Engine, model_id: str, model_version: str, segment: str
+) -> FittedReferences | None:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                Reference.distribution,
+                Reference.source,
+                Reference.start_ms,
+                Reference.end_ms,
+                Reference.psi_bins,
+                Reference.profile_json,
+            ).where(
+                Reference.model_id == model_id,
+                Reference.model_version == model_version,
+                Reference.segment == segment,
+            )
+        ).all()
+    if not rows:
+        return None
+    # A series' rows are written together, so they share source and period. Should a
+    # baseline race a job's fixed write, the snapshot's rows win.
+    source = SNAPSHOT if any(row.source == SNAPSHOT for row in rows) else rows[0].source
+    chosen = [row for row in rows if row.source == source]
+    profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
+    for row in chosen:
+        profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
+    first = chosen[0]
+    return FittedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins)
+
+
+def save_references(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str,
+    segment: str,
+    references: References,
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+    psi_bins: int,
+    source: str = SNAPSHOT,
+) -> int:
+    """Store the references of one series; returns how many.
+
+    A snapshot replaces whatever the series had; a fixed reference replaces only an
+    earlier fixed one (of another period), never a snapshot.
+    """
+    rows = [
+        {
+            "model_id": model_id,
+            "model_version": model_version,
+            "segment": segment,
+            "distribution": distribution,
+            "source": source,
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "created_ms": now_ms,
+            "psi_bins": psi_bins,
+            "profile_json": orjson.dumps(profile.to_dict()).decode(),
+        }
+        for distribution, profile in references.items()
+        if profile is not None
+    ]
+    with engine.begin() as connection:
+        replaced = delete(Reference).where(
+            Reference.model_id == model_id,
+            Reference.model_version == model_version,
+            Reference.segment == segment,
+        )
+        if source != SNAPSHOT:
+            replaced = replaced.where(Reference.source == source)
+        connection.execute(replaced)
+        insert_references(connection, rows)
+    return len(rows)
+
+
+def insert_references(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert reference rows: a snapshot's overwrite, a fixed one's never do.
+
+    A window job may store a fixed reference between a baseline's delete and its
+    insert (PostgreSQL runs them concurrently): the snapshot must still land.
+    """
+    if not rows:
+        return
+    table: Table = Reference.__table__  # type: ignore[assignment]
+    if rows[0]["source"] != SNAPSHOT:
+        insert_ignoring_existing(connection, table, rows, REFERENCE_KEY)
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=REFERENCE_KEY,
+        set_={name: statement.excluded[name] for name in rows[0] if name not in REFERENCE_KEY},
+    )
+    connection.execute(statement, rows)

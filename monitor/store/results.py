@@ -1,0 +1,128 @@
+"""Window results in the store: the latest per series (for every replica's exporter)
+and the full history of values (for the JSON API, reports and relative rules)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, delete, select
+
+from monitor.core.results import DriftBin, ReferenceUsed, ReliabilityBin, WindowResult
+from monitor.core.series import SeriesWindow
+from monitor.core.times import epoch_ms, to_datetime
+from monitor.store.db.sql import insert_ignoring_existing
+from monitor.store.db.tables import MetricPoint, WindowResultRow
+
+_SERIES_KEY = ["model_id", "model_version", "segment", "window"]
+
+
+def _json(value: Any) -> str:
+    # float() also turns numpy scalars, which orjson refuses, into plain floats.
+    return orjson.dumps(value, default=float).decode()
+
+
+def save_results(engine: Engine, window: str, results: list[WindowResult]) -> None:
+    """Replace the window's latest results and append every value to the history."""
+    latest = [
+        {
+            "model_id": r.series.model,
+            "model_version": r.series.model_version,
+            "segment": r.series.segment,
+            "window": r.series.window,
+            "evaluated_ms": epoch_ms(r.evaluated_at),
+            "window_start_ms": epoch_ms(r.window_start),
+            "window_end_ms": epoch_ms(r.window_end),
+            "predictions": r.predictions,
+            "labelled": r.labelled,
+            "values_json": _json(dict(r.values)),
+            "bins_json": _json(
+                {
+                    "reliability": [dataclasses.asdict(b) for b in r.reliability_bins],
+                    "drift": [dataclasses.asdict(b) for b in r.drift_bins],
+                }
+            ),
+            "reference_json": None if r.reference is None else _json(r.reference.to_json()),
+        }
+        for r in results
+    ]
+    points = [
+        {
+            "model_id": r.series.model,
+            "model_version": r.series.model_version,
+            "segment": r.series.segment,
+            "window": r.series.window,
+            "metric": metric,
+            "evaluated_ms": epoch_ms(r.evaluated_at),
+            "value": value,
+        }
+        for r in results
+        for metric, value in r.values.items()
+    ]
+    with engine.begin() as connection:
+        # Series that vanished (a segment value fell out of the top-K) go away too.
+        connection.execute(delete(WindowResultRow).where(WindowResultRow.window == window))
+        insert_ignoring_existing(connection, WindowResultRow.__table__, latest, _SERIES_KEY)  # type: ignore[arg-type]
+        insert_ignoring_existing(
+            connection,
+            MetricPoint.__table__,  # type: ignore[arg-type]
+            points,
+            [*_SERIES_KEY, "metric", "evaluated_ms"],
+        )
+
+
+def latest_results(engine: Engine) -> list[WindowResult]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(WindowResultRow.__table__)).all()
+    return [_result_of(row) for row in rows]
+
+
+def _result_of(row: Any) -> WindowResult:
+    bins = orjson.loads(row.bins_json)
+    if isinstance(bins, list):  # written before drift bins were stored
+        bins = {"reliability": bins, "drift": []}
+    return WindowResult(
+        series=SeriesWindow(row.model_id, row.model_version, row.segment, row.window),
+        evaluated_at=to_datetime(row.evaluated_ms),
+        window_start=to_datetime(row.window_start_ms),
+        window_end=to_datetime(row.window_end_ms),
+        predictions=row.predictions,
+        labelled=row.labelled,
+        values=orjson.loads(row.values_json),
+        reliability_bins=tuple(ReliabilityBin(**b) for b in bins["reliability"]),
+        drift_bins=tuple(DriftBin(**b) for b in bins["drift"]),
+        reference=(
+            None
+            if row.reference_json is None
+            else ReferenceUsed.from_json(orjson.loads(row.reference_json))
+        ),
+    )
+
+
+def metric_history(
+    engine: Engine,
+    *,
+    model_id: str,
+    metric: str,
+    model_version: str | None = None,
+    segment: str | None = None,
+    window: str | None = None,
+    since_ms: int = 0,
+    limit: int = 10_000,
+) -> list[dict[str, Any]]:
+    query = select(MetricPoint.__table__).where(
+        MetricPoint.model_id == model_id,
+        MetricPoint.metric == metric,
+        MetricPoint.evaluated_ms >= since_ms,
+    )
+    for column, value in (
+        (MetricPoint.model_version, model_version),
+        (MetricPoint.segment, segment),
+        (MetricPoint.window, window),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    query = query.order_by(MetricPoint.evaluated_ms).limit(limit)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]

@@ -1,0 +1,298 @@
+"""The write path's common cases, set-at-a-time: most records of any stream.
+
+A record is a common case if its event appears once in the batch (records of one event
+depend on their order; the last case below is the exception) and it is
+
+- a prediction of an event the store does not have: inserted with its values;
+- a prediction of an event whose label came first and waits for it (no prediction yet,
+  the label within the horizon of it): an UPDATE fills the row in and returns the label
+  it joins;
+- a label within the horizon whose event has a probability and no label: an UPDATE
+  whose condition is the join rule decides it row by row, and returns what the join
+  adds to the aggregates;
+- a label within the horizon of an event the store does not have: inserted to wait for
+  its prediction;
+- a prediction and a label of the same new event, in either order, the label within
+  the horizon: inserted with the label joined.
+
+The last three are what a consumer catching up on a backlog meets: it reads the label
+topic as fast as the prediction topic, so a label often arrives before its prediction,
+or in the same poll. Every outcome is what the one-by-one path (``one_by_one.py``) would do
+with these records, by the same rule (``join.py``); the records they leave (an event
+already predicted, a label twice, a label past the horizon) go to it, in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from monitor.core.records import Label, Prediction, Record, segment_json
+from monitor.store.db.sql import update_returning
+from monitor.store.write.deltas import BatchDeltas
+from monitor.store.write.event_rows import EVENT_KEY, EVENTS, insert_event_rows
+from monitor.store.write.join import (
+    WAITS_FOR_LABEL_SQL,
+    WAITS_FOR_PREDICTION_SQL,
+    LabelHorizon,
+    add_join,
+    add_prediction,
+)
+from monitor.store.write.result import WriteResult
+
+#: What a joined label's row returns: enough to add it to its buckets.
+_JOINED_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+]
+_NO_SEGMENT_JSON = segment_json({})
+
+
+def write(
+    connection: Connection,
+    records: Sequence[Record],
+    *,
+    now: int,
+    horizon: LabelHorizon,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Record]:
+    """Write the batch's common cases; return the other records (each event's records
+    in batch order) for the one-by-one path."""
+    occurrences = Counter([(record.model_id, record.event_id) for record in records])
+    oldest_label_ms = horizon.oldest_label_ms(now)
+    predictions: list[Prediction] = []
+    labels: list[Label] = []
+    twice: dict[tuple[str, str], list[Record]] = {}
+    others: list[Record] = []
+    for record in records:
+        seen = occurrences[record.model_id, record.event_id]
+        if seen == 2:
+            twice.setdefault((record.model_id, record.event_id), []).append(record)
+        elif seen > 2:
+            others.append(record)
+        elif type(record) is Prediction:
+            predictions.append(record)
+        elif record.label_time_ms >= oldest_label_ms:  # type: ignore[union-attr]
+            labels.append(record)  # type: ignore[arg-type]
+        else:
+            others.append(record)  # too old: counted by the one-by-one path
+    pairs: list[tuple[Prediction, Label, bool]] = []
+    for first, second in twice.values():
+        if isinstance(first, Prediction) and isinstance(second, Label):
+            prediction, label, label_first = first, second, False
+        elif isinstance(first, Label) and isinstance(second, Prediction):
+            prediction, label, label_first = second, first, True
+        else:  # a replay, or raw score and probability in two messages
+            others += (first, second)
+            continue
+        if not horizon.label_too_old(label.label_time_ms, now) and not horizon.delay_over(
+            prediction.event_time_ms, label.label_time_ms
+        ):
+            pairs.append((prediction, label, label_first))
+        else:
+            others += (first, second)  # a label dropped: counted by the one-by-one path
+    stored = _insert_new_predictions(connection, predictions, now, deltas, result)
+    others += _complete_waiting_events(connection, stored, horizon, deltas, result)
+    others += _insert_labelled_events(connection, pairs, now, deltas, result)
+    unjoined = _join_waiting_predictions(connection, labels, horizon, deltas, result)
+    others += _insert_waiting_labels(connection, unjoined, now, result)
+    return others
+
+
+def _insert_new_predictions(
+    connection: Connection,
+    predictions: list[Prediction],
+    now: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[tuple[Prediction, str]]:
+    """Insert the events these predictions create; return the predictions (with their
+    segment text) of events already stored (before this batch, or by another writer
+    meanwhile: PostgreSQL's insert waits for that writer's commit and skips the row)."""
+    if not predictions:
+        return []
+    texts = _segment_texts(predictions)
+    # A Prediction's first six fields are the row's first six columns.
+    rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
+    rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
+    inserted = set(insert_event_rows(connection, rows))
+    group = deltas.group
+    others = []
+    for p, text in zip(predictions, texts, strict=True):
+        if (p.model_id, p.event_id) not in inserted:
+            others.append((p, text))
+            continue
+        add_prediction(deltas, group(p.model_id, p.model_version, text), p)
+    result.predictions_new += len(inserted)
+    return others
+
+
+def _segment_texts(predictions: Sequence[Prediction]) -> list[str]:
+    """Each prediction's segment as stored, computed once per distinct segment."""
+    known: dict[tuple[tuple[str, str], ...], str] = {}
+    texts = []
+    for p in predictions:
+        segment = p.segment
+        if segment:
+            items = tuple(segment.items())
+            text = known.get(items)
+            if text is None:
+                text = known[items] = segment_json(segment)
+        else:
+            text = _NO_SEGMENT_JSON
+        texts.append(text)
+    return texts
+
+
+def _insert_labelled_events(
+    connection: Connection,
+    pairs: list[tuple[Prediction, Label, bool]],
+    now: int,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Record]:
+    """Insert new events whose prediction and label are both in this batch (the label
+    within the horizon), joined; return the records, in batch order, of events already
+    stored. Counted as the one-by-one path counts them: a label read first waited (it
+    is pending until its prediction comes), and one without a probability still waits."""
+    if not pairs:
+        return []
+    texts = _segment_texts([prediction for prediction, _, _ in pairs])
+    rows = sorted(
+        (*p[:6], text, label.label, label.label_time_ms, now)
+        for (p, label, _), text in zip(pairs, texts, strict=True)
+    )
+    inserted = set(insert_event_rows(connection, rows))
+    group = deltas.group
+    others: list[Record] = []
+    for (p, label, label_first), text in zip(pairs, texts, strict=True):
+        if (p.model_id, p.event_id) not in inserted:
+            others += (label, p) if label_first else (p, label)
+            continue
+        series = group(p.model_id, p.model_version, text)
+        add_prediction(deltas, series, p)
+        if label_first or p.probability is None:
+            result.labels_pending += 1
+        if p.probability is not None:
+            add_join(
+                deltas,
+                result,
+                series,
+                p.event_time_ms,
+                p.probability,
+                label.label,
+                label.label_time_ms,
+            )
+    result.predictions_new += len(inserted)
+    return others
+
+
+def _complete_waiting_events(
+    connection: Connection,
+    predictions: list[tuple[Prediction, str]],
+    horizon: LabelHorizon,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Prediction]:
+    """Give the prediction to events that have none yet (their label came first), and
+    join that label; return the predictions of events that have one, or whose label
+    came more than the horizon after it (the one-by-one path drops that label)."""
+    if not predictions:
+        return []
+    # Each event appears once in the batch (``write`` sends the others one by one), so
+    # no key is lost here and the sort below never compares two rows' None values.
+    by_key = {(p.model_id, p.event_id): (p, text) for p, text in predictions}
+    assert len(by_key) == len(predictions)
+    completed = update_returning(
+        connection,
+        EVENTS,
+        EVENT_KEY,
+        ["model_version", "event_time_ms", "raw_score", "probability", "segment_json"],
+        sorted((*key, *p[2:6], text) for key, (p, text) in by_key.items()),
+        condition=(
+            f"{WAITS_FOR_PREDICTION_SQL} AND (t.label_time_ms IS NULL"
+            f" OR {horizon.delay_within_sql('v.new_event_time_ms', 't.label_time_ms')})"
+        ),
+        returning=["model_id", "event_id", "label", "label_time_ms"],
+    )
+    group = deltas.group
+    for model_id, event_id, label, label_time_ms in completed:
+        p, text = by_key.pop((model_id, event_id))
+        series = group(model_id, p.model_version, text)
+        add_prediction(deltas, series, p)
+        if p.probability is not None and label is not None:
+            add_join(deltas, result, series, p.event_time_ms, p.probability, label, label_time_ms)
+    result.predictions_new += len(completed)
+    return [p for p, _ in by_key.values()]
+
+
+def _insert_waiting_labels(
+    connection: Connection, labels: list[Label], now: int, result: WriteResult
+) -> list[Label]:
+    """Store the labels of events the store does not have, to wait for their prediction;
+    return the others (an event with a label already, or a prediction without a
+    probability, or created by another writer meanwhile)."""
+    if not labels:
+        return []
+    rows = sorted(
+        (
+            label.model_id,
+            label.event_id,
+            None,
+            None,
+            None,
+            None,
+            None,
+            label.label,
+            label.label_time_ms,
+            now,
+        )
+        for label in labels
+    )
+    inserted = set(insert_event_rows(connection, rows))
+    result.labels_pending += len(inserted)
+    if len(inserted) == len(labels):
+        return []
+    return [label for label in labels if (label.model_id, label.event_id) not in inserted]
+
+
+def _join_waiting_predictions(
+    connection: Connection,
+    labels: list[Label],
+    horizon: LabelHorizon,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Label]:
+    """Join the labels whose prediction waits for one; return the others."""
+    if not labels:
+        return []
+    joined = update_returning(
+        connection,
+        EVENTS,
+        EVENT_KEY,
+        ["label", "label_time_ms"],
+        [(label.model_id, label.event_id, label.label, label.label_time_ms) for label in labels],
+        condition=(
+            f"{WAITS_FOR_LABEL_SQL}"
+            f" AND {horizon.delay_within_sql('t.event_time_ms', 'v.new_label_time_ms')}"
+        ),
+        returning=_JOINED_COLUMNS,
+    )
+    group = deltas.group
+    for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
+        series = group(model_id, version, text)
+        add_join(deltas, result, series, event_time_ms, probability, label, label_time_ms)
+    if len(joined) == len(labels):
+        return []
+    done = {(row[0], row[1]) for row in joined}
+    return [label for label in labels if (label.model_id, label.event_id) not in done]

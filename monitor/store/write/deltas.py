@@ -1,0 +1,165 @@
+"""What one batch adds to the aggregates, collected per (series, resolution, bucket)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from monitor.core.series import ALL
+from monitor.metrics.aggregates import EventAggregate
+from monitor.store.buckets import RESOLUTIONS_S
+
+#: (model_id, model_version, segment, resolution_s, bucket_start_ms)
+AggregateKey = tuple[str, str, str, int, int]
+#: (model_id, model_version, segment)
+SeriesKey = tuple[str, str, str]
+#: (group id, resolution_s, bucket_start_ms): a bucket of one group of a batch's events
+GroupBucket = tuple[int, int, int]
+
+
+def segments_of(segment_json: str | None, segment_keys: tuple[str, ...]) -> list[str]:
+    """``__all__`` plus ``key=value`` for each configured key the event carries."""
+    segments = [ALL]
+    if segment_json and segment_keys:
+        attributes = json.loads(segment_json)
+        segments += [f"{key}={attributes[key]}" for key in segment_keys if key in attributes]
+    return segments
+
+
+class BatchDeltas:
+    """Collects what a batch adds to every aggregate bucket its events belong to.
+
+    Each call appends a few numbers to flat columns; :meth:`aggregates` then groups them
+    per (series, resolution, bucket) with numpy. Per-event Python work stays at a few
+    appends, whatever the number of segment keys and resolutions (this path runs for
+    every message ingested).
+    """
+
+    def __init__(self, segment_keys: tuple[str, ...]) -> None:
+        self._segment_keys = segment_keys
+        #: (model_id, model_version, segment_json) -> group id; a group's events share
+        #: their series (``__all__`` and one per segment key).
+        self._group_ids: dict[tuple[str, str, str | None], int] = {}
+        self._group_series: list[list[SeriesKey]] = []
+        self._predictions: tuple[list[int], list[int]] = ([], [])
+        self._scores: tuple[list[int], list[int], list[float]] = ([], [], [])
+        self._probabilities: tuple[list[int], list[int], list[float]] = ([], [], [])
+        #: group, event time, p, y, delay (s), label time
+        self._labelled: tuple[
+            list[int], list[int], list[float], list[int], list[float], list[int]
+        ] = ([], [], [], [], [], [])
+
+    def group(self, model_id: str, model_version: str, segment_json: str | None) -> int:
+        """The id of the series group of events with these fields (created on first use)."""
+        key = (model_id, model_version, segment_json)
+        group = self._group_ids.get(key)
+        if group is None:
+            group = self._group_ids[key] = len(self._group_series)
+            self._group_series.append(
+                [
+                    (model_id, model_version, segment)
+                    for segment in segments_of(segment_json, self._segment_keys)
+                ]
+            )
+        return group
+
+    def prediction(self, group: int, event_time_ms: int) -> None:
+        """A new event: it counts in its buckets' predictions."""
+        self._predictions[0].append(group)
+        self._predictions[1].append(event_time_ms)
+
+    def score(self, group: int, event_time_ms: int, value: float) -> None:
+        self._scores[0].append(group)
+        self._scores[1].append(event_time_ms)
+        self._scores[2].append(value)
+
+    def probability(self, group: int, event_time_ms: int, value: float) -> None:
+        self._probabilities[0].append(group)
+        self._probabilities[1].append(event_time_ms)
+        self._probabilities[2].append(value)
+
+    def labelled(
+        self, group: int, event_time_ms: int, probability: float, label: int, label_time_ms: int
+    ) -> None:
+        """The event now has both probability and label: it enters calibration."""
+        groups, times, p, y, delays, label_times = self._labelled
+        groups.append(group)
+        times.append(event_time_ms)
+        p.append(probability)
+        y.append(label)
+        delays.append(max((label_time_ms - event_time_ms) / 1000, 0.0))
+        label_times.append(label_time_ms)
+
+    @property
+    def last_prediction_ms(self) -> dict[SeriesKey, int]:
+        return self._latest(*self._predictions)
+
+    @property
+    def last_label_ms(self) -> dict[SeriesKey, int]:
+        groups, _, _, _, _, label_times = self._labelled
+        return self._latest(groups, label_times)
+
+    def _latest(self, groups: list[int], times: list[int]) -> dict[SeriesKey, int]:
+        latest: dict[SeriesKey, int] = {}
+        group_array, time_array = np.asarray(groups), np.asarray(times, dtype=np.int64)
+        for group in np.unique(group_array):
+            newest = int(time_array[group_array == group].max())
+            for series in self._group_series[group]:
+                latest[series] = max(latest.get(series, newest), newest)
+        return latest
+
+    def _buckets(
+        self, groups: list[int], times: list[int], *columns: list[Any]
+    ) -> Iterator[tuple[GroupBucket, list[np.ndarray]]]:
+        """((group, resolution, bucket start), the columns' entries in that bucket)."""
+        group_array = np.asarray(groups)
+        time_array = np.asarray(times, dtype=np.int64)
+        arrays = [np.asarray(column) for column in columns]
+        for group in np.unique(group_array):
+            in_group = np.flatnonzero(group_array == group)
+            group_times = time_array[in_group]
+            for resolution in RESOLUTIONS_S:
+                starts = group_times - group_times % (resolution * 1000)
+                order = np.argsort(starts, kind="stable")
+                boundaries = np.flatnonzero(np.diff(starts[order])) + 1
+                for part in np.split(order, boundaries):
+                    entries = in_group[part]
+                    key = (int(group), resolution, int(starts[part[0]]))
+                    yield key, [array[entries] for array in arrays]
+
+    def aggregates(self) -> dict[AggregateKey, tuple[int, EventAggregate]]:
+        """(predictions, aggregate) added to each bucket of each series, by bucket key.
+
+        Each group's events are aggregated once per bucket, then added to every series
+        of the group (``__all__`` and one per segment key): with two segment keys, a
+        third of the work of aggregating them once per series.
+        """
+        counts: dict[GroupBucket, int] = defaultdict(int)
+        aggregates: dict[GroupBucket, EventAggregate] = defaultdict(EventAggregate.empty)
+        for key, (in_bucket,) in self._buckets(*self._predictions, self._predictions[1]):
+            counts[key] += len(in_bucket)
+        for key, (values,) in self._buckets(*self._scores):
+            aggregates[key].add_scores(values)
+        for key, (values,) in self._buckets(*self._probabilities):
+            aggregates[key].add_probabilities(values)
+        groups, event_times, p, y, delays, _ = self._labelled
+        for key, (p_in, y_in, delays_in) in self._buckets(groups, event_times, p, y, delays):
+            aggregates[key].add_labelled(p_in, y_in)
+            aggregates[key].add_label_delays(delays_in)
+        series_counts: dict[AggregateKey, int] = defaultdict(int)
+        series_parts: dict[AggregateKey, list[EventAggregate]] = defaultdict(list)
+        for group_bucket in set(counts) | set(aggregates):
+            group, resolution, bucket = group_bucket
+            for series in self._group_series[group]:
+                series_bucket: AggregateKey = (*series, resolution, bucket)
+                series_counts[series_bucket] += counts.get(group_bucket, 0)
+                if group_bucket in aggregates:
+                    series_parts[series_bucket].append(aggregates[group_bucket])
+        return {
+            key: (series_counts[key], EventAggregate.merge_all(series_parts.get(key, [])))
+            for key in sorted(series_counts)
+        }

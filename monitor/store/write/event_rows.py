@@ -1,0 +1,53 @@
+"""Rows of the ``events`` table as both write paths insert and edit them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from monitor.store.db.sql import insert_returning_keys
+from monitor.store.db.tables import Event
+
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
+EVENT_KEY = ["model_id", "event_id"]
+#: Columns of a new event as inserted (label columns stay NULL until a label joins).
+NEW_EVENT_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "raw_score",
+    "probability",
+    "segment_json",
+    "label",
+    "label_time_ms",
+    "created_ms",
+]
+
+
+def insert_event_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Insert new events (tuples in ``NEW_EVENT_COLUMNS`` order); returns the keys of
+    those inserted: not those another writer created first."""
+    return insert_returning_keys(connection, EVENTS, NEW_EVENT_COLUMNS, rows, EVENT_KEY)
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One row of the ``events`` table as the write path edits it."""
+
+    model_id: str
+    event_id: str
+    created_ms: int
+    model_version: str | None = None
+    event_time_ms: int | None = None
+    raw_score: float | None = None
+    probability: float | None = None
+    segment_json: str | None = None
+    label: int | None = None
+    label_time_ms: int | None = None
+
+    @property
+    def has_prediction(self) -> bool:
+        return self.model_version is not None

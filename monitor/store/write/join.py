@@ -1,0 +1,74 @@
+"""The join and label-horizon rule, in one place for both write paths.
+
+- A label **joins** its event when the event has a probability and no label yet: the
+  event then enters calibration, and its label delay is counted (``add_join``).
+- A label is **too old** (dropped as ``label_too_old``) when its own timestamp is more
+  than the horizon before now.
+- A label is **too late** (dropped as ``label_delay_over_horizon``) when it came more
+  than the horizon after its prediction's timestamp; both orders of arrival are checked,
+  the label waiting or the prediction.
+
+The one-by-one path asks these questions in Python, the set-at-a-time path in SQL
+(``delay_within_sql``, over named columns): both ask them of this class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.core.records import Prediction
+from monitor.store.write.deltas import BatchDeltas
+from monitor.store.write.result import WriteResult
+
+
+@dataclass(frozen=True)
+class LabelHorizon:
+    """``ingest.label_horizon`` (default 30 days), in milliseconds."""
+
+    horizon_ms: int
+
+    def oldest_label_ms(self, now_ms: int) -> int:
+        """The oldest label timestamp still accepted at ``now_ms``."""
+        return now_ms - self.horizon_ms
+
+    def label_too_old(self, label_time_ms: int, now_ms: int) -> bool:
+        return label_time_ms < self.oldest_label_ms(now_ms)
+
+    def delay_over(self, event_time_ms: int, label_time_ms: int) -> bool:
+        """The label came more than the horizon after its prediction."""
+        return label_time_ms - event_time_ms > self.horizon_ms
+
+    def delay_within_sql(self, event_time: str, label_time: str) -> str:
+        """SQL for "not ``delay_over``" between two SQL expressions (column names)."""
+        return f"{label_time} - {event_time} <= {int(self.horizon_ms)}"
+
+
+#: SQL: the event has a probability and waits for its label (the label joins it).
+WAITS_FOR_LABEL_SQL = "t.label IS NULL AND t.probability IS NOT NULL"
+#: SQL: the event's label came first and it has no prediction yet.
+WAITS_FOR_PREDICTION_SQL = "t.model_version IS NULL"
+
+
+def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
+    """What a new event's prediction adds to its buckets."""
+    deltas.prediction(series, p.event_time_ms)
+    if p.raw_score is not None:
+        deltas.score(series, p.event_time_ms, p.raw_score)
+    if p.probability is not None:
+        deltas.probability(series, p.event_time_ms, p.probability)
+
+
+def add_join(
+    deltas: BatchDeltas,
+    result: WriteResult,
+    series: int,
+    event_time_ms: int,
+    probability: float,
+    label: int,
+    label_time_ms: int,
+) -> None:
+    """What an event gains when it has both a probability and a label: it enters
+    calibration, and its label delay is counted."""
+    deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
+    result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
+    result.labels_joined += 1

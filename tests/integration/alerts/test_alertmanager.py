@@ -1,0 +1,172 @@
+"""An injected calibration drift fires an alert that arrives through a real Alertmanager;
+recovery resolves it. Events go into a real SQLite store; the daemon's own wiring (App:
+window job -> rules -> alert state -> Alertmanager client) does the rest."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from sqlalchemy import Engine
+
+from monitor.app import App
+from monitor.core.records import Label, Prediction
+from monitor.demo.broker import free_loopback_port
+from monitor.metrics.calibration import expected_calibration_error
+from monitor.settings import (
+    AlertmanagerSettings,
+    EvaluationSettings,
+    Settings,
+    StoreSettings,
+    WindowSettings,
+)
+from monitor.store.write.event_store import EventStore
+from tests.fixtures.alertmanager import Alertmanager
+
+pytestmark = pytest.mark.integration
+
+MINUTE = 60_000
+RULES = """
+rules:
+  - name: CalibrationErrorHigh
+    select: {window: 5m, model_version: v1, segment: "region=*"}
+    metric: ece
+    op: ">"
+    threshold: 0.06
+    resolve_threshold: 0.04
+    min_samples: 500
+    severity: warning
+    labels: {team: risk}
+    annotations:
+      summary: "ECE {ece:.4f} on {model} {segment}"
+"""
+
+
+class Clock:
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def write_traffic(
+    store: EventStore, at_ms: int, first_id: int, eu_overconfident: bool, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """2,000 labelled predictions per region in the 2 minutes before ``at_ms``."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    records: list[Prediction | Label] = []
+    for r, region in enumerate(("eu", "us")):
+        truth = rng.uniform(0.05, 0.95, 2000)
+        y = (rng.uniform(size=truth.size) < truth).astype(int)
+        p = truth
+        if region == "eu" and eu_overconfident:
+            logit = np.log(truth / (1 - truth))
+            p = 1 / (1 + np.exp(-3 * logit))
+        written[region] = (p, y)
+        for i in range(truth.size):
+            event_id = f"{first_id + r * 10_000 + i}"
+            t = at_ms - 2 * MINUTE + i * 50
+            records.append(
+                Prediction(
+                    "fraud",
+                    event_id,
+                    "v1",
+                    t,
+                    raw_score=float(np.log(truth[i] / (1 - truth[i]))),
+                    probability=float(p[i]),
+                    segment={"region": region},
+                )
+            )
+            records.append(Label("fraud", event_id, int(y[i]), t + 1000))
+    store.write_batch(records)
+    return written
+
+
+def make_app(engine: Engine, rules: Path, urls: list[str], clock: Clock) -> App:
+    settings = Settings(
+        store=StoreSettings(segment_keys=["region"]),
+        windows=[WindowSettings(name="5m", length=300, every=60)],
+        evaluation=EvaluationSettings(min_labelled=200, min_predictions=200),
+        rules=[str(rules)],
+        alertmanager=AlertmanagerSettings(urls=urls, resend_interval=3600),
+    )
+    return App(settings, engine=engine, clock_ms=clock)
+
+
+def notifications(alertmanager: Alertmanager) -> list[dict]:  # type: ignore[type-arg]
+    return [orjson.loads(r.body) for r in alertmanager.receiver.received]
+
+
+def test_drift_fires_through_alertmanager_and_recovery_resolves(
+    alertmanager: Alertmanager, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    real_now = int(time.time() * 1000)
+    clock = Clock(real_now - 20 * MINUTE)
+    # An HA pair whose second member is down: alerts still go through the first.
+    down = f"http://127.0.0.1:{free_loopback_port()}"
+    app = make_app(sqlite_engine, rules, [alertmanager.url, down], clock)
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
+
+    # Healthy: both regions calibrated, nothing fires.
+    write_traffic(store, clock.ms, 0, eu_overconfident=False, seed=1)
+    app.jobs[0].evaluate_now(clock.ms)
+    assert app.alerts.transitions.labels("CalibrationErrorHigh", "firing")._value.get() == 0
+
+    # Drift: region eu becomes over-confident.
+    clock.ms = real_now - 10 * MINUTE
+    written = write_traffic(store, clock.ms, 100_000, eu_overconfident=True, seed=2)
+    app.jobs[0].evaluate_now(clock.ms)
+    expected_ece = expected_calibration_error(*written["eu"])
+    assert expected_ece > 0.06 > expected_calibration_error(*written["us"])
+
+    def firing(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+        return [a for a in alerts if a["status"]["state"] == "active"]
+
+    deadline = time.monotonic() + 20
+    while not firing(alertmanager.alerts()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (alert,) = firing(alertmanager.alerts())
+    assert alert["labels"] == {
+        "alertname": "CalibrationErrorHigh",
+        "model": "fraud",
+        "model_version": "v1",
+        "segment": "region=eu",
+        "window": "5m",
+        "severity": "warning",
+        "team": "risk",
+    }
+    assert alert["annotations"]["summary"] == f"ECE {expected_ece:.4f} on fraud region=eu"
+    # ...and Alertmanager notified its receiver.
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "firing" for r in got)
+    )
+    sends = app.notifier.sends  # type: ignore[union-attr]
+    assert sends.labels(alertmanager.url, "success")._value.get() >= 1
+    assert sends.labels(down, "failure")._value.get() >= 1
+
+    # A restarted daemon does not fire the same alert again.
+    restarted = make_app(sqlite_engine, rules, [alertmanager.url], clock)
+    clock.ms += MINUTE
+    assert not [
+        t
+        for t in restarted.alerts.on_results("5m", restarted.jobs[0].evaluate_all(clock.ms))
+        if t.kind == "firing"
+    ]
+
+    # Recovery: calibrated traffic again; the alert resolves in Alertmanager.
+    clock.ms = real_now
+    write_traffic(store, clock.ms, 200_000, eu_overconfident=False, seed=3)
+    transitions = restarted.alerts.on_results("5m", restarted.jobs[0].evaluate_all(clock.ms))
+    assert [(t.kind, t.alert.series.segment) for t in transitions] == [("resolved", "region=eu")]
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "resolved" for r in got)
+    )
+    resolved = next(n for n in notifications(alertmanager) if n["status"] == "resolved")
+    assert resolved["alerts"][0]["labels"]["segment"] == "region=eu"
