@@ -27,11 +27,12 @@ tools: $(STAMP)
 test: $(STAMP) system-deps tools
 	$(PY) -m pytest
 
-## lint: ruff and mypy, as CI runs them
+## lint: ruff, mypy and the layer contracts (import-linter), as CI runs them
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench scripts
 	$(VENV)/bin/ruff format --check monitor tests bench scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 ## bench: the benchmarks under bench/ (numbers go to README)
 bench: $(STAMP)
