@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-## bench: the benchmarks under bench/ (numbers go to README)
+## bench: the benchmarks under bench/ (numbers go to docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 

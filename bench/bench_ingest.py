@@ -175,7 +175,7 @@ def preload(engine: Engine, count: int) -> None:
 
 def kafka_settings(bootstrap: str, topics: tuple[str, str], group: str) -> KafkaSettings:
     """A worker's Kafka settings: predictions and labels topics, no dead letters, and
-    the group timeouts tansu needs to join quickly (README, tests)."""
+    the group timeouts tansu needs to join quickly (docs/benchmarks.md, tests)."""
     return KafkaSettings(
         bootstrap_servers=[bootstrap],
         group_id=group,

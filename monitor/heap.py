@@ -5,14 +5,14 @@ record, tuples for the store). CPython's collections of the oldest generation th
 walk every live object, and after start-up the daemon holds several hundred thousand
 that stay for good (modules, SQLAlchemy and pydantic metadata, numpy). Freezing them
 takes them out of every later collection (``bench/bench_ingest_stages.py`` with and
-without ``--no-freeze`` shows the difference; README, "Benchmarks").
+without ``--no-freeze`` shows the difference; docs/benchmarks.md).
 
 The C heap: glibc's malloc serves a large block (128 KiB or more) by mapping memory
 and returns it when freed, but each time one is freed it raises that threshold to the
 block's size. The daemon keeps freeing large blocks (a batch's lists, aggregate blobs
 of hundreds of KB), so soon they all come from the heap, whose free space is
 fragmented and never handed back: the resident set grew for as long as the daemon ran
-(``bench/bench_memory.py``; README, "Benchmarks"). Fixing the threshold, and capping
+(``bench/bench_memory.py``; docs/benchmarks.md). Fixing the threshold, and capping
 the per-thread heaps (arenas) at two, keeps it flat.
 """
 

@@ -2,7 +2,8 @@
 
 On each scrape the collector reads the latest results from the store (cached for a few
 seconds), so every replica exports the same values, and series of models or segments
-that disappeared go away by themselves. Metric names are listed in README ("Metrics").
+that disappeared go away by themselves. Metric names are listed in docs/operations.md
+("Prometheus metrics").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the ingest path (names as in README, "Metrics")."""
+"""Prometheus metrics of the ingest path (names as in docs/operations.md, "Prometheus metrics")."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class IngestMetrics:
         )
         self.rejected = Counter(
             "calmon_ingest_rejected",
-            "Invalid messages, by reason (see README, 'Message schema').",
+            "Invalid messages, by reason (see docs/messages.md, 'Dead letters').",
             ["reason"],
             registry=registry,
         )

@@ -2,7 +2,7 @@
 
 Every problem raises :class:`InvalidMessage` with a reason code (the
 ``calmon_ingest_rejected_total{reason}`` label and the dead-letter header) and a
-detail that names the field. The schema is documented in README ("Message schema")
+detail that names the field. The schema is documented in docs/messages.md
 and shipped as ``config/message.schema.json``.
 
 >>> parse_message(b'{"event_id": "e1", "model_id": "m", "label": 1, "timestamp": 1700000000000}')

@@ -156,7 +156,7 @@ class IngestWorker:
         retries of 2 or 3 leaves the offsets where they were, so the batch is read
         again; step 2 is an idempotent upsert on (model_id, event_id), so that changes
         nothing in the store. The counters are only at-least-once: what was counted
-        before is counted again (README, "Message schema").
+        before is counted again (docs/messages.md, "Delivery guarantees").
         """
         started = time.perf_counter()
         valid, rejected = self._validate(records)

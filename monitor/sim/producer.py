@@ -22,7 +22,7 @@ from monitor.settings import TopicSettings
 from monitor.sim.scenario import Events, Scenario, generate
 
 TICK_S = 0.1
-#: Bad input of each kind the ingest validator names (see README, "Message schema").
+#: Bad input of each kind the ingest validator names (docs/messages.md, "Dead letters").
 MALFORMED: tuple[bytes, ...] = (
     b'{"event_id": "broken", "model_id": ',  # unparseable_json
     b'["not", "an", "object"]',  # not_an_object

@@ -1,5 +1,5 @@
 """Every metric a window result can carry, with its help text: the one list the
-exporter (``calmon_<key>``), the rule validator and README's metric table follow.
+exporter (``calmon_<key>``), the rule validator and the metric table in docs/operations.md follow.
 
 Keys are the Prometheus names without the ``calmon_`` prefix. Drift metrics carry the
 distribution as a suffix in a result (``psi_raw_score``) and as a label in Prometheus.

@@ -250,7 +250,7 @@ def _few_sizes(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
     SQLite keeps a compiled statement per distinct SQL text (128 per connection), and one
     with a VALUES list of hundreds of rows is large: with a chunk for every remainder
-    size, each pooled connection's cache kept growing (bench/bench_memory.py, README).
+    size, each pooled connection's cache kept growing (bench/bench_memory.py, docs/benchmarks.md).
     Now a statement is built for at most a dozen row counts.
     """
     start, count = 0, len(items)

@@ -1,7 +1,7 @@
 """The write path's transaction: a batch of predictions and labels into ``events`` and
 the aggregates.
 
-Rules users can rely on (README, "Delayed labels"):
+Rules users can rely on (docs/messages.md, "Delayed labels"):
 
 - Idempotent: (model_id, event_id) identifies an event. A field that is already set is
   never overwritten and never counted twice, so replaying a batch changes nothing.

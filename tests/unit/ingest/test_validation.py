@@ -99,7 +99,7 @@ INVALID = {
 
 
 #: ISO 8601 forms that calmon reads but RFC 3339, so the schema, does not: the schema is
-#: the strict contract for producers, the validator a lenient reader (README). Not
+#: the strict contract for producers, the validator a lenient reader (docs/messages.md). Not
 #: shared cases, as the two are not meant to agree on them.
 LENIENT_TIMES = {
     "space for T": "2026-09-21 10:00:00+02:00",
@@ -141,7 +141,7 @@ def test_an_id_written_as_a_float_is_rejected_though_the_schema_allows_it() -> N
     # Not a shared case: JSON Schema's "integer" is any number without a fraction, and
     # draft 2020-12 cannot tell 1.0 from 1. calmon rejects it: a float id may have lost
     # digits on the way (beyond 2**53), and whether it should join as "1" or "1.0" is a
-    # guess. README and the schema's description say so.
+    # guess. docs/messages.md and the schema's description say so.
     message = _with(PREDICTION, event_id=1.0)
     with pytest.raises(InvalidMessage) as raised:
         parse_message(orjson.dumps(message))

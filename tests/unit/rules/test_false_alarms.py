@@ -1,7 +1,8 @@
 """False alarms of the shipped rules (alerts/calmon-rules.yaml) on a stationary,
 well-calibrated stream: 200 evaluations of the 24h and 7d windows, 15 minutes apart,
 each window a fresh sample of the same calibrated traffic (20,000 labelled events per
-24h), scored by the real evaluation code and rule engine. README states the result."""
+24h), scored by the real evaluation code and rule engine. docs/alerts-and-webhooks.md
+states the result."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The write path against an independent model of the README's rules, record by record.
+"""The write path against an independent model of the delayed-label rules
+(docs/messages.md), record by record.
 
 Random streams mix every case the rules name: predictions in one message or two,
 labels before and after their prediction, duplicate and conflicting labels, labels
@@ -50,7 +51,7 @@ class ModelEvent:
 
 
 def apply_rules(records: list[Prediction | Label]) -> tuple[dict, Counter]:  # type: ignore[type-arg]
-    """The README's "Delayed labels" rules, one record at a time (the reference)."""
+    """The "Delayed labels" rules of docs/messages.md, one record at a time (the reference)."""
     rows: dict[tuple[str, str], ModelEvent] = {}
     counts: Counter[str] = Counter()
     for record in records:
