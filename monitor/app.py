@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
@@ -28,6 +27,7 @@ from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.rules.model import load_rules
 from monitor.settings import Settings
+from monitor.shutdown import ShutdownSignals
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
 from monitor.store.db.health import store_problem
@@ -222,9 +222,9 @@ class App:
 
     def run(self, *, ingest: bool = True) -> int:
         """Run until SIGTERM or SIGINT, then shut down cleanly."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop_event.set())
+        signals = ShutdownSignals()
+        signals.install()
         self.start(ingest=ingest)
-        self.stop_event.wait()
+        signals.wait()
         self.shutdown()
         return 0

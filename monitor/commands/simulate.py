@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 
 from monitor.commands.common import add_config_argument, settings_from
 from monitor.settings import parse_duration
@@ -30,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.shutdown import ShutdownSignals
     from monitor.sim.producer import Simulator, kafka_sender
     from monitor.sim.scenario import ScenarioError, load_scenario
 
@@ -46,12 +45,13 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap_servers:
         options["bootstrap_servers"] = args.bootstrap_servers.split(",")
     send, producer = kafka_sender(options)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    signals = ShutdownSignals()
+    signals.install()
     simulator = Simulator(scenario, send, settings.kafka.topics, rate=args.rate, seed=args.seed)
     try:
-        simulator.run(duration_s=args.duration, count=args.count, stop=stop.is_set)
+        simulator.run(
+            duration_s=args.duration, count=args.count, stop=lambda: signals.received is not None
+        )
     finally:
         producer.flush(timeout=30)
         producer.close(timeout=10)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import signal
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from monitor.settings import (
     WebhookSettings,
     WindowSettings,
 )
+from monitor.shutdown import ShutdownSignals
 from monitor.sim.producer import Simulator, kafka_sender
 from monitor.sim.scenario import Scenario, load_scenario
 from monitor.store.alerts import load_alerts
@@ -128,9 +128,9 @@ def _status(engine: Engine, phase: str) -> str:
 def run_demo(
     *, duration_s: float | None, healthy_s: float = 45.0, directory: Path | None = None
 ) -> int:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = threading.Event()  # the threads' stop; set from ordinary code only
+    signals = ShutdownSignals()
+    signals.install()
     # The signing key is a secret from the environment; the demo makes one up.
     key = os.environ.setdefault("CALMON_WEBHOOK_SECRET", secrets.token_hex(16))
     receiver = WebhookReceiver(key.encode())
@@ -193,7 +193,7 @@ def run_demo(
         announced: set[str] = set()
         report: Path | None = None
         try:
-            while not stop.wait(5.0):
+            while not signals.wait(5.0):
                 elapsed = time.time() - start
                 print(
                     _status(app.engine, "drift" if time.time() >= drift_at else "healthy"),
