@@ -304,6 +304,29 @@ def overview() -> dict:  # type: ignore[type-arg]
             8,
             8,
         ),
+        (row("Discrimination (needs labels)"), 24, 1),
+        (
+            timeseries(
+                "ROC AUC",
+                [target(one(f"calmon_roc_auc_score{{{s}}}"))],
+                description="Ranking quality, next to calibration: if AUC holds while ECE "
+                "rises, recalibrate; if AUC falls, retrain. Events in one aggregate grid cell "
+                "count as tied (calmon_roc_auc_error_bound bounds the difference).",
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Average precision",
+                [target(one(f"calmon_average_precision_score{{{s}}}"))],
+                description="Area under the precision-recall steps of the labelled events.",
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
         (row("Labels"), 24, 1),
         (
             timeseries(

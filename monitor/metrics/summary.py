@@ -15,6 +15,9 @@ Approximate:
 - Calibration slope/intercept: the logistic fit uses each cell's mean logit; cells are
   at most 1/10240 wide in p and 0.5 wide in logit in the tails.
 - ECE interval: the bin-level bootstrap of ``bootstrap.py``.
+- ROC AUC and average precision: events in one grid cell count as tied; the result
+  carries the bound on the distance to the events' exact values
+  (``roc_auc_error_bound``, ``average_precision_error_bound``, see ``discrimination.py``).
 - KS and Wasserstein-1: evaluated on grid cells, see ``drift.py`` for the bounds.
 - Label-delay quantiles: within 0.5% relative error (the value sketch).
 """
@@ -36,6 +39,7 @@ from monitor.metrics.calibration import (
     in_the_large_from_sums,
     reliability_bins_from_sums,
 )
+from monitor.metrics.discrimination import discrimination_from_cells
 from monitor.metrics.drift import DriftBin, DriftResult, ReferenceProfile, compare, drift_bins
 from monitor.metrics.errors import MetricInputError, UndefinedMetricError
 from monitor.metrics.recalibration import fit_grouped_logistic
@@ -150,6 +154,8 @@ def calibration_summary(
             ).pvalue
         ),
     )
+    with contextlib.suppress(UndefinedMetricError):
+        values.update(discrimination_values(aggregate))
     if bootstrap_resamples > 0:
         interval = ece_bootstrap_interval_from_bins(
             bins, n_resamples=bootstrap_resamples, seed=seed
@@ -162,6 +168,20 @@ def calibration_summary(
         reliability_bins=reliability_bins_from_sums(bins),
         ace_error_bound=ace_bound,
     )
+
+
+def discrimination_values(aggregate: EventAggregate) -> dict[str, float]:
+    """ROC AUC and average precision of the labelled cells, with their error bounds."""
+    labelled = aggregate.labelled
+    found = discrimination_from_cells(
+        labelled.values[:, COLUMN["count"]], labelled.values[:, COLUMN["sum_y"]]
+    )
+    return {
+        "roc_auc_score": found.roc_auc,
+        "roc_auc_error_bound": found.roc_auc_error_bound,
+        "average_precision_score": found.average_precision,
+        "average_precision_error_bound": found.average_precision_error_bound,
+    }
 
 
 def drift_summary(reference: ReferenceProfile, aggregate: EventAggregate) -> DriftResult:

@@ -173,6 +173,11 @@ def history_charts(engine: Engine, request: ReportRequest) -> str:
     for chart_id, title, metrics in (
         ("calibration-over-time", "ECE and Brier score", ("ece", "brier_score")),
         (
+            "discrimination-over-time",
+            "ROC AUC and average precision",
+            ("roc_auc_score", "average_precision_score"),
+        ),
+        (
             "drift-over-time",
             "PSI and KS of raw scores",
             ("psi_raw_score", "ks_statistic_raw_score"),
@@ -246,12 +251,13 @@ def segment_table(results: list[WindowResult]) -> str:
         rows.append(
             f"<tr><td>{escape(r.series.segment)}</td><td>{r.predictions:,}</td><td>{r.labelled:,}</td>"
             f"<td>{_fmt(v.get('ece'))}</td><td>{_fmt(v.get('brier_score'))}</td>"
-            f"<td>{_fmt(v.get('calibration_slope'), 2)}</td><td>{_fmt(v.get('psi_raw_score'))}</td>"
+            f"<td>{_fmt(v.get('calibration_slope'), 2)}</td><td>{_fmt(v.get('roc_auc_score'))}</td>"
+            f"<td>{_fmt(v.get('psi_raw_score'))}</td>"
             f"<td>{_fmt(v.get('ks_statistic_raw_score'))}</td></tr>"
         )
     return (
         '<table id="segments"><tr><th>segment</th><th>predictions</th><th>labelled</th><th>ECE</th>'
-        "<th>Brier</th><th>slope</th><th>PSI raw</th><th>KS raw</th></tr>"
+        "<th>Brier</th><th>slope</th><th>AUC</th><th>PSI raw</th><th>KS raw</th></tr>"
         + "".join(rows)
         + "</table>"
     )

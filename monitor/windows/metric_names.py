@@ -28,6 +28,14 @@ LABELLED = {
     "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
     "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
     "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
+    "roc_auc_score": "ROC AUC of the labelled events (events in one aggregate grid cell "
+    "count as tied).",
+    "roc_auc_error_bound": "Largest possible distance of roc_auc_score to the events' exact "
+    "ROC AUC (pairs tied inside a grid cell).",
+    "average_precision_score": "Average precision (area under the precision-recall steps) "
+    "of the labelled events.",
+    "average_precision_error_bound": "Largest possible distance of average_precision_score "
+    "to the events' exact average precision.",
 }
 #: Volume and freshness, always present.
 VOLUME = {

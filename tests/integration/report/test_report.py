@@ -77,6 +77,7 @@ def test_report_has_every_chart_and_renders(
         "reliability-diagram",
         "confidence-histogram",
         "calibration-over-time",
+        "discrimination-over-time",
         "drift-over-time",
         "distribution-raw-score",
         "distribution-probability",
