@@ -42,6 +42,7 @@ from monitor.metrics.calibration import (
 from monitor.metrics.discrimination import discrimination_from_cells
 from monitor.metrics.drift import DriftBin, DriftResult, ReferenceProfile, compare, drift_bins
 from monitor.metrics.errors import MetricInputError, UndefinedMetricError
+from monitor.metrics.noise_floor import ece_noise_floor_from_bins
 from monitor.metrics.recalibration import fit_grouped_logistic
 from monitor.metrics.tests_of_fit import spiegelhalter_from_terms
 
@@ -114,6 +115,9 @@ def calibration_summary(
             values[name] = compute()
 
     put("ece", lambda: binned.expected_calibration_error_from_bins(bins))
+    noise_floor = ece_noise_floor_from_bins(bins)
+    values["ece_noise_floor"] = noise_floor
+    values["ece_debiased"] = values["ece"] - noise_floor
     ace, ace_bound = adaptive_calibration_error_from_aggregate(aggregate, n_bins)
     values["ace"] = ace
     put("mce", lambda: binned.maximum_calibration_error_from_bins(bins))

@@ -12,6 +12,10 @@ from monitor.metrics.drift import DISTRIBUTIONS
 #: Calibration, on the window's labelled events (need ``evaluation.min_labelled``).
 LABELLED = {
     "ece": "Expected calibration error (equal-width bins) of labelled events in the window.",
+    "ece_noise_floor": "Expected ECE of a perfectly calibrated model with the window's bin "
+    "counts and probabilities: the part of ECE that sampling noise explains.",
+    "ece_debiased": "ECE minus its noise floor: unbiased (0) for a calibrated model at any "
+    "window size, so one threshold fits small and large segments.",
     "ace": "Adaptive calibration error (equal-mass bins).",
     "mce": "Maximum calibration error over occupied bins.",
     "rmsce": "Root-mean-square calibration error.",
