@@ -13,11 +13,14 @@ Durations are numbers of seconds or strings such as ``90s``, ``5m``, ``24h``, ``
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -31,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core.errors import UserError
+from monitor.core.errors import UserError, yaml_problem
 from monitor.core.times import epoch_ms
 
 ENV_PREFIX = "CALMON__"
@@ -268,49 +271,147 @@ class ConfigError(UserError, ValueError):
     """The configuration is invalid; the message lists every bad key with its path."""
 
 
+@dataclass
+class RawConfig:
+    """The config file with the environment applied, before validation.
+
+    ``problems`` are those found while reading (a YAML error, a secret in the file, a bad
+    override); ``origins`` maps each key path an environment variable set to its name,
+    so that a validation error below it names the variable.
+    """
+
+    data: dict[str, Any] = field(default_factory=dict)
+    origins: dict[tuple[str, ...], str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def read_config(path: str | Path | None, environ: Mapping[str, str]) -> RawConfig:
+    """Read the YAML file (optional), then apply environment overrides and secrets.
+
+    Never stops at the first problem: a secret in the file is reported and dropped, so
+    the rest of the file is still validated.
+    """
+    raw = RawConfig()
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raw.problems.append(f"cannot read config {path}: {exc.strerror or exc}")
+            loaded = {}
+        except yaml.YAMLError as exc:
+            raw.problems.append(f"config {yaml_problem(path, exc)}")
+            loaded = {}
+        if isinstance(loaded, dict):
+            raw.data = loaded
+        else:
+            raw.problems.append(f"config {path}: the top level must be a mapping")
+    for (section, key), variable in SECRETS.items():
+        if isinstance(raw.data.get(section), dict) and key in raw.data[section]:
+            del raw.data[section][key]
+            raw.problems.append(
+                f"{section}.{key} is a secret: set it in the environment variable {variable}, "
+                "not in the config file"
+            )
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raw.problems.append(f"environment variable {name}: {yaml_problem('value', exc)}")
+            continue
+        if not _set_path(raw.data, parts, value):
+            raw.problems.append(
+                f"environment variable {name}: {'.'.join(parts[:-1])} is not a section"
+            )
+            continue
+        raw.origins[tuple(parts)] = name
+    for (section, key), variable in SECRETS.items():
+        if variable in environ:
+            section_data = raw.data.setdefault(section, {})
+            if isinstance(section_data, dict):
+                section_data[key] = environ[variable]
+            raw.origins[(section, key)] = variable
+    return raw
+
+
 def load_settings(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Read the YAML file (optional), apply environment overrides and secrets, validate."""
-    environ = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config {path}: the top level must be a mapping")
-        data = loaded
-    for (section, key), variable in SECRETS.items():
-        if isinstance(data.get(section), dict) and key in data[section]:
-            raise ConfigError(
-                f"{section}.{key} is a secret: set it in the environment variable {variable}, "
-                "not in the config file"
-            )
-    for name, value in environ.items():
-        if name.startswith(ENV_PREFIX):
-            _set_path(data, name[len(ENV_PREFIX) :].lower().split("__"), yaml.safe_load(value))
-    for (section, key), variable in SECRETS.items():
-        if variable in environ:
-            data.setdefault(section, {})[key] = environ[variable]
+    raw = read_config(path, os.environ if environ is None else environ)
+    problems = list(raw.problems)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(raw.data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        problems += validation_problems(exc, raw.origins)
+    if problems:
+        raise ConfigError(describe_problems(problems))
+    return settings
 
 
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> bool:
     for part in path[:-1]:
         data = data.setdefault(part, {})
         if not isinstance(data, dict):
-            raise ConfigError(f"environment override: {'.'.join(path)} is not a section")
+            return False
     data[path[-1]] = value
+    return True
 
 
-def _describe(exc: ValidationError) -> str:
-    lines = [f"invalid configuration ({exc.error_count()} problem(s)):"]
+def validation_problems(
+    exc: ValidationError, origins: Mapping[tuple[str, ...], str] | None = None
+) -> list[str]:
+    """One line per error: the key's path, the message, a "did you mean" for an unknown
+    key, and the environment variable that set it if one did."""
+    problems = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
-    return "\n".join(lines)
+        loc = tuple(str(part) for part in error["loc"])
+        line = f"{'.'.join(loc) or '(top level)'}: {error['msg']}"
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(loc[-1], _keys_at(loc[:-1]), n=1)
+            if close:
+                line += f" (did you mean {close[0]!r}?)"
+        variable = next(
+            (name for path, name in (origins or {}).items() if loc[: len(path)] == path), None
+        )
+        if variable:
+            line += f" (set by environment variable {variable})"
+        problems.append(line)
+    return problems
+
+
+def _keys_at(loc: tuple[str, ...]) -> list[str]:
+    """The keys the section at ``loc`` allows (empty if it is not a section)."""
+    annotation: Any = Settings
+    for part in loc:
+        annotation = _section_type(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            info = annotation.model_fields.get(part)
+            if info is None:
+                return []
+            annotation = info.annotation
+        elif get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _section_type(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [info.alias or name for name, info in annotation.model_fields.items()]
+    return []
+
+
+def _section_type(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def describe_problems(problems: list[str]) -> str:
+    return "\n".join(
+        [f"invalid configuration ({len(problems)} problem(s)):"]
+        + [f"  {problem}" for problem in problems]
+    )

@@ -1,15 +1,41 @@
-"""`calmon check-config`: validate the config file and report every problem."""
+"""`calmon check-config`: validate everything `calmon run` reads and report every problem.
+
+One run lists every problem: of the config file, of its environment overrides (naming
+the variable), of every rule file and rule, of the webhooks' signing keys, and rules
+that can match no configured window or segment. A bad part of the config does not hide
+the rest: it is set aside (its default is used) and the other checks go on.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
+from typing import Any
+
+from pydantic import ValidationError
 
 from monitor.commands.common import add_config_argument
-from monitor.settings import ConfigError, ReferenceSettings, load_settings
+from monitor.settings import (
+    RawConfig,
+    ReferenceSettings,
+    Settings,
+    describe_problems,
+    read_config,
+    validation_problems,
+)
+
+EXIT_CODES = """exit codes:
+  0  no problem: the summary of what `calmon run` would use is printed
+  1  problems found: each is printed on its own line, with the key's path, the file
+     and line, or the environment variable it comes from
+  2  usage error (unknown option)"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
+    parser.epilog = EXIT_CODES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,24 +43,26 @@ def run(args: argparse.Namespace) -> int:
     from monitor.alerts.webhooks import MissingWebhookSecret, webhook_key
     from monitor.rules.model import RulesError, load_rules
 
+    raw = read_config(args.config, os.environ)
+    settings, config_problems = _best_effort(raw)
+    problems = raw.problems + config_problems
+    rules = []
     try:
-        settings = load_settings(args.config)
-    except ConfigError as problem:
-        print(problem)
-        return 1
-    try:
-        rules = load_rules(settings.rules, webhooks=settings.webhooks)
-    except RulesError as problem:
-        print(problem)
-        return 1
-    missing = []
+        rules = load_rules(
+            settings.rules,
+            webhooks=settings.webhooks,
+            windows=[window.name for window in settings.windows],
+            segment_keys=settings.store.segment_keys,
+        )
+    except RulesError as error:
+        problems += error.problems
     for name, hook in settings.webhooks.items():
         try:
             webhook_key(hook, name)
         except MissingWebhookSecret as problem:
-            missing.append(str(problem))
-    if missing:
-        print("\n".join(missing))
+            problems.append(str(problem))
+    if problems:
+        print(describe_problems(problems))
         return 1
     print(f"config OK ({args.config or 'built-in defaults'})")
     print(f"  kafka: {', '.join(settings.kafka.bootstrap_servers)} group {settings.kafka.group_id}")
@@ -46,6 +74,56 @@ def run(args: argparse.Namespace) -> int:
     print(f"  alertmanager: {', '.join(settings.alertmanager.urls) or '(not configured)'}")
     print(f"  webhooks: {', '.join(settings.webhooks) or '(none)'}")
     return 0
+
+
+def _best_effort(raw: RawConfig) -> tuple[Settings, list[str]]:
+    """The settings with every invalid key set aside, and the problems of those keys.
+
+    The rule files and webhooks are then checked against what is left, so that one bad
+    key does not hide their problems. A bad key may take its section's neighbours with
+    it (a window without its length goes as a whole); never more than that.
+    """
+    data = copy.deepcopy(raw.data)
+    problems: list[str] = []
+    for _ in range(10):
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as exc:
+            problems = problems or validation_problems(exc, raw.origins)
+            for error in exc.errors():
+                _set_aside(data, error["loc"])
+            data = _without_dropped(data)
+    return Settings(), problems
+
+
+_DROPPED = object()
+
+
+def _set_aside(data: Any, loc: tuple[str | int, ...]) -> None:
+    """Remove the value at ``loc``; a missing one takes its parent with it."""
+    parents = [data]
+    for part in loc[:-1]:
+        try:
+            parents.append(parents[-1][part])
+        except (KeyError, IndexError, TypeError):
+            return
+    for depth in range(len(loc), 0, -1):
+        parent, part = parents[depth - 1], loc[depth - 1]
+        if isinstance(parent, dict) and part in parent:
+            del parent[part]
+            return
+        if isinstance(parent, list) and isinstance(part, int) and part < len(parent):
+            parent[part] = _DROPPED  # removed afterwards: the other errors' indices hold
+            return
+    data.clear()  # the top level itself is wrong
+
+
+def _without_dropped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_dropped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_dropped(v) for v in value if v is not _DROPPED]
+    return value
 
 
 def _reference(reference: ReferenceSettings) -> str:

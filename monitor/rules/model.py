@@ -35,6 +35,7 @@ expression when written ``re:<pattern>`` (anchored at both ends).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fnmatch
 import operator
 import re
@@ -53,7 +54,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core.errors import UserError
+from monitor.core.errors import UserError, yaml_problem
 from monitor.settings import Duration
 from monitor.windows import metric_names
 
@@ -137,9 +138,7 @@ class Condition(_Strict):
     @classmethod
     def _known(cls, metric: str) -> str:
         if metric not in KNOWN_METRICS:
-            close = sorted(m for m in KNOWN_METRICS if m.split("_")[0] == metric.split("_")[0])
-            hint = f" (did you mean one of {', '.join(close)}?)" if close else ""
-            raise ValueError(f"unknown metric {metric!r}{hint}")
+            raise ValueError(f"unknown metric {metric!r}{_did_you_mean(metric, KNOWN_METRICS)}")
         return metric
 
     @model_validator(mode="after")
@@ -239,28 +238,38 @@ class Rule(_Strict):
 
 
 class RulesFile(_Strict):
-    rules: list[Rule]
+    """A rule file's top level; each rule is validated on its own (:func:`load_rules`)."""
+
+    rules: list[dict[str, Any]]
 
 
 class RulesError(UserError, ValueError):
     """Rules failed to load; the message names the file, the rule and the bad key."""
 
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid rules:\n  " + "\n  ".join(problems))
+        self.problems = problems
 
-def load_rules(paths: Iterable[str | Path], *, webhooks: Iterable[str] = ()) -> list[Rule]:
-    """Load and validate rule files; every problem of every file in one error."""
+
+def load_rules(
+    paths: Iterable[str | Path],
+    *,
+    webhooks: Iterable[str] = (),
+    windows: Iterable[str] | None = None,
+    segment_keys: Iterable[str] | None = None,
+) -> list[Rule]:
+    """Load and validate rule files; every problem of every file and rule in one error.
+
+    With ``windows`` (the configured window names) and ``segment_keys``, a rule whose
+    selector or ``relative_to`` can match no series is an error too: it could never fire.
+    """
     known_webhooks = set(webhooks)
     rules: list[Rule] = []
     problems: list[str] = []
     for path in paths:
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {"rules": []}
-            rules += RulesFile.model_validate(data).rules
-        except (OSError, yaml.YAMLError) as exc:
-            problems.append(f"{path}: cannot read: {exc}")
-        except ValidationError as exc:
-            for error in exc.errors():
-                where = _location(data, error["loc"])
-                problems.append(f"{path}: {where}: {error['msg']}")
+        loaded, file_problems = _read_rules_file(path)
+        problems += file_problems
+        rules += loaded
     seen: set[str] = set()
     for rule in rules:
         if rule.name in seen:
@@ -272,9 +281,84 @@ def load_rules(paths: Iterable[str | Path], *, webhooks: Iterable[str] = ()) -> 
                     f"rule {rule.name}: action {action!r} is not a configured webhook "
                     f"(configured: {sorted(known_webhooks) or 'none'})"
                 )
+        if windows is not None:
+            problems += _unmatched_windows(rule, list(windows))
+        if segment_keys is not None:
+            problems += _unmatched_segment(rule, set(segment_keys))
     if problems:
-        raise RulesError("invalid rules:\n  " + "\n  ".join(problems))
+        raise RulesError(problems)
     return rules
+
+
+def _read_rules_file(path: str | Path) -> tuple[list[Rule], list[str]]:
+    """The file's valid rules, and a problem for each invalid one (all of them)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {"rules": []}
+    except OSError as exc:
+        return [], [f"{path}: cannot read: {exc.strerror or exc}"]
+    except yaml.YAMLError as exc:
+        return [], [yaml_problem(path, exc)]
+    try:
+        items = RulesFile.model_validate(data).rules
+    except ValidationError as exc:
+        return [], [f"{path}: {_location(data, e['loc'])}: {e['msg']}" for e in exc.errors()]
+    rules, problems = [], []
+    for index, item in enumerate(items):
+        try:
+            rules.append(Rule.model_validate(item))
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = _location(data, ("rules", index, *error["loc"]))
+                hint = ""
+                if error["type"] == "extra_forbidden":
+                    hint = _did_you_mean(str(error["loc"][-1]), _RULE_KEYS)
+                problems.append(f"{path}: {where}: {error['msg']}{hint}")
+    return rules, problems
+
+
+#: What a rule may say: its own keys, a single condition's, and the shorthands.
+_RULE_KEYS = [
+    *(info.alias or name for name, info in Rule.model_fields.items()),
+    *Condition.model_fields,
+    "absence",
+]
+
+
+def _unmatched_windows(rule: Rule, windows: list[str]) -> list[str]:
+    problems = []
+    if not any(_matches(rule.select.window, window) for window in windows):
+        problems.append(
+            f"rule {rule.name}: select.window {rule.select.window!r} matches no configured "
+            f"window ({', '.join(windows)}){_did_you_mean(rule.select.window, windows)}"
+        )
+    for condition in rule.conditions:
+        if condition.relative_to and condition.relative_to.window not in windows:
+            other = condition.relative_to.window
+            problems.append(
+                f"rule {rule.name}: relative_to.window {other!r} is not a configured window "
+                f"({', '.join(windows)}){_did_you_mean(other, windows)}"
+            )
+    return problems
+
+
+def _unmatched_segment(rule: Rule, segment_keys: set[str]) -> list[str]:
+    """An exact ``key=value`` selector on a key that is not in ``store.segment_keys``."""
+    segment = rule.select.segment
+    if segment.startswith("re:") or any(char in segment for char in "*?[") or segment == "__all__":
+        return []
+    key = segment.split("=", 1)[0]
+    if "=" in segment and key in segment_keys:
+        return []
+    known = ", ".join(sorted(segment_keys)) or "none"
+    return [
+        f"rule {rule.name}: select.segment {segment!r} matches no series (segments are "
+        f"__all__ or key=value for a key of store.segment_keys: {known})"
+    ]
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _location(data: Any, loc: tuple[Any, ...]) -> str:

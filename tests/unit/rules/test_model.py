@@ -76,7 +76,8 @@ def load_text(tmp_path: Path, text: str, webhooks: tuple[str, ...] = ()) -> None
             "- {name: A, metric: ace, op: '>', threshold: 0.1}",
             r"rule A: defined twice",
         ),
-        ("rules: [", r"cannot read"),
+        # The file and the position, not PyYAML's "<unicode string>".
+        ("rules: [", r"rules\.yaml:1:9: expected the node content, but found '<stream end>'"),
     ],
 )
 def test_bad_rules_say_what_and_where(tmp_path: Path, text: str, message: str) -> None:
