@@ -5,7 +5,7 @@ by maximum likelihood or by least squares on the cells of ``cells.py``:
 
 - ``identity``: keep the current calibrator (the baseline every other must beat);
 - ``temperature``: logit g = logit(p) / T (one parameter);
-- ``platt``: logit g = intercept + slope * logit(p);
+- ``platt``: logit g = intercept + slope * logit(p), slope >= 0;
 - ``beta`` (Kull, Silva Filho and Flach, 2017): logit g = c + a ln p - b ln(1 - p),
   with a, b >= 0 so that g is monotone;
 - ``histogram``: equal-mass bins of whole cells, each mapped to its observed rate (bins
@@ -14,8 +14,9 @@ by maximum likelihood or by least squares on the cells of ``cells.py``:
   ``isotonic_regression``), interpolated linearly between each block's first and last
   cell, as scikit-learn's ``IsotonicRegression`` predicts.
 
-The logistic fits (temperature, Platt, beta) minimise the binomial log-likelihood of the
-cells with scipy's L-BFGS-B: every event of a cell is put at the cell's mean logit.
+The logistic fits (temperature, Platt, beta) maximise the binomial log-likelihood of the
+cells with scipy's trust-region Newton (``trust-exact``): every event of a cell is put
+at the cell's mean logit.
 
 >>> import numpy as np
 >>> from monitor.metrics.aggregates import EventAggregate
@@ -53,6 +54,8 @@ HISTOGRAM_BINS = 10
 #: (b - a) p (1 - p)); beyond +-16 the map is a straight line to within 1e-7.
 BETA_KNOTS = np.linspace(-16.0, 16.0, 129)
 _LARGEST_COEFFICIENT = 1e3
+#: Gradient (of the mean log loss per event) below which a logistic fit has converged.
+_GRADIENT_TOLERANCE = 1e-7
 
 
 @dataclass(frozen=True)
@@ -72,34 +75,35 @@ def fit_identity(cells: LabelledCells) -> Calibrator:
 
 
 def fit_temperature(cells: LabelledCells) -> Calibrator:
-    (slope,) = _fit_logistic(
-        cells.mean_logit[:, None], cells, start=[1.0], bounds=[(1e-6, _LARGEST_COEFFICIENT)]
-    )
+    cells = _for_logistic_fit(cells)
+    (slope,) = _fit_logistic(cells.mean_logit[:, None], cells, start=[1.0])
+    if slope <= 0:
+        raise UndefinedMetricError("temperature: the labels fall as p rises (no positive slope)")
     return Calibrator("temperature", {"temperature": 1.0 / slope}, _line(0.0, slope), 1)
 
 
 def fit_platt(cells: LabelledCells) -> Calibrator:
+    cells = _for_logistic_fit(cells)
     features = np.column_stack([np.ones_like(cells.mean_logit), cells.mean_logit])
-    intercept, slope = _fit_logistic(
-        features,
-        cells,
-        start=[0.0, 1.0],
-        bounds=[(-_LARGEST_COEFFICIENT, _LARGEST_COEFFICIENT), (0.0, _LARGEST_COEFFICIENT)],
-    )
+    intercept, slope = _fit_logistic(features, cells, start=[0.0, 1.0])
+    if slope < 0:  # monotone only with slope >= 0: the constrained optimum has slope 0
+        (intercept,), slope = _fit_logistic(features[:, :1], cells, start=[0.0]), 0.0
     return Calibrator("platt", {"intercept": intercept, "slope": slope}, _line(intercept, slope), 2)
 
 
 def fit_beta(cells: LabelledCells) -> Calibrator:
-    c, a, b = _fit_logistic(
-        beta_features(cells.mean_logit),
-        cells,
-        start=[0.0, 1.0, 1.0],
-        bounds=[
-            (-_LARGEST_COEFFICIENT, _LARGEST_COEFFICIENT),
-            (0.0, _LARGEST_COEFFICIENT),
-            (0.0, _LARGEST_COEFFICIENT),
-        ],
-    )
+    cells = _for_logistic_fit(cells)
+    features = beta_features(cells.mean_logit)
+    coefficients = _fit_logistic(features, cells, start=[0.0, 1.0, 1.0])
+    # a, b >= 0 keeps the map monotone. As Kull et al.'s betacal does, a negative one is
+    # set to 0 and the others refitted (the likelihood is concave, so this is the
+    # constrained optimum when one bound is active; if both are, only c remains).
+    free = [0, 1, 2]
+    while any(coefficients[i] < 0 for i in range(1, len(free))):
+        worst = min(range(1, len(free)), key=lambda i: coefficients[i])
+        del free[worst]
+        coefficients = _fit_logistic(features[:, free], cells, start=[0.0] * len(free))
+    c, a, b = (coefficients[free.index(i)] if i in free else 0.0 for i in range(3))
     knots = beta_features(BETA_KNOTS) @ np.array([c, a, b])
     return Calibrator(
         "beta", {"a": a, "b": b, "c": c}, PiecewiseLinearMap("logit", BETA_KNOTS, knots), 3
@@ -181,20 +185,22 @@ def _blocks_map(
     return PiecewiseLinearMap("probability", x[keep], np.clip(y[keep], 0.0, 1.0))
 
 
+def _for_logistic_fit(cells: LabelledCells) -> LabelledCells:
+    _require_both_labels(cells)
+    return cells.coarsened()
+
+
 def _require_both_labels(cells: LabelledCells) -> None:
     if cells.n_positive == 0 or cells.n_positive == cells.n:
         raise UndefinedMetricError("no calibrator can be fitted when every label is the same")
 
 
-def _fit_logistic(
-    features: FloatArray,
-    cells: LabelledCells,
-    *,
-    start: list[float],
-    bounds: list[tuple[float, float]],
-) -> list[float]:
-    """Maximum-likelihood coefficients of logit P(y) = features @ beta on the cells."""
-    _require_both_labels(cells)
+def _fit_logistic(features: FloatArray, cells: LabelledCells, *, start: list[float]) -> list[float]:
+    """Maximum-likelihood coefficients of logit P(y) = features @ beta on the cells.
+
+    The log-likelihood is concave with an exact Hessian, so scipy's ``trust-exact``
+    Newton steps reach the optimum in a few iterations over the cells.
+    """
     n, s = cells.count, cells.positives
     total = float(n.sum())
 
@@ -203,17 +209,24 @@ def _fit_logistic(
         loss = float((n * np.logaddexp(0.0, z) - s * z).sum()) / total
         return loss, features.T @ (n * expit(z) - s) / total
 
+    def hessian(beta: FloatArray) -> FloatArray:
+        mu = expit(features @ beta)
+        return np.asarray((features.T * (n * mu * (1.0 - mu))) @ features / total)
+
     result = minimize(
         loss_and_gradient,
         np.array(start),
         jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-10},
+        hess=hessian,
+        method="trust-exact",
+        options={"gtol": 1e-8, "maxiter": 200},
     )
     coefficients = np.asarray(result.x, dtype=np.float64)
-    if not np.all(np.isfinite(coefficients)):
-        raise UndefinedMetricError("the logistic fit did not converge")
-    if np.any(np.abs(coefficients) >= _LARGEST_COEFFICIENT * 0.999):
+    # Near the optimum the loss stops changing in floating point and trust-exact may
+    # report that it cannot improve: the gradient says whether it got there.
+    converged = result.success or np.abs(result.jac).max() < _GRADIENT_TOLERANCE
+    if not converged or not np.all(np.isfinite(coefficients)):
+        raise UndefinedMetricError(f"the logistic fit did not converge: {result.message}")
+    if np.any(np.abs(coefficients) >= _LARGEST_COEFFICIENT):
         raise UndefinedMetricError("the logistic fit diverged (labels separable by p?)")
     return [float(c) for c in coefficients]

@@ -193,3 +193,20 @@ def test_every_candidate_is_monotone() -> None:
     grid = np.linspace(0, 1, 10_001)
     for calibrator in fitted.values():
         assert np.all(np.diff(calibrator(grid)) >= 0), calibrator.method
+
+
+def test_labels_falling_with_p_give_flat_monotone_maps() -> None:
+    """An anti-calibrated window: the unconstrained fits want a negative slope, which
+    would reverse the ranking; Platt and beta are held at slope 0 (the base rate)."""
+    p = np.repeat([0.2, 0.5, 0.8], 100)
+    y = np.concatenate([np.r_[np.ones(k), np.zeros(100 - k)] for k in (60, 40, 30)])
+    cells = _cells(p, y)
+    platt = fit_platt(cells)
+    assert platt.parameters["slope"] == 0.0
+    assert platt.parameters["intercept"] == pytest.approx(logit(130 / 300), abs=1e-6)
+    beta = fit_beta(cells)
+    assert beta.parameters["a"] >= 0 and beta.parameters["b"] >= 0
+    grid = np.linspace(0.001, 0.999, 999)
+    assert np.all(np.diff(beta(grid)) >= -1e-12)
+    _, skipped = fit_candidates(cells)
+    assert "no positive slope" in skipped["temperature"]

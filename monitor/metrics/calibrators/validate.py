@@ -1,0 +1,190 @@
+"""Fit on the earlier part of a window, score on the later part, recommend one candidate.
+
+A time split, never a random one: the later part stands for the traffic the calibrator
+will meet once deployed. Each fitted candidate is scored on the later part's cells:
+held-out log loss, Brier score and ECE (equal-width bins of the recalibrated p), each
+with a 95% interval.
+
+The recommendation (``recommend``):
+
+1. the candidate with the lowest held-out log loss (a proper scoring rule) is the best;
+2. the recommended one is the simplest candidate (in the order of ``fit.METHODS``:
+   identity, temperature, Platt, beta, histogram, isotonic) that the best does not
+   beat by more than ``margin`` nats per event with the lower end of its 95% interval:
+   the difference is inside the interval, so the simpler map is kept.
+
+``identity`` is the simplest, so it is recommended unless a fitted map is better on the
+later part by a clear, significant amount: a calibrated window recommends identity.
+
+Intervals: log loss and Brier are means of per-event losses, so the 95% interval of a
+candidate's value and of its paired difference with the best is the normal one with
+the held-out events' own variance, which is what a bootstrap of the events converges
+to (``tests/unit/metrics/test_recalibration_choice.py`` checks it against one); ECE's is
+the bin-level bootstrap of ``bootstrap.py``.
+
+From aggregates, each held-out event is put at its cell's mean p before it is mapped;
+cells are 1/10240 wide in p (0.5 in logit in the tails), so the held-out values are
+those of the events to within the map's change across one cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.metrics.binned import BinSums, expected_calibration_error_from_bins
+from monitor.metrics.bootstrap import ece_bootstrap_interval_from_bins
+from monitor.metrics.calibrators.cells import LabelledCells
+from monitor.metrics.calibrators.fit import METHODS, Calibrator, fit_candidates
+from monitor.metrics.clipping import LOG_LOSS_EPS
+
+#: Two-sided 95% normal quantile.
+_Z_95 = 1.959963984540054
+#: Smallest improvement in held-out log loss (nats per event) worth a new calibrator.
+DEFAULT_MARGIN = 1e-3
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    lower: float
+    upper: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"value": self.value, "lower": self.lower, "upper": self.upper}
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    calibrator: Calibrator
+    log_loss: Estimate
+    brier_score: Estimate
+    ece: Estimate
+    #: This candidate's held-out log loss minus the best candidate's (>= 0).
+    log_loss_above_best: Estimate
+
+    @property
+    def method(self) -> str:
+        return self.calibrator.method
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    recommended: Calibrator
+    #: Every fitted candidate, in ``METHODS`` order.
+    candidates: list[CandidateScore]
+    #: Candidates that could not be fitted, and why.
+    skipped: dict[str, str] = field(default_factory=dict)
+    n_fit: int = 0
+    n_validation: int = 0
+
+    def score_of(self, method: str) -> CandidateScore:
+        return next(c for c in self.candidates if c.method == method)
+
+
+def recommend(
+    fit_part: LabelledCells,
+    later_part: LabelledCells,
+    *,
+    n_bins: int = 10,
+    margin: float = DEFAULT_MARGIN,
+    bootstrap_resamples: int = 200,
+    seed: int = 0,
+) -> Recommendation:
+    """Fit every candidate on ``fit_part``, score them on ``later_part``, pick one."""
+    if later_part.n == 0:
+        raise ValueError("the later part of the window has no labelled events to score on")
+    fitted, skipped = fit_candidates(fit_part)
+    mapped = {method: c(later_part.mean_p) for method, c in fitted.items()}
+    losses = {method: _held_out_losses(q, later_part) for method, q in mapped.items()}
+    best = min(losses, key=lambda method: losses[method].log_loss.mean)
+    scores = [
+        CandidateScore(
+            calibrator=calibrator,
+            log_loss=losses[method].log_loss.estimate(),
+            brier_score=losses[method].brier.estimate(),
+            ece=_ece(mapped[method], later_part, n_bins, bootstrap_resamples, seed),
+            log_loss_above_best=losses[method].log_loss.minus(losses[best].log_loss),
+        )
+        for method, calibrator in fitted.items()
+    ]
+    chosen = next(s for s in scores if s.log_loss_above_best.lower <= margin or s.method == best)
+    return Recommendation(
+        recommended=chosen.calibrator,
+        candidates=sorted(scores, key=lambda s: METHODS.index(s.method)),
+        skipped=skipped,
+        n_fit=fit_part.n,
+        n_validation=later_part.n,
+    )
+
+
+@dataclass(frozen=True)
+class _PerEvent:
+    """A per-event quantity on the held-out cells: its value for a positive and for a
+    negative event of each cell, with the cells' positive and negative counts."""
+
+    positive: np.ndarray
+    negative: np.ndarray
+    n_positive: np.ndarray
+    n_negative: np.ndarray
+
+    @property
+    def n(self) -> float:
+        return float(self.n_positive.sum() + self.n_negative.sum())
+
+    @property
+    def mean(self) -> float:
+        return float((self.n_positive * self.positive + self.n_negative * self.negative).sum()) / (
+            self.n
+        )
+
+    def estimate(self) -> Estimate:
+        mean = self.mean
+        second = (self.n_positive * self.positive**2 + self.n_negative * self.negative**2).sum()
+        variance = max(float(second) / self.n - mean**2, 0.0)
+        half = _Z_95 * np.sqrt(variance / self.n)
+        return Estimate(mean, mean - half, mean + half)
+
+    def minus(self, other: _PerEvent) -> Estimate:
+        """The paired difference, event by event (both are on the same events)."""
+        return _PerEvent(
+            self.positive - other.positive,
+            self.negative - other.negative,
+            self.n_positive,
+            self.n_negative,
+        ).estimate()
+
+
+@dataclass(frozen=True)
+class _Losses:
+    log_loss: _PerEvent
+    brier: _PerEvent
+
+
+def _held_out_losses(mapped: np.ndarray, cells: LabelledCells) -> _Losses:
+    q = np.clip(mapped, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
+    positives, negatives = cells.positives, cells.count - cells.positives
+    return _Losses(
+        log_loss=_PerEvent(-np.log(q), -np.log1p(-q), positives, negatives),
+        brier=_PerEvent((1.0 - q) ** 2, q**2, positives, negatives),
+    )
+
+
+def _ece(q: np.ndarray, cells: LabelledCells, n_bins: int, resamples: int, seed: int) -> Estimate:
+    to_bin = np.minimum(np.floor(q * n_bins).astype(np.int64), n_bins - 1)
+
+    def fold(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(to_bin, weights=weights, minlength=n_bins)
+
+    bins = BinSums(
+        count=fold(cells.count),
+        sum_p=fold(cells.count * q),
+        sum_y=fold(cells.positives),
+        sum_p2=fold(cells.count * q * q),
+    )
+    value = expected_calibration_error_from_bins(bins)
+    if resamples <= 0:
+        return Estimate(value, value, value)
+    interval = ece_bootstrap_interval_from_bins(bins, n_resamples=resamples, seed=seed)
+    return Estimate(value, interval.lower, interval.upper)
