@@ -17,7 +17,6 @@ from monitor.metrics import grids
 from monitor.metrics.aggregates import COLUMN, EventAggregate
 from monitor.metrics.validation import FloatArray
 
-
 #: Uniform cells per row of the logistic fits: 10240 / 10 = 1024 rows, 1/1024 wide in p.
 LOGISTIC_FIT_FACTOR = 10
 
