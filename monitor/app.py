@@ -22,6 +22,7 @@ from monitor.core.results import WindowResult
 from monitor.core.times import wall_clock_ms
 from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
+from monitor.export.server import ServerLimits
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
@@ -191,7 +192,13 @@ class App:
         """Start the HTTP server, the ingest thread and the scheduler."""
         limit_heap_fragmentation()  # before the threads start: it caps their heaps
         api = HttpApi(engine=self.engine, registry=self.registry, readiness=self.readiness)
-        self._server = serve(api, self.settings.http.host, self.settings.http.port)
+        http = self.settings.http
+        limits = ServerLimits(
+            request_timeout=http.request_timeout,
+            max_connections=http.max_connections,
+            workers=http.workers,
+        )
+        self._server = serve(api, http.host, http.port, limits=limits)
         freeze_startup_objects()
         self._ingest_thread = self.start_ingest() if ingest else None
         self._scheduler = self.scheduler()

@@ -217,6 +217,13 @@ class HttpSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     #: How users reach this daemon (links in alerts and webhooks); default http://host:port.
     external_url: str | None = None
+    #: A client must send its whole request head, and take the response, within this;
+    #: slower (or idle keep-alive) connections are dropped.
+    request_timeout: Duration = Field(10.0, gt=0)
+    #: Open connections at most; at the cap a new one evicts the oldest idle one.
+    max_connections: int = Field(512, ge=1)
+    #: Threads serving /metrics and /api (the probes have two of their own).
+    workers: int = Field(4, ge=1)
 
     def base_url(self) -> str:
         if self.external_url:

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL
+from monitor.export.server import HttpServer, ServerLimits
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
 from monitor.store.results import latest_results, metric_history
 
 logger = logging.getLogger(__name__)
+
+PROBE_PATHS = ("/healthz", "/readyz")
 
 ReadinessCheck = Callable[[], dict[str, str | None]]  # check name -> problem (None = ok)
 
@@ -129,28 +129,9 @@ class HttpApi:
         return status, "application/json", orjson.dumps({"error": message})
 
 
-def serve(api: HttpApi, host: str, port: int) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; ``shutdown()`` the returned server to stop."""
+def serve(api: HttpApi, host: str, port: int, *, limits: ServerLimits | None = None) -> HttpServer:
+    """Start serving in a background thread; ``shutdown()`` the returned server to stop.
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            try:
-                status, content_type, body = api.handle(url.path, query)
-            except Exception:
-                logger.exception("HTTP handler failed", extra={"path": url.path})
-                status, content_type, body = 500, "application/json", b'{"error":"internal"}'
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("http " + format, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server
+    The probes run on threads of their own, never behind ``/metrics`` or ``/api`` work.
+    """
+    return HttpServer(api.handle, host, port, probes=PROBE_PATHS, limits=limits or ServerLimits())
