@@ -327,6 +327,38 @@ def overview() -> dict:  # type: ignore[type-arg]
             12,
             8,
         ),
+        (row("Before labels (estimates that assume calibration)"), 24, 1),
+        (
+            timeseries(
+                "Brier score: estimated and realised",
+                [
+                    target(
+                        one(f"calmon_estimated_brier_score{{{s}}}"),
+                        f"estimated {LEGEND}",
+                    ),
+                    target(one(f"calmon_brier_score{{{s}}}"), f"realised {LEGEND}", "B"),
+                ],
+                description="Estimated from all the window's probabilities, labels not "
+                "needed; valid while the model is calibrated (see the gap).",
+                decimals=4,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Estimate gap (realised - estimated, labelled events)",
+                [
+                    target(one(f"calmon_estimated_brier_score_gap{{{s}}}"), f"Brier {LEGEND}"),
+                    target(one(f"calmon_estimated_roc_auc_score_gap{{{s}}}"), f"AUC {LEGEND}", "B"),
+                ],
+                description="Near 0 while the model is calibrated; far from 0, the "
+                "estimates of the windows still waiting for labels are off by as much.",
+                decimals=4,
+            ),
+            12,
+            8,
+        ),
         (row("Labels"), 24, 1),
         (
             timeseries(

@@ -26,7 +26,12 @@ SERIES_LABELS = ["model", "model_version", "segment", "window"]
 DISTRIBUTION_SUFFIXES = ("_raw_score", "_probability")
 QUANTILE_KEYS = {key: str(q) for q, key in LABEL_DELAY_QUANTILES.items()}
 #: Metric key -> help text. Only these keys are exported (a typo cannot leak out).
-CALIBRATION_HELP = {**metric_names.LABELLED, **metric_names.VOLUME}
+CALIBRATION_HELP = {
+    **metric_names.LABELLED,
+    **metric_names.ESTIMATED,
+    **metric_names.ESTIMATE_GAPS,
+    **metric_names.VOLUME,
+}
 DRIFT_HELP = {**metric_names.DRIFT, **metric_names.DRIFT_VOLUME}
 CACHE_SECONDS = 5.0
 

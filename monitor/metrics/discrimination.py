@@ -51,6 +51,15 @@ class Discrimination:
     average_precision_error_bound: float
 
 
+def roc_auc_from_cells(positives: FloatArray, negatives: FloatArray) -> float:
+    """The tied-cell AUC of per-cell (possibly expected, fractional) class counts."""
+    below = np.cumsum(negatives) - negatives
+    total = float(positives.sum()) * float(negatives.sum())
+    if total <= 0.0:
+        raise UndefinedMetricError("ROC AUC needs both labels in the window")
+    return float((positives * (below + negatives / 2.0)).sum() / total)
+
+
 def discrimination_from_cells(count: FloatArray, positives: FloatArray) -> Discrimination:
     """ROC AUC and average precision of events counted per cell, cells in increasing p.
 
@@ -65,8 +74,7 @@ def discrimination_from_cells(count: FloatArray, positives: FloatArray) -> Discr
     n_pos, n_neg = float(pos.sum()), float(neg.sum())
     if n_pos == 0.0 or n_neg == 0.0:
         raise UndefinedMetricError("ROC AUC and average precision need both labels in the window")
-    negatives_below = np.cumsum(neg) - neg
-    auc = float((pos * (negatives_below + neg / 2.0)).sum() / (n_pos * n_neg))
+    auc = roc_auc_from_cells(pos, neg)
     auc_bound = float((pos * neg).sum() / (2.0 * n_pos * n_neg))
 
     # Thresholds from the highest cell down: events and positives at or above each cell.

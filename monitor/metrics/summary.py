@@ -4,7 +4,7 @@ What is exact and what is approximate, compared with the metrics core run on the
 window's events (``tests/unit/metrics/test_summary.py`` checks each statement):
 
 Exact (to floating-point rounding of sums): ECE, MCE, RMSCE, reliability bins, Brier
-score and its decomposition, log loss, calibration-in-the-large, observed/expected,
+score and its decomposition, log loss, accuracy, calibration-in-the-large, observed/expected,
 Spiegelhalter's Z and p-value, PSI, Jensen-Shannon, for any ``n_bins`` with
 10240 / n_bins a power of two (5, 10, 20, 40...).
 
@@ -131,6 +131,7 @@ def calibration_summary(
     values["brier_uncertainty"] = decomposition.uncertainty
     put("brier_skill_score", lambda: binned.brier_skill_score_from_brier(brier, base_rate))
     values["log_loss"] = total["sum_log_loss"] / n
+    values["accuracy_score"] = accuracy_from_cells(aggregate)
     put(
         "calibration_in_the_large",
         lambda: in_the_large_from_sums(total["sum_p"], total["sum_y"], n).difference,
@@ -172,6 +173,16 @@ def calibration_summary(
         reliability_bins=reliability_bins_from_sums(bins),
         ace_error_bound=ace_bound,
     )
+
+
+def accuracy_from_cells(aggregate: EventAggregate) -> float:
+    """Share of labelled events on the right side of 0.5 (p >= 0.5 predicts 1): exact,
+    since 0.5 is a cell edge."""
+    labelled = aggregate.labelled
+    count = labelled.values[:, COLUMN["count"]]
+    positives = labelled.values[:, COLUMN["sum_y"]]
+    predicts_one = grids.PROBABILITY_CELL_LOWER[labelled.keys] >= 0.5
+    return float(np.where(predicts_one, positives, count - positives).sum() / count.sum())
 
 
 def discrimination_values(aggregate: EventAggregate) -> dict[str, float]:

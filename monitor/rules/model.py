@@ -233,7 +233,8 @@ class Rule(_Strict):
         return self
 
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:
-        calibration = any(c.metric in metric_names.LABELLED for c in self.conditions)
+        needs_labels = {**metric_names.LABELLED, **metric_names.ESTIMATE_GAPS}
+        calibration = any(c.metric in needs_labels for c in self.conditions)
         return "labelled" if calibration else "predictions"
 
 

@@ -15,6 +15,7 @@ from monitor.core.times import to_datetime
 from monitor.metrics.calibration import ReliabilityBin
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, DriftBin, ReferenceProfile
 from monitor.metrics.errors import MetricInputError
+from monitor.metrics.estimates import estimate_gaps, estimate_values, estimated_performance
 from monitor.metrics.summary import (
     calibration_summary,
     drift_bins_of,
@@ -63,7 +64,11 @@ def evaluate(
             seed=zlib.crc32(repr(series).encode()),
         )
         values.update(summary.values)
+        values.update(estimate_gaps(aggregate, summary.values))
         bins = tuple(summary.reliability_bins)
+    if aggregate.n_probabilities >= settings.min_predictions:
+        # Label-free: assumes calibration; the gaps above say whether it held.
+        values.update(estimate_values(estimated_performance(aggregate)))
     drift_bins: list[DriftBin] = []
     for distribution in DISTRIBUTIONS:
         profile = references.get(distribution)

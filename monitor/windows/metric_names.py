@@ -32,6 +32,7 @@ LABELLED = {
     "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
     "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
     "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
+    "accuracy_score": "Share of labelled events on the right side of p = 0.5.",
     "roc_auc_score": "ROC AUC of the labelled events (events in one aggregate grid cell "
     "count as tied).",
     "roc_auc_error_bound": "Largest possible distance of roc_auc_score to the events' exact "
@@ -40,6 +41,24 @@ LABELLED = {
     "of the labelled events.",
     "average_precision_error_bound": "Largest possible distance of average_precision_score "
     "to the events' exact average precision.",
+}
+#: Label-free estimates from all the window's probabilities, assuming calibration (need
+#: ``evaluation.min_predictions``).
+ESTIMATED = {
+    "estimated_brier_score": "Brier score expected if the model is calibrated, from the "
+    "probabilities of all the window's predictions (labels not needed).",
+    "estimated_log_loss": "Log loss expected if the model is calibrated (labels not needed).",
+    "estimated_accuracy_score": "Accuracy at p = 0.5 expected if the model is calibrated "
+    "(labels not needed).",
+    "estimated_roc_auc_score": "ROC AUC expected if the model is calibrated (CBPE; labels "
+    "not needed).",
+}
+#: Realised minus estimated on the labelled events (need ``evaluation.min_labelled``):
+#: far from 0, the calibration assumption of the estimates failed.
+ESTIMATE_GAPS = {
+    f"{key}_gap": f"Realised minus estimated {key.removeprefix('estimated_')} on the "
+    "window's labelled events: far from 0 means the estimates' calibration assumption failed."
+    for key in ESTIMATED
 }
 #: Volume and freshness, always present.
 VOLUME = {
@@ -79,5 +98,10 @@ def drift_key(metric: str, distribution: str) -> str:
 
 DRIFT_KEYS = frozenset(drift_key(m, d) for m in (*DRIFT, *DRIFT_VOLUME) for d in DISTRIBUTIONS)
 ALL_KEYS = (
-    frozenset(LABELLED) | frozenset(VOLUME) | DRIFT_KEYS | set(LABEL_DELAY_QUANTILES.values())
+    frozenset(LABELLED)
+    | frozenset(ESTIMATED)
+    | frozenset(ESTIMATE_GAPS)
+    | frozenset(VOLUME)
+    | DRIFT_KEYS
+    | set(LABEL_DELAY_QUANTILES.values())
 )

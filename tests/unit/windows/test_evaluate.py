@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from monitor.core.results import ReferenceUsed
 from monitor.core.series import SeriesWindow
@@ -63,3 +64,15 @@ def test_a_series_without_a_reference_reports_only_the_window() -> None:
     )
     assert values["drift_window_events_probability"] == 300.0
     assert not any(key.startswith("drift_reference_events") for key in values)
+
+
+def test_estimates_come_before_the_labels_and_gaps_with_them() -> None:
+    series = SeriesWindow("ctr", "v1", "__all__", "24h")
+    p = np.random.default_rng(4).uniform(0.05, 0.95, 600)
+    unlabelled = evaluated(series, p, None)
+    assert unlabelled["estimated_brier_score"] == pytest.approx(np.mean(p * (1 - p)), abs=5e-5)
+    assert {"estimated_log_loss", "estimated_accuracy_score", "estimated_roc_auc_score"} <= set(
+        unlabelled
+    )
+    assert not any(key.endswith("_gap") for key in unlabelled)  # nothing to compare yet
+    assert "estimated_brier_score" not in evaluated(series, p[:60], None)  # too few
