@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -64,7 +65,18 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+#: What JSON Schema can say of a duration (the chart's values.schema.json is generated
+#: from these models: scripts/build_values_schema.py); positivity is checked at load.
+DURATION_JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": _DURATION.pattern},
+    ],
+    "description": "A duration: seconds, or a string such as 500ms, 90s, 5m, 24h, 30d, 1w.",
+}
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), WithJsonSchema(DURATION_JSON_SCHEMA, mode="validation")
+]
 
 
 class _Section(BaseModel):

@@ -104,6 +104,32 @@ the chart-created Secret to use for `value` entries>.
 {{- toYaml $config -}}
 {{- end -}}
 
+{{/* The config volume's files: calmon.yaml and the rule files (the release's ConfigMap
+and the migrate hook's copy of it). */}}
+{{- define "calmon.configData" -}}
+calmon.yaml: |
+  {{- include "calmon.configFile" . | nindent 2 }}
+{{- if .Values.rules.shipped }}
+calmon-rules.yaml: |
+  {{- .Files.Get "files/calmon-rules.yaml" | nindent 2 }}
+{{- end }}
+{{- range $name := keys .Values.rules.files | sortAlpha }}
+{{ $name }}: |
+  {{- get $.Values.rules.files $name | toYaml | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The config volume's items: where each file of calmon.configData is mounted. */}}
+{{- define "calmon.configItems" -}}
+- {key: calmon.yaml, path: calmon.yaml}
+{{- if .Values.rules.shipped }}
+- {key: calmon-rules.yaml, path: rules/calmon-rules.yaml}
+{{- end }}
+{{- range $name := keys .Values.rules.files | sortAlpha }}
+- {key: {{ $name }}, path: rules/{{ $name }}}
+{{- end }}
+{{- end -}}
+
 {{- define "calmon.httpPort" -}}
 {{- $http := default (dict) .Values.config.http -}}
 {{- default 8080 $http.port -}}

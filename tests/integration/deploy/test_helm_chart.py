@@ -120,6 +120,47 @@ def test_wrong_values_fail_with_a_message_naming_them(setting: str, message: str
     assert message in done.stderr
 
 
+#: A secret given in a way it must not be: it may appear in no output at all.
+LEAKED = "hunter2"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("config.kafka.group_idd=x", "at '/config/kafka': additional properties 'group_idd'"),
+        ("config.evaluation.n_bins=7", "at '/config/evaluation/n_bins': value must be one of"),
+        ("config.http.port=http", "at '/config/http/port': got string, want integer"),
+        (
+            "config.windows[0].name=1d,config.windows[0].length=24hh",
+            "at '/config/windows/0/length': '24hh' does not match pattern",
+        ),
+        ("config.ingest.max_batch_age=soon", "at '/config/ingest/max_batch_age': 'soon' does not"),
+        ("config.store.segment_keys=region", "at '/config/store/segment_keys': got string, want"),
+        ("config.reference.psi_bins=1", "at '/config/reference/psi_bins': minimum: got 1, want 2"),
+        ("config.webhooks.r.url=ftp://x", "at '/config/webhooks/r/url': 'ftp://x' does not match"),
+        (
+            f"config.store.url=postgresql://calmon:{LEAKED}@db/calmon",
+            "at '/config/store/url': value must be '(a secret: set secrets.databaseUrl instead)'",
+        ),
+        (
+            f"config.kafka.sasl_password={LEAKED}",
+            "at '/config/kafka/sasl_password': value must be '(a secret: set "
+            "secrets.kafkaSaslPassword instead)'",
+        ),
+        (
+            f"config.alertmanager.urls[0]=http://admin:{LEAKED}@am:9093",
+            "at '/config/alertmanager/urls/0': value must be '(a URL without a password",
+        ),
+    ],
+)
+def test_wrong_config_values_fail_helm_naming_the_path(setting: str, message: str) -> None:
+    """values.schema.json's `config` is generated from calmon's settings model."""
+    done = helm("template", "t", str(CHART), "--set", setting)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+    assert LEAKED not in done.stdout + done.stderr
+
+
 def test_config_sections_allowed_by_the_schema_are_calmons() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert set(schema["properties"]["config"]["properties"]) == set(Settings.model_fields)
@@ -153,9 +194,11 @@ def test_secrets_are_only_in_secrets(rendered: dict[str, list[dict[str, Any]]]) 
     assert "CALMON_KAFKA_SSL_PASSWORD" not in env  # not configured: not referenced
 
 
-def _write_config_dir(manifests: list[dict[str, Any]], directory: Path) -> Path:
+def _write_config_dir(
+    manifests: list[dict[str, Any]], directory: Path, name: str = "ci-calmon"
+) -> Path:
     """The ConfigMap as the pod sees it, with /etc/calmon mapped to ``directory``."""
-    data = one(manifests, "ConfigMap", "ci-calmon")["data"]
+    data = one(manifests, "ConfigMap", name)["data"]
     (directory / "rules").mkdir()
     for key, text in data.items():
         target = directory / ("calmon.yaml" if key == "calmon.yaml" else f"rules/{key}")
@@ -265,13 +308,11 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(
     assert env["CALMON_STORE_URL"]["valueFrom"]["secretKeyRef"]["name"] == ("ci-calmon-migrate")
     assert env["CALMON_CONFIG"]["value"] == ""
 
-    # An existing Secret: the Job reads it, no hook copy.
+    # An existing Secret: the Job reads it, and the hook copy does not hold the URL.
     existing = render(
         [FULL_VALUES], "secrets.databaseUrl.value=", "secrets.databaseUrl.existingSecret=db"
     )
-    assert not [
-        s for s in by_kind(existing, "Secret") if s["metadata"]["name"].endswith("-migrate")
-    ]
+    assert "database-url" not in one(existing, "Secret", "ci-calmon-migrate")["data"]
     env = {
         e["name"]: e
         for e in one(existing, "Job")["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -287,6 +328,75 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(
     pod = one(sqlite, "Deployment")["spec"]["template"]["spec"]
     assert [c["args"] for c in pod["initContainers"]] == [["migrate"]]
     assert one(sqlite, "Deployment")["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_the_migrate_hook_checks_the_rendered_config_first(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    manifests = rendered["full"]
+    job = one(manifests, "Job")
+    pod = job["spec"]["template"]["spec"]
+    (check,) = pod["initContainers"]
+    assert check["args"] == ["check-config"]
+    assert check["image"] == pod["containers"][0]["image"]
+    # The hook's own copy of the ConfigMap (the release's does not exist yet on install),
+    # created before the Job, mounted where the pods mount theirs.
+    hook_config = one(manifests, "ConfigMap", "ci-calmon-migrate")
+    assert hook_config["data"] == one(manifests, "ConfigMap", "ci-calmon")["data"]
+    assert int(hook_config["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    volume = next(v for v in pod["volumes"] if v["name"] == "config")
+    deployment = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    pods_volume = next(v for v in deployment["volumes"] if v["name"] == "config")
+    assert volume["configMap"]["name"] == "ci-calmon-migrate"
+    assert volume["configMap"]["items"] == pods_volume["configMap"]["items"]
+    mount = next(m for m in check["volumeMounts"] if m["name"] == "config")
+    assert mount["mountPath"] == "/etc/calmon"
+
+
+def _play_check_config_hook(manifests: list[dict[str, Any]], directory: Path) -> str:
+    """Run what the hook's check-config container runs: its env (secrets resolved from
+    the rendered hook Secret; an existing Secret's from a stand-in) and its files."""
+    pod = one(manifests, "Job")["spec"]["template"]["spec"]
+    (check,) = pod["initContainers"]
+    config = _write_config_dir(manifests, directory, "ci-calmon-migrate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALMON")}
+    for entry in check["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"].replace("/etc/calmon", str(directory))
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        rendered = [s for s in by_kind(manifests, "Secret") if s["metadata"]["name"] == ref["name"]]
+        value = base64.b64decode(rendered[0]["data"][ref["key"]]).decode() if rendered else "x"
+        env[entry["name"]] = value
+    assert env["CALMON_CONFIG"] == str(config)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", *check["args"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return done.stdout if done.returncode else ""
+
+
+def test_the_migrate_hook_fails_on_a_config_the_schema_cannot_judge(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    assert _play_check_config_hook(render([FULL_VALUES]), good) == ""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    manifests = render(
+        [FULL_VALUES],
+        "config.reference.mode=fixed",
+        "config.reference.start=yesterday",
+        "rules.files.team-rules\\.yaml.rules[0].select.window=24hh",
+    )
+    problems = _play_check_config_hook(manifests, bad)
+    assert "reference.start: Input should be a valid datetime" in problems, problems
+    assert "rule ProbabilityDrift: select.window '24hh' matches no configured window" in problems
 
 
 def test_migrate_with_an_empty_config_variable_needs_only_the_url(tmp_path: Path) -> None:
