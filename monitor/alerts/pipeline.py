@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import get_args
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -25,6 +25,7 @@ from monitor.settings import Settings
 from monitor.store.alerts import alert_transaction
 from monitor.store.db.engine import Engine
 from monitor.store.results import latest_results
+from monitor.windows.recalibration import UNAVAILABLE, recalibration
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +89,15 @@ class AlertPipeline:
             )
             base_url = self._settings.http.base_url()
             for transition in transitions:
-                if transition.kind == "firing":
+                if transition.kind == "firing" and transition.rule.actions:
                     transaction.enqueue_deliveries(
-                        deliveries(transition, self._settings.webhooks, base_url), now
+                        deliveries(
+                            transition,
+                            self._settings.webhooks,
+                            base_url,
+                            self._recalibration(transition),
+                        ),
+                        now,
                     )
         for transition in transitions:
             self.transitions.labels(transition.rule.name, transition.kind).inc()
@@ -109,6 +116,23 @@ class AlertPipeline:
         ):
             self._notifier.send()
         return transitions
+
+    def _recalibration(self, transition: Transition) -> dict[str, Any]:
+        """The recommended calibrator for the webhook; a fit that fails never holds the
+        alert back (the payload says why instead)."""
+        result = transition.result
+        try:
+            return recalibration(
+                self._engine,
+                transition.alert.series,
+                window_start=result.window_start,
+                window_end=result.window_end,
+                evaluated_at=result.evaluated_at,
+                settings=self._settings.evaluation,
+            )
+        except Exception as error:  # a bug in a fit must not lose the alert
+            logger.exception("recalibration failed", extra={"series": _series_name(transition)})
+            return {"status": UNAVAILABLE, "reason": f"the fit failed: {type(error).__name__}"}
 
     def _rendered(self, state: AlertState) -> StoredAlert:
         rule = self._by_name[state.rule]

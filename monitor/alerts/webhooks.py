@@ -57,8 +57,11 @@ def webhook_key(settings: WebhookSettings, name: str) -> bytes:
     return value.encode()
 
 
-def payload(transition: Transition, base_url: str) -> dict[str, Any]:
-    """What a recalibration pipeline receives: the alert and its evidence."""
+def payload(
+    transition: Transition, base_url: str, recalibration: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a recalibration pipeline receives: the alert, its evidence and, when it was
+    computed, the recommended calibrator (``docs/recalibration.md``)."""
     alert, rule, result = transition.alert, transition.rule, transition.result
     series = alert.series
     query = httpx.QueryParams(
@@ -87,14 +90,22 @@ def payload(transition: Transition, base_url: str) -> dict[str, Any]:
         "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
         "history_url": f"{base_url}/api/v1/history?{query}",
         "annotations": rendered_annotations(alert, rule),
+        "recalibration": (
+            dict(recalibration)
+            if recalibration is not None
+            else {"status": "unavailable", "reason": "not computed for this alert"}
+        ),
     }
 
 
 def deliveries(
-    transition: Transition, webhooks: Mapping[str, WebhookSettings], base_url: str
+    transition: Transition,
+    webhooks: Mapping[str, WebhookSettings],
+    base_url: str,
+    recalibration: Mapping[str, Any] | None = None,
 ) -> list[NewDelivery]:
     """One outbox delivery per action of a firing alert, keyed by its episode."""
-    body = orjson.dumps(payload(transition, base_url)).decode()
+    body = orjson.dumps(payload(transition, base_url, recalibration)).decode()
     return [
         NewDelivery(
             idempotency_key=f"{transition.alert.alert_id}:{name}",

@@ -1,3 +1,8 @@
 """Recalibration from aggregates: candidate calibrators fitted from a window's cells,
 validated on its later part, and handed over as a portable artifact
-(``docs/recalibration.md``)."""
+(``docs/recalibration.md``). ``apply(artifact, p)`` recalibrates probabilities with an
+artifact from a webhook, the API or ``calmon recalibrate``."""
+
+from monitor.metrics.calibrators.artifact import FORMAT, InvalidArtifactError, apply, load_map
+
+__all__ = ["FORMAT", "InvalidArtifactError", "apply", "load_map"]

@@ -52,7 +52,7 @@ class Estimate:
     upper: float
 
     def to_json(self) -> dict[str, float]:
-        return {"value": self.value, "lower": self.lower, "upper": self.upper}
+        return {"value": float(self.value), "lower": float(self.lower), "upper": float(self.upper)}
 
 
 @dataclass(frozen=True)
