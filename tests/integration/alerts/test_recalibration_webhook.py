@@ -56,10 +56,11 @@ def _fire(engine: Engine, receiver: Receiver, n: int, *, later_share: float = 0.
     later = rng.uniform(size=n) < later_share
     offsets = rng.integers(0, HOUR // 2, n) + np.where(later, HOUR // 2, 0)
     times = NOW - HOUR + offsets
-    EventStore(engine, clock_ms=lambda: NOW).write_batch(
-        [Prediction("fraud", str(i), "v1", int(times[i]), probability=float(p[i])) for i in range(n)]
-        + [Label("fraud", str(i), int(y[i]), NOW - 1000) for i in range(n)]
-    )  # fmt: skip
+    predictions = [
+        Prediction("fraud", str(i), "v1", int(times[i]), probability=float(p[i])) for i in range(n)
+    ]
+    labels = [Label("fraud", str(i), int(y[i]), NOW - 1000) for i in range(n)]
+    EventStore(engine, clock_ms=lambda: NOW).write_batch(predictions + labels)
     webhooks = {"recalibrate": WebhookSettings(url=f"{receiver.url}/hook")}
     settings = Settings(
         evaluation=EvaluationSettings(min_labelled=200, min_predictions=200),

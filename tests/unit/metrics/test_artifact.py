@@ -145,7 +145,9 @@ def _ece(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
 def test_the_recommended_artifact_improves_held_out_events() -> None:
     rng = np.random.default_rng(11)
     earlier, later = _cells(rng, 6_000), _cells(rng, 6_000)
-    document = json.loads(json.dumps(recommendation_to_json(recommend(earlier, later), FITTED_ON)))
+    recommendation = recommendation_to_json(recommend(earlier, later), FITTED_ON)
+    # orjson, as the daemon writes the webhook body: it refuses numpy scalars.
+    document = orjson.loads(orjson.dumps(recommendation))
     assert document["status"] == "recommended"
     assert [c["method"] for c in document["candidates"]] == list(METHODS)
     artifact = document["recommended"]
