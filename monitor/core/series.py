@@ -11,6 +11,25 @@ from dataclasses import dataclass
 
 ALL = "__all__"
 OTHER = "__other__"
+#: A prediction's ``calibrator_version`` is part of its series' version:
+#: ``v1`` served through calibrator ``2`` is the series version ``v1+cal=2``.
+CALIBRATOR_SEPARATOR = "+cal="
+
+
+def with_calibrator(model_version: str, calibrator_version: str | None) -> str:
+    """The series version of a model version served through a calibrator version."""
+    if calibrator_version is None:
+        return model_version
+    return f"{model_version}{CALIBRATOR_SEPARATOR}{calibrator_version}"
+
+
+def without_calibrator(series_version: str) -> str:
+    """The model version of a series version (``v1+cal=2`` -> ``v1``).
+
+    >>> without_calibrator("v1+cal=2"), without_calibrator("v1")
+    ('v1', 'v1')
+    """
+    return series_version.split(CALIBRATOR_SEPARATOR, 1)[0]
 
 
 @dataclass(frozen=True, slots=True, order=True)

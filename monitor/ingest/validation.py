@@ -23,9 +23,11 @@ from typing import Any, TypeGuard
 import orjson
 
 from monitor.core.records import NO_SEGMENT, Label, Prediction
+from monitor.core.series import CALIBRATOR_SEPARATOR, with_calibrator
 from monitor.core.times import epoch_ms
 
 MAX_ID_LENGTH = 256
+MAX_CALIBRATOR_VERSION_LENGTH = 64
 MAX_SEGMENT_KEYS = 16
 MAX_SEGMENT_VALUE_LENGTH = 128
 #: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
@@ -102,6 +104,7 @@ def _prediction(message: dict[str, Any]) -> Prediction:
         and (probability is None or (type(probability) is float and 0.0 <= probability <= 1.0))
         and (raw_score is not None or probability is not None)
         and (segment is None or _is_plain_segment(segment))
+        and get("calibrator_version") is None
     ):
         return Prediction(
             model_id, event_id, version, time_ms, raw_score, probability, segment or NO_SEGMENT
@@ -119,7 +122,7 @@ def _checked_prediction(message: dict[str, Any]) -> Prediction:
     return Prediction(
         model_id=_identifier(message, "model_id"),
         event_id=_identifier(message, "event_id"),
-        model_version=_identifier(message, "model_version"),
+        model_version=_series_version(message),
         event_time_ms=_timestamp(message),
         raw_score=raw_score,
         probability=probability,
@@ -202,6 +205,26 @@ def _identifier(message: dict[str, Any], field: str) -> str:
         # on every retry would block its partition. Segment text is checked likewise.
         raise InvalidMessage("bad_id", f"{field} must not contain NUL (U+0000)")
     return value
+
+
+def _series_version(message: dict[str, Any]) -> str:
+    """``model_version``, with ``calibrator_version`` folded in when there is one."""
+    version = _identifier(message, "model_version")
+    if message.get("calibrator_version") is None:
+        return version
+    calibrator = _identifier(message, "calibrator_version")
+    if len(calibrator) > MAX_CALIBRATOR_VERSION_LENGTH:
+        raise InvalidMessage(
+            "bad_id", f"calibrator_version must be 1-{MAX_CALIBRATOR_VERSION_LENGTH} characters"
+        )
+    combined = with_calibrator(version, calibrator)
+    if len(combined) > MAX_ID_LENGTH:
+        raise InvalidMessage(
+            "bad_id",
+            f"model_version{CALIBRATOR_SEPARATOR}calibrator_version must be at most "
+            f"{MAX_ID_LENGTH} characters, got {len(combined)}",
+        )
+    return combined
 
 
 def _optional_number(message: dict[str, Any], field: str, reason: str) -> float | None:

@@ -12,7 +12,7 @@ import jsonschema
 import orjson
 import pytest
 
-from monitor.core.records import Label
+from monitor.core.records import Label, Prediction
 from monitor.ingest.validation import MAX_TIME_MS, MIN_TIME_MS, InvalidMessage, parse_message
 
 SCHEMA = json.loads(
@@ -53,6 +53,9 @@ VALID = {
     "null raw score": _with(PREDICTION, raw_score=None),
     "null probability": _with(PREDICTION, probability=None, raw_score=1.5),
     "null segment": _with(PREDICTION, segment=None),
+    "calibrator version": _with(PREDICTION, calibrator_version="2026-12-03"),
+    "integer calibrator version": _with(PREDICTION, calibrator_version=7),
+    "null calibrator version": _with(PREDICTION, calibrator_version=None),
     "null type, prediction": _with(PREDICTION, type=None),
     "label": LABEL,
     "null type, label": _with(LABEL, type=None),
@@ -85,6 +88,10 @@ INVALID = {
         _with(PREDICTION, segment={f"k{i}": "v" for i in range(17)}),
         "bad_segment",
     ),
+    "empty calibrator version": (_with(PREDICTION, calibrator_version=""), "bad_id"),
+    "calibrator version too long": (_with(PREDICTION, calibrator_version="c" * 65), "bad_id"),
+    "calibrator version a float": (_with(PREDICTION, calibrator_version=1.5), "bad_id"),
+    "NUL in calibrator version": (_with(PREDICTION, calibrator_version="a\x00"), "bad_id"),
     "label 2": (_with(LABEL, label=2), "bad_label"),
     "label key, no type, label 2": (_with(PREDICTION, label=2), "bad_label"),
     "label type without label": (_with(PREDICTION, type="label"), "missing_field"),
@@ -179,3 +186,16 @@ def test_invalid_messages_fail_the_validator_with_their_reason_and_the_schema(
     assert raised.value.reason == reason
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(message, SCHEMA, format_checker=FORMATS)
+
+
+def test_a_calibrator_version_is_part_of_the_series_version() -> None:
+    plain = parse_message(orjson.dumps(PREDICTION))
+    served = parse_message(orjson.dumps(_with(PREDICTION, calibrator_version=7)))
+    assert isinstance(plain, Prediction) and isinstance(served, Prediction)
+    assert (plain.model_version, served.model_version) == ("v1", "v1+cal=7")
+
+
+def test_a_series_version_too_long_with_its_calibrator_is_refused_by_name() -> None:
+    message = _with(PREDICTION, model_version="v" * 250, calibrator_version="c2")
+    with pytest.raises(InvalidMessage, match="at most 256 characters, got 257"):
+        parse_message(orjson.dumps(message))
