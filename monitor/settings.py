@@ -272,6 +272,9 @@ class WebhookSettings(_Section):
     timeout: Duration = 10.0
 
 
+WebhookName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
 class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     ingest: IngestSettings = IngestSettings()
@@ -283,7 +286,8 @@ class Settings(_Section):
     #: Rule files (YAML, see alerts/calmon-rules.yaml), relative to the working directory.
     rules: list[str] = Field(default_factory=list)
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
-    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    #: Names are printable ASCII: a name is part of each delivery's signed ``webhook-id``.
+    webhooks: dict[WebhookName, WebhookSettings] = Field(default_factory=dict)
 
 
 class ConfigError(UserError, ValueError):

@@ -11,8 +11,8 @@ records the outcome:
 - after ``max_attempts``: ``dead`` (dead-lettered), counted, kept for inspection.
 
 Delivery is at-least-once: if the process dies after the receiver accepted a delivery
-but before the row says so, it is sent again with the same ``Calmon-Idempotency-Key``,
-which is what receivers de-duplicate on.
+but before the row says so, it is sent again with the same ``webhook-id`` (the
+idempotency key), which is what receivers de-duplicate on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.alerts.render import rendered_annotations
-from monitor.alerts.signing import signed_headers
+from monitor.alerts.signing import signed_headers, signing_key
 from monitor.core.errors import UserError
 from monitor.core.times import wall_clock_ms
 from monitor.rules.engine import Transition
@@ -45,7 +45,7 @@ LEASE_MARGIN_MS = 30_000
 
 
 class MissingWebhookSecret(UserError, RuntimeError):
-    """A webhook's signing key is not in the environment."""
+    """A webhook's signing key is not in the environment, or is not a valid secret."""
 
 
 def webhook_key(settings: WebhookSettings, name: str) -> bytes:
@@ -54,7 +54,12 @@ def webhook_key(settings: WebhookSettings, name: str) -> bytes:
         raise MissingWebhookSecret(
             f"webhook {name}: signing key not set (environment variable {settings.secret_env})"
         )
-    return value.encode()
+    try:
+        return signing_key(value)
+    except ValueError as exc:
+        raise MissingWebhookSecret(
+            f"webhook {name}: signing key in {settings.secret_env} is invalid: {exc}"
+        ) from None
 
 
 def payload(

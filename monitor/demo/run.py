@@ -11,6 +11,7 @@ moving, the alert firing, and the signed webhook arriving.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import secrets
@@ -19,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from monitor.alerts.signing import signing_key
 from monitor.app import App
 from monitor.core.times import to_datetime
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
@@ -132,8 +134,9 @@ def run_demo(
     signals = ShutdownSignals()
     signals.install()
     # The signing key is a secret from the environment; the demo makes one up.
-    key = os.environ.setdefault("CALMON_WEBHOOK_SECRET", secrets.token_hex(16))
-    receiver = WebhookReceiver(key.encode())
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    key = signing_key(os.environ.setdefault("CALMON_WEBHOOK_SECRET", secret))
+    receiver = WebhookReceiver(key)
     with tempfile.TemporaryDirectory(prefix="calmon-demo-") as scratch, EmbeddedBroker() as broker:
         database = (directory or Path(scratch)) / "calmon-demo.db"
         rules = Path(scratch) / "demo-rules.yaml"

@@ -86,7 +86,7 @@ def test_a_pending_delivery_survives_a_killed_daemon(
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=60)
     assert len(http_receiver.accepted()) == 1, log.read_text()
-    keys = {r.headers["Calmon-Idempotency-Key"] for r in http_receiver.received}
+    keys = {r.headers["webhook-id"] for r in http_receiver.received}
     assert len(keys) == 1
     with sqlite_engine.connect() as connection:
         (row,) = connection.execute(select(WebhookDelivery)).all()

@@ -4,8 +4,7 @@ after a restart, dead-lettering after the last attempt, one delivery across repl
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import threading
 import time
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from monitor.alerts import signing
 from monitor.alerts.pipeline import AlertPipeline
@@ -28,7 +28,8 @@ from tests.fixtures.http_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
-SECRET = "s3cret-signing-key"
+KEY = b"s3cret-signing-key, 32 bytes long"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()  # the Standard Webhooks form
 SERIES = SeriesWindow("fraud", "v2", "region=eu", "24h")
 RULE = Rule.model_validate(
     {
@@ -106,15 +107,18 @@ def test_retries_until_accepted_then_never_again(
 
     assert [r.status for r in http_receiver.received] == [500, 502, 503, 200]
     (accepted,) = http_receiver.accepted()
-    keys = {r.headers[signing.IDEMPOTENCY_HEADER] for r in http_receiver.received}
-    assert len(keys) == 1  # every retry carries the same idempotency key
-    # The signature, recomputed here from its definition, and via the receiver helper.
-    timestamp = accepted.headers[signing.TIMESTAMP_HEADER]
-    mac = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + accepted.body, hashlib.sha256)
-    assert accepted.headers[signing.SIGNATURE_HEADER] == f"v1={mac.hexdigest()}"
-    assert signing.verify(SECRET.encode(), accepted.body, accepted.headers)
+    keys = {r.headers[signing.ID_HEADER] for r in http_receiver.received}
+    assert len(keys) == 1  # every retry carries the same id, the idempotency key
+    # What the receiver got, verified by the Standard Webhooks reference library (which
+    # raises unless it verifies) and by calmon's own verify.
+    Webhook(SECRET).verify(accepted.body, accepted.headers)
+    assert signing.verify(KEY, accepted.body, accepted.headers)
     assert not signing.verify(b"wrong key", accepted.body, accepted.headers)
-    assert not signing.verify(SECRET.encode(), accepted.body + b" ", accepted.headers)
+    assert not signing.verify(KEY, accepted.body + b" ", accepted.headers)
+    forged = {**accepted.headers, signing.ID_HEADER: "forged:recalibrate"}
+    assert not signing.verify(KEY, accepted.body, forged)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(accepted.body, forged)
 
     body = orjson.loads(accepted.body)
     assert body["model"] == "fraud" and body["model_version"] == "v2"
