@@ -7,8 +7,11 @@ applied; that is the one part not exercised."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -259,6 +262,63 @@ def test_a_config_or_secret_change_rolls_the_pods() -> None:
     changed_secret = annotations("secrets.webhookSigningKey.value=rotated")
     assert changed_secret["checksum/secret"] != base["checksum/secret"]
     assert base["example.com/team"] == "ml-platform"
+
+
+def test_the_secret_checksum_is_salted_and_slow_not_a_plain_hash_of_the_secret() -> None:
+    """Pods are readable by more people than Secrets; their checksum annotation must not
+    let them test guesses of a weak secret at the speed of SHA-256."""
+    weak = "secrets.webhookSigningKey.value=hunter2"
+
+    def rendered(release: str, namespace: str) -> tuple[str, str]:
+        args = ["template", release, str(CHART), "-n", namespace, "-f", str(FULL_VALUES)]
+        secret = helm(*args, "--set", weak, "--show-only", "templates/secret.yaml").stdout
+        deployment = one(render_args(*args, "--set", weak), "Deployment")
+        annotation = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+        # What the template hashes: the Secret as `include` renders it (no Source header).
+        return annotation, "\n" + secret.split("\n", 2)[2]
+
+    annotation, secret_text = rendered("ci", "ml")
+    plain = hashlib.sha256(secret_text.encode()).hexdigest()
+    assert annotation != plain  # what the old template exported
+    # The scheme, recomputed here from its definition: scrypt salted with the release.
+    assert annotation == master_password(secret_text, user="ml/ci-calmon", site="checksum/secret")
+    # The same secret in another release or namespace: another value, nothing to compare.
+    assert rendered("ci", "ml-2")[0] != annotation
+    assert rendered("other", "ml")[0] != annotation
+
+
+def render_args(*args: str) -> list[dict[str, Any]]:
+    done = helm(*args)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def master_password(password: str, *, user: str, site: str, counter: int = 1) -> str:
+    """Sprig's ``derivePassword counter "maximum" password user site`` (the Master Password
+    algorithm): scrypt(password, seed + user; N=32768, r=8, p=2), HMAC-SHA256 of the site,
+    mapped through the "maximum" templates."""
+    seed = b"com.lyndir.masterpassword"
+    user_b, site_b = user.encode(), site.encode()
+    key = hashlib.scrypt(
+        password.encode(),
+        salt=seed + struct.pack(">I", len(user_b)) + user_b,
+        n=32768,
+        r=8,
+        p=2,
+        dklen=64,
+        maxmem=128 * 1024 * 1024,
+    )
+    message = seed + struct.pack(">I", len(site_b)) + site_b + struct.pack(">I", counter)
+    mac = hmac.new(key, message, hashlib.sha256).digest()
+    templates = ["anoxxxxxxxxxxxxxxxxx", "axxxxxxxxxxxxxxxxxno"]
+    characters = {
+        "a": "AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz",
+        "n": "0123456789",
+        "o": "@&%?,=[]_:-+*$#!'^~;()/.",
+        "x": "AEIOUaeiouBCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz0123456789!@#$%^&*()",
+    }
+    template = templates[mac[0] % len(templates)]
+    return "".join(characters[c][mac[i + 1] % len(characters[c])] for i, c in enumerate(template))
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
