@@ -6,9 +6,8 @@ the JSON API all show the same text.
 
 from __future__ import annotations
 
-import string
-
 from monitor.core.alerts import AlertState
+from monitor.core.templates import render_template
 from monitor.rules.model import Rule
 
 
@@ -34,6 +33,7 @@ def render(template: str, alert: AlertState, rule: Rule) -> str:
     """Fill ``{model}``, ``{segment}``, ``{ece:.3f}``... into an annotation template.
 
     A metric missing from this evaluation renders as ``n/a`` (any format spec dropped).
+    Rules checked the template at load (``core/templates.py``): it cannot raise here.
     """
     fields: dict[str, object] = {
         "rule": rule.name,
@@ -44,16 +44,4 @@ def render(template: str, alert: AlertState, rule: Rule) -> str:
         "window": alert.series.window,
         **alert.values,
     }
-    out = []
-    for literal, name, spec, conversion in string.Formatter().parse(template):
-        out.append(literal)
-        if name is None:
-            continue
-        value = fields.get(name)
-        if value is None:
-            out.append("n/a")
-            continue
-        if conversion:
-            value = repr(value) if conversion == "r" else str(value)
-        out.append(format(value, spec or ""))
-    return "".join(out)
+    return render_template(template, fields)

@@ -39,7 +39,6 @@ import difflib
 import fnmatch
 import operator
 import re
-import string
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -55,19 +54,14 @@ from pydantic import (
 )
 
 from monitor.core.errors import UserError, yaml_problem
+from monitor.core.templates import template_problem
 from monitor.settings import Duration
 from monitor.windows import metric_names
 
 #: Metrics a rule can test: every key a window result can carry.
 KNOWN_METRICS = metric_names.ALL_KEYS
-TEMPLATE_FIELDS = KNOWN_METRICS | {
-    "model",
-    "model_version",
-    "segment",
-    "window",
-    "rule",
-    "severity",
-}
+#: Template fields that are text (the rest, metrics, are floats: ``core/templates.py``).
+TEXT_FIELDS = frozenset({"model", "model_version", "segment", "window", "rule", "severity"})
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -213,23 +207,21 @@ class Rule(_Strict):
         clash = reserved & set(self.labels)
         if clash:
             raise ValueError(f"labels {sorted(clash)} are set by calmon and cannot be overridden")
-        allowed = TEMPLATE_FIELDS | {
+        numbers = KNOWN_METRICS | {
             f"{c.metric}_{suffix}"
             for c in self.conditions
             if c.relative_to
             for suffix in ("ratio", c.relative_to.window)
         }
         for name, template in self.annotations.items():
-            try:
-                used = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-            except ValueError as exc:
-                raise ValueError(f"annotation {name}: bad template: {exc}") from None
-            unknown = used - allowed
-            if unknown:
-                raise ValueError(
-                    f"annotation {name}: unknown field(s) {sorted(unknown)}; use a metric name "
-                    "or one of model, model_version, segment, window, rule, severity"
-                )
+            problem = template_problem(template, text_fields=TEXT_FIELDS, number_fields=numbers)
+            if problem is not None:
+                if problem.startswith("unknown field"):
+                    problem += (
+                        "; use a metric name "
+                        "or one of model, model_version, segment, window, rule, severity"
+                    )
+                raise ValueError(f"annotation {name}: {problem}")
         return self
 
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:

@@ -190,3 +190,29 @@ def test_a_fixed_reference_period_reads_as_yaml_writes_it(tmp_path: Path) -> Non
         period = load_settings(write(tmp_path, text), environ={}).reference.period_ms()
         # Whole milliseconds, truncated: 1.9 ms is 1 ms.
         assert period == (1_767_225_600_001, 1_767_830_400_000)
+
+
+def test_check_config_reports_a_template_that_would_fail_when_the_alert_fires(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1,"
+        " annotations: {summary: 'ECE of {model:.3f}'}}\n"
+    )
+    config = write(tmp_path, f"rules: [{rules}]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALMON")}
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 1, run.stdout
+    assert "rules[0] (A)" in run.stdout
+    assert "annotation summary: {model:.3f}: Unknown format code 'f'" in run.stdout
+    assert "Traceback" not in run.stderr

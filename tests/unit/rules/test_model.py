@@ -63,6 +63,38 @@ def load_text(tmp_path: Path, text: str, webhooks: tuple[str, ...] = ()) -> None
             "annotations: {summary: '{eec}'}}",
             r"annotation summary: unknown field\(s\) \['eec'\]",
         ),
+        # Each of these passed the load and raised at fire time, inside the alert's
+        # transaction, on every tick of its window.
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: 'ECE on {model:.3f}'}}",
+            r"annotation summary: \{model:.3f\}: Unknown format code 'f' for object of type 'str'",
+        ),
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: '{ece:d}'}}",
+            r"annotation summary: \{ece:d\}: Unknown format code 'd' for object of type 'float'",
+        ),
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: '{ece:{width}}'}}",
+            r"annotation summary: \{ece:\{width\}\}: Invalid format specifier",
+        ),
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: '{model!x}'}}",
+            r"annotation summary: \{model!x\}: unknown conversion !x",
+        ),
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: 'ECE {}'}}",
+            r"annotation summary: unknown field\(s\) \[''\]",
+        ),
+        (
+            "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, "
+            "annotations: {summary: 'ECE {ece'}}",
+            r"annotation summary: bad template: expected '\}' before end of string",
+        ),
         (
             "rules:\n- {name: A, metric: ece, op: '>', threshold: 0.1, labels: {model: x}}",
             r"labels \['model'\] are set by calmon",
