@@ -24,11 +24,13 @@ from monitor.export.collector import AlertsCollector, WindowResultsCollector
 from monitor.export.http import HttpApi, serve
 from monitor.export.server import ServerLimits
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
+from monitor.ingest.budget import CardinalityBudget
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.rules.model import load_rules
 from monitor.settings import Settings
 from monitor.shutdown import ShutdownSignals
+from monitor.store.aggregates import active_model_versions
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
 from monitor.store.db.health import store_problem
@@ -143,11 +145,16 @@ class App:
         self.worker: IngestWorker | None = None
 
     def start_ingest(self) -> threading.Thread:
+        ingest = self.settings.ingest
+        retained_since = self.clock_ms() - int(self.settings.store.event_retention * 1000)
+        known = active_model_versions(self.engine, since_ms=retained_since)
+        budget = CardinalityBudget.configured(ingest, known)
         self.worker = IngestWorker(
             kafka=self.settings.kafka,
-            ingest=self.settings.ingest,
+            ingest=ingest,
             store=self.store,
             metrics=self.ingest_metrics,
+            budget=budget,
         )
         thread = threading.Thread(target=self.worker.run, args=(self.stop_event,), name="ingest")
         thread.start()

@@ -147,6 +147,12 @@ class IngestSettings(_Section):
     #: Backoff while the store or the dead-letter topic is unavailable.
     retry_initial: Duration = 0.5
     retry_max: Duration = 30.0
+    #: Cardinality budgets (docs/messages.md): model ids accepted (globs, ``fraud-*``;
+    #: null: any), and how many distinct models and versions per model. Messages past
+    #: them are dead-lettered as ``model_not_allowed`` or ``over_budget``.
+    models: list[str] | None = Field(None, min_length=1)
+    max_models: int = Field(200, ge=1)
+    max_versions_per_model: int = Field(50, ge=1)
 
 
 class StoreSettings(_Section):

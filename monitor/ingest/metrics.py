@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from monitor.ingest import budget
 from monitor.ingest.validation import REASONS
 
 STREAMS = ("prediction", "label")
@@ -31,7 +32,7 @@ class IngestMetrics:
             ["reason"],
             registry=registry,
         )
-        for reason in REASONS:
+        for reason in (*REASONS, *budget.REASONS):
             self.rejected.labels(reason)  # export zeros, so rate() works from the start
         self.dead_lettered = Counter(
             "calmon_ingest_dead_lettered",
@@ -65,6 +66,17 @@ class IngestMetrics:
         self.write_retries = Counter(
             "calmon_ingest_write_retries",
             "Batch writes retried because the store or the dead-letter topic failed.",
+            registry=registry,
+        )
+        self.models = Gauge(
+            "calmon_ingest_models",
+            "Distinct models ingest accepts predictions of (ingest.max_models caps it).",
+            registry=registry,
+        )
+        self.model_versions = Gauge(
+            "calmon_ingest_model_versions",
+            "Distinct model versions ingest accepts predictions of "
+            "(ingest.max_versions_per_model caps each model's).",
             registry=registry,
         )
         self.lag = Gauge(

@@ -23,13 +23,18 @@ from typing import Any, TypeGuard
 import orjson
 
 from monitor.core.records import NO_SEGMENT, Label, Prediction
-from monitor.core.series import CALIBRATOR_SEPARATOR, with_calibrator
+from monitor.core.series import ALL, CALIBRATOR_SEPARATOR, OTHER, with_calibrator
 from monitor.core.times import epoch_ms
 
 MAX_ID_LENGTH = 256
 MAX_CALIBRATOR_VERSION_LENGTH = 64
 MAX_SEGMENT_KEYS = 16
+MAX_SEGMENT_KEY_LENGTH = 64
 MAX_SEGMENT_VALUE_LENGTH = 128
+#: Values calmon gives a meaning of its own (every version, every event, the merged tail
+#: of a segment key): a model id, version or segment value sent as one would land in, or
+#: be overwritten by, the synthetic series of that name.
+RESERVED_VALUES = frozenset({ALL, OTHER})
 #: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
@@ -47,6 +52,7 @@ REASONS = (
     "no_score",
     "bad_label",
     "bad_segment",
+    "reserved_value",
     # Not a validation outcome: valid, but the store refused it (worker.py).
     "store_rejected",
 )
@@ -95,9 +101,9 @@ def _prediction(message: dict[str, Any]) -> Prediction:
     time_ms, raw_score, probability = get("timestamp"), get("raw_score"), get("probability")
     segment = get("segment")
     if (
-        _is_plain_id(model_id)
+        _is_plain_name(model_id)
         and _is_plain_id(event_id)
-        and _is_plain_id(version)
+        and _is_plain_name(version)
         and type(time_ms) is int
         and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
         and (raw_score is None or (type(raw_score) is float and math.isfinite(raw_score)))
@@ -120,7 +126,7 @@ def _checked_prediction(message: dict[str, Any]) -> Prediction:
     if raw_score is None and probability is None:
         raise InvalidMessage("no_score", "a prediction needs raw_score and/or probability")
     return Prediction(
-        model_id=_identifier(message, "model_id"),
+        model_id=_name(message, "model_id"),
         event_id=_identifier(message, "event_id"),
         model_version=_series_version(message),
         event_time_ms=_timestamp(message),
@@ -142,7 +148,7 @@ def _label(message: dict[str, Any]) -> Label:
     if (
         type(value) is int
         and (value == 0 or value == 1)
-        and _is_plain_id(model_id)
+        and _is_plain_name(model_id)
         and _is_plain_id(event_id)
         and type(time_ms) is int
         and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
@@ -160,7 +166,7 @@ def _checked_label(message: dict[str, Any]) -> Label:
     else:
         raise InvalidMessage("bad_label", f"label must be 0, 1, true or false, got {value!r}")
     return Label(
-        model_id=_identifier(message, "model_id"),
+        model_id=_name(message, "model_id"),
         event_id=_identifier(message, "event_id"),
         label=label,
         label_time_ms=_timestamp(message),
@@ -172,6 +178,11 @@ def _is_plain_id(value: Any) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and "\x00" not in value
 
 
+def _is_plain_name(value: Any) -> TypeGuard[str]:
+    """A plain id that is not reserved: what a model id or version must be."""
+    return _is_plain_id(value) and value not in RESERVED_VALUES
+
+
 def _is_plain_segment(value: Any) -> bool:
     """What ``_segment`` accepts, checked without building messages."""
     if type(value) is not dict or len(value) > MAX_SEGMENT_KEYS:
@@ -181,7 +192,8 @@ def _is_plain_segment(value: Any) -> bool:
             type(item) is not str
             or not 0 < len(item) <= MAX_SEGMENT_VALUE_LENGTH
             or "\x00" in item
-            or not key
+            or item in RESERVED_VALUES
+            or not 0 < len(key) <= MAX_SEGMENT_KEY_LENGTH
             or "=" in key
             or "\x00" in key
         ):
@@ -209,7 +221,7 @@ def _identifier(message: dict[str, Any], field: str) -> str:
 
 def _series_version(message: dict[str, Any]) -> str:
     """``model_version``, with ``calibrator_version`` folded in when there is one."""
-    version = _identifier(message, "model_version")
+    version = _name(message, "model_version")
     if message.get("calibrator_version") is None:
         return version
     calibrator = _identifier(message, "calibrator_version")
@@ -225,6 +237,14 @@ def _series_version(message: dict[str, Any]) -> str:
             f"{MAX_ID_LENGTH} characters, got {len(combined)}",
         )
     return combined
+
+
+def _name(message: dict[str, Any], field: str) -> str:
+    """An identifier that names a series (model id, version): not a reserved value."""
+    value = _identifier(message, field)
+    if value in RESERVED_VALUES:
+        raise InvalidMessage("reserved_value", f"{field} {value!r} is reserved by calmon")
+    return value
 
 
 def _optional_number(message: dict[str, Any], field: str, reason: str) -> float | None:
@@ -292,10 +312,14 @@ def _segment(value: Any) -> dict[str, str]:
                 "bad_segment",
                 f"segment.{key} must be a string of 1-{MAX_SEGMENT_VALUE_LENGTH} characters",
             )
-        if "=" in key or "\x00" in key or not key:
+        if "=" in key or "\x00" in key or not 0 < len(key) <= MAX_SEGMENT_KEY_LENGTH:
             raise InvalidMessage(
-                "bad_segment", f"segment key {key!r} must be non-empty without '=' or NUL"
+                "bad_segment",
+                f"segment key {key[:80]!r} must be 1-{MAX_SEGMENT_KEY_LENGTH} characters "
+                "without '=' or NUL",
             )
         if "\x00" in item:
             raise InvalidMessage("bad_segment", f"segment.{key} must not contain NUL (U+0000)")
+        if item in RESERVED_VALUES:
+            raise InvalidMessage("reserved_value", f"segment.{key} {item!r} is reserved by calmon")
     return dict(value)

@@ -15,6 +15,7 @@ from kafka.structs import OffsetAndMetadata
 
 from monitor.core.records import Label, Prediction
 from monitor.ingest import dead_letter
+from monitor.ingest.budget import CardinalityBudget
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.ratelimit import RateLimitedWarning
@@ -79,9 +80,14 @@ class IngestWorker:
         store: EventStore,
         metrics: IngestMetrics,
         producer: KafkaProducer | None = None,
+        budget: CardinalityBudget | None = None,
     ) -> None:
         self._kafka = kafka
         self._settings = ingest
+        #: Without one from the caller (seeded from the store), the budget starts empty.
+        self._budget = budget or CardinalityBudget.configured(ingest)
+        metrics.models.set(self._budget.models)
+        metrics.model_versions.set(self._budget.model_versions)
         self._store = store
         self._metrics = metrics
         self._rebalance = RebalanceWatch()
@@ -142,8 +148,8 @@ class IngestWorker:
 
         The ordering is what makes ingest at-least-once without counting data twice:
 
-        1. validate every message; invalid ones are set aside with their reason (and
-           counted as rejected right away);
+        1. validate every message; invalid ones, and those past the cardinality
+           budget, are set aside with their reason (and counted as rejected right away);
         2. write the valid ones to the store in ONE transaction; while the store is
            down, retry with exponential backoff, partitions paused (nothing new is
            fetched, the consumer stays in its group); records whose data the store
@@ -191,13 +197,17 @@ class IngestWorker:
     def _validate(self, records: list[ConsumerRecord]) -> tuple[list[Parsed], list[Rejected]]:
         valid: list[Parsed] = []
         rejected: list[Rejected] = []
+        check_budget = self._budget.check
         for record in records:
             try:
                 message = parse_message(record.value, max_bytes=self._settings.max_message_bytes)
+                check_budget(message)
                 valid.append((record, message))
             except InvalidMessage as problem:
                 rejected.append(Rejected(record, problem.reason, problem.detail))
                 self._note_rejected(rejected[-1], "invalid message dead-lettered")
+        self._metrics.models.set(self._budget.models)
+        self._metrics.model_versions.set(self._budget.model_versions)
         return valid, rejected
 
     def _write(self, valid: list[Parsed]) -> tuple[WriteResult, list[Rejected]]:

@@ -103,3 +103,16 @@ def list_series(engine: Engine) -> list[SeriesInfo]:
             )
             for r in rows
         ]
+
+
+def active_model_versions(engine: Engine, *, since_ms: int) -> list[tuple[str, str]]:
+    """Every (model_id, model_version) with a prediction at or after ``since_ms``, as
+    ingest's cardinality budget starts from (``ingest/budget.py``)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series.model_id, Series.model_version)
+            .where(Series.last_prediction_ms >= since_ms)
+            .distinct()
+            .order_by(Series.model_id, Series.model_version)
+        ).all()
+    return [(row.model_id, row.model_version) for row in rows]

@@ -13,6 +13,8 @@ Rules users can rely on (docs/messages.md, "Delayed labels"):
   ``duplicate``, a later different one as ``conflicting``; neither changes anything.
 - Horizon (default 30 days): a label whose own timestamp is older than the horizon, or
   that arrives more than the horizon after its prediction, is counted and dropped.
+- Only the configured segment keys are stored with an event (``segment_json``): a
+  producer's other attributes are not kept, so their size and number cost nothing.
 - Every aggregate bucket the event belongs to (three resolutions, ``__all__`` and one
   segment per configured segment key) gets what the batch adds to it, in the same
   transaction, including the past bucket of an old prediction that a late label
@@ -35,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from monitor.core.records import Record
+from monitor.core.records import Prediction, Record
 from monitor.core.times import wall_clock_ms
 from monitor.metrics.aggregates import EventAggregate
 from monitor.store.db.sql import (
@@ -74,6 +76,7 @@ class EventStore:
     ) -> None:
         self._engine = engine
         self._segment_keys = tuple(segment_keys)
+        self._kept_keys = frozenset(segment_keys)
         self._horizon = LabelHorizon(label_horizon_s * 1000)
         self._clock_ms = clock_ms
 
@@ -97,12 +100,31 @@ class EventStore:
         """
         if not records:
             return WriteResult()
+        records = self._configured_segments(records)
         try:
             return self._write_with_redos(records)
         except (DataError, IntegrityError) as exc:
             raise RecordsRefused(str(exc.orig).splitlines()[0][:300]) from exc
         except DBAPIError as exc:
             raise StoreUnavailable(str(exc)[:500]) from exc
+
+    def _configured_segments(self, records: Sequence[Record]) -> Sequence[Record]:
+        """The records with each prediction's segment cut to the configured keys.
+
+        The rest of a segment is never read (series come from the configured keys), so
+        storing it only let a producer grow every row with attributes of its own.
+        """
+        keep = self._kept_keys
+        if not any(
+            type(r) is Prediction and r.segment and not keep.issuperset(r.segment) for r in records
+        ):
+            return records  # the common case: nothing to cut, no copy
+        return [
+            r._replace(segment={k: v for k, v in r.segment.items() if k in keep})
+            if type(r) is Prediction and r.segment and not keep.issuperset(r.segment)
+            else r
+            for r in records
+        ]
 
     def _write_with_redos(self, records: Sequence[Record]) -> WriteResult:
         redos = 0

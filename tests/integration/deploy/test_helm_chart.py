@@ -490,7 +490,7 @@ def test_prometheus_rule_carries_the_alerts_file_and_passes_promtool(
         ["promtool", "check", "rules", str(unwrapped)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 10 rules found" in done.stdout
+    assert "SUCCESS: 11 rules found" in done.stdout
 
 
 def test_dashboards_are_configmaps_for_the_grafana_sidecar(

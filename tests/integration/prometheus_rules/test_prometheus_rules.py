@@ -35,7 +35,7 @@ def test_promtool_checks_the_rules() -> None:
         text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "SUCCESS: 10 rules found" in run.stdout
+    assert "SUCCESS: 11 rules found" in run.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass() -> None:

@@ -45,6 +45,11 @@ VALID = {
     "both scores": _with(PREDICTION, raw_score=3.0),
     "integer event id": _with(PREDICTION, event_id=12345),
     "segment": _with(PREDICTION, segment={"region": "eu", "channel": "web"}),
+    "segment key of 64 characters": _with(PREDICTION, segment={"k" * 64: "eu"}),
+    "reserved text inside a value": _with(
+        PREDICTION, model_id="__all__x", model_version="v__other__", segment={"r": "__all"}
+    ),
+    "reserved value as an event id": _with(PREDICTION, event_id="__all__"),
     "RFC 3339 time": _with(PREDICTION, timestamp="2026-09-21T10:00:00+02:00"),
     "RFC 3339 time, lower case": _with(PREDICTION, timestamp="2026-09-21t08:00:00.25z"),
     "fractional epoch ms": _with(PREDICTION, timestamp=T + 0.75),
@@ -92,6 +97,21 @@ INVALID = {
     "calibrator version too long": (_with(PREDICTION, calibrator_version="c" * 65), "bad_id"),
     "calibrator version a float": (_with(PREDICTION, calibrator_version=1.5), "bad_id"),
     "NUL in calibrator version": (_with(PREDICTION, calibrator_version="a\x00"), "bad_id"),
+    "segment key of 65 characters": (
+        _with(PREDICTION, segment={"k" * 65: "eu"}),
+        "bad_segment",
+    ),
+    # Reserved: these name calmon's own series (every version, every event, a key's
+    # merged tail); sent as data they landed in, or were overwritten by, those series.
+    "model version __all__": (_with(PREDICTION, model_version="__all__"), "reserved_value"),
+    "model version __other__": (_with(PREDICTION, model_version="__other__"), "reserved_value"),
+    "model id __all__": (_with(PREDICTION, model_id="__all__"), "reserved_value"),
+    "model id __other__ of a label": (_with(LABEL, model_id="__other__"), "reserved_value"),
+    "segment value __other__": (
+        _with(PREDICTION, segment={"region": "__other__"}),
+        "reserved_value",
+    ),
+    "segment value __all__": (_with(PREDICTION, segment={"region": "__all__"}), "reserved_value"),
     "label 2": (_with(LABEL, label=2), "bad_label"),
     "label key, no type, label 2": (_with(PREDICTION, label=2), "bad_label"),
     "label type without label": (_with(PREDICTION, type="label"), "missing_field"),

@@ -15,7 +15,7 @@ from monitor.core.records import Label, Prediction
 from monitor.metrics import calibration as core
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.summary import calibration_summary
-from monitor.store.aggregates import FOLD_EVERY, list_series, load_window
+from monitor.store.aggregates import FOLD_EVERY, active_model_versions, list_series, load_window
 from monitor.store.db.tables import Aggregate, AggregateDelta, Event, MetricPoint
 from monitor.store.maintenance.compaction import compact_aggregates
 from monitor.store.maintenance.retention import RetentionPolicy, apply_retention
@@ -559,3 +559,47 @@ def test_a_deadlock_in_the_locked_redo_is_redone_again(
     window = _window(engine).aggregate
     assert (window.n_probabilities, window.n_labelled) == (2, 2)
     engine.dispose()
+
+
+@pytest.mark.parametrize("one_by_one", [False, True], ids=["set-at-a-time", "one by one"])
+def test_only_the_configured_segment_keys_are_stored(
+    migrated_engine: Engine, one_by_one: bool
+) -> None:
+    store = _store(migrated_engine, segment_keys=["region"])
+    t = NOW - HOUR_MS
+    segment = {"region": "eu", "user_agent": "x" * 128, "session": "s-81"}
+    batch: list[Prediction | Label] = [Prediction("fraud", "a", "v1", t, 0.5, 0.6, segment)]
+    if one_by_one:
+        # The label waits first, then the prediction joins it with a raw score and a
+        # probability in two messages of one batch: the one-by-one path.
+        store.write_batch([Label("fraud", "a", 1, t + 1000)])
+        batch = [
+            Prediction("fraud", "a", "v1", t, raw_score=0.5, segment=segment),
+            Prediction("fraud", "a", "v1", t, probability=0.6, segment=segment),
+        ]
+    store.write_batch(batch)
+    store.write_batch([Prediction("fraud", "b", "v1", t, 0.5, 0.6, {"channel": "web"})])
+    with migrated_engine.connect() as connection:
+        stored = dict(connection.execute(select(Event.event_id, Event.segment_json)).all())
+    assert stored == {"a": '{"region":"eu"}', "b": "{}"}
+    assert _window(migrated_engine, "region=eu", version="v1").predictions == 1
+
+
+def test_active_model_versions_are_those_with_a_prediction_since(migrated_engine: Engine) -> None:
+    store = _store(migrated_engine, segment_keys=["region"])
+    t = NOW - DAY_MS
+    store.write_batch(
+        [
+            Prediction("a", "e1", "v1", t, probability=0.5, segment={"region": "eu"}),
+            Prediction("a", "e2", "v1", t - 5, probability=0.5, segment={"region": "us"}),
+            Prediction("a", "e3", "v0", t - 1, probability=0.5),
+            Prediction("b", "e1", "v9", t + 7, probability=0.5),
+        ]
+    )
+    store.write_batch([Label("c", "e1", 1, t)])  # a label alone: no model version
+    # Each pair once, whatever its segments; the bound is inclusive, to the millisecond.
+    assert active_model_versions(migrated_engine, since_ms=t) == [("a", "v1"), ("b", "v9")]
+    assert active_model_versions(migrated_engine, since_ms=t - 1) == [
+        ("a", "v0"), ("a", "v1"), ("b", "v9"),
+    ]  # fmt: skip
+    assert active_model_versions(migrated_engine, since_ms=t + 8) == []

@@ -1,0 +1,70 @@
+"""The cardinality budget: allow-list globs, caps at their edges, what is known first."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.core.records import Label, Prediction
+from monitor.ingest.budget import CardinalityBudget
+from monitor.ingest.validation import InvalidMessage
+from monitor.settings import IngestSettings
+
+
+def test_the_allow_list_is_a_set_of_case_sensitive_globs() -> None:
+    budget = CardinalityBudget(models=["fraud-*", "churn", "ab[12]"])
+    assert [budget.allows(m) for m in ["fraud-eu", "fraud-", "churn", "ab1", "ab3"]] == [
+        True, True, True, True, False,
+    ]  # fmt: skip
+    # Anchored at both ends, and case-sensitive on every platform.
+    assert not any(budget.allows(m) for m in ["x-fraud-eu", "churned", "Churn", "fraud"])
+    assert CardinalityBudget().allows("anything at all")
+
+
+def test_models_are_capped_at_max_models_exactly() -> None:
+    budget = CardinalityBudget(max_models=3)
+    assert [budget.admit(f"m{i}", "v1") for i in range(4)] == [None, None, None, "over_budget"]
+    assert budget.admit("m2", "v1") is None  # admitted ones stay admitted
+    assert budget.admit("m3", "v1") == "over_budget"  # and rejected ones stay out
+    assert (budget.models, budget.model_versions) == (3, 3)
+
+
+def test_versions_are_capped_per_model_exactly() -> None:
+    budget = CardinalityBudget(max_versions_per_model=2)
+    assert [budget.admit("a", v) for v in ["v1", "v2", "v3"]] == [None, None, "over_budget"]
+    assert budget.admit("b", "v1") is None and budget.admit("b", "v2") is None  # per model
+    assert budget.admit("a", "v1") is None
+    assert (budget.models, budget.model_versions) == (2, 4)
+
+
+def test_known_versions_are_accepted_whatever_the_caps_unless_no_longer_allowed() -> None:
+    known = [("a", "v1"), ("a", "v2"), ("a", "v3"), ("b", "v1"), ("old", "v1")]
+    budget = CardinalityBudget(
+        models=["a", "b", "c"], max_models=2, max_versions_per_model=2, known=known
+    )
+    assert (budget.models, budget.model_versions) == (2, 4)  # "old" is not allowed any more
+    assert [budget.admit("a", v) for v in ["v1", "v2", "v3"]] == [None, None, None]
+    assert budget.admit("a", "v4") == "over_budget"
+    assert budget.admit("c", "v1") == "over_budget"  # two models known already
+    assert budget.admit("old", "v1") == "model_not_allowed"
+
+
+def test_labels_face_only_the_allow_list() -> None:
+    budget = CardinalityBudget(models=["a*"], max_models=1)
+    budget.check(Prediction("a1", "e", "v1", 0, probability=0.5))
+    budget.check(Label("a2", "e", 1, 0))  # a2 is over budget, but a label adds no series
+    with pytest.raises(InvalidMessage, match="model_not_allowed: model_id 'b' matches none"):
+        budget.check(Label("b", "e", 1, 0))
+
+
+def test_check_names_the_setting_that_refused() -> None:
+    budget = CardinalityBudget.configured(
+        IngestSettings(max_models=1, max_versions_per_model=1), known=[("a", "v1")]
+    )
+    with pytest.raises(InvalidMessage) as raised:
+        budget.check(Prediction("a", "e", "v2", 0, probability=0.5))
+    assert raised.value.reason == "over_budget"
+    assert "already has 1 versions (ingest.max_versions_per_model)" in raised.value.detail
+    with pytest.raises(InvalidMessage) as raised:
+        budget.check(Prediction("b", "e", "v1", 0, probability=0.5))
+    assert "1 models are accepted already (ingest.max_models)" in raised.value.detail
+    assert budget.model_versions == 1  # nothing refused was counted
