@@ -20,7 +20,11 @@ from monitor.alerts.webhooks import DeliveryMetrics, WebhookDeliverer
 from monitor.core.errors import UserError
 from monitor.core.results import WindowResult
 from monitor.core.times import wall_clock_ms
-from monitor.export.collector import AlertsCollector, WindowResultsCollector
+from monitor.export.collector import (
+    AlertsCollector,
+    RecalibrationsCollector,
+    WindowResultsCollector,
+)
 from monitor.export.http import HttpApi, serve
 from monitor.export.server import ServerLimits
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
@@ -105,6 +109,7 @@ class App:
             else None
         )
         self.registry.register(AlertsCollector(self.engine))
+        self.registry.register(RecalibrationsCollector(self.engine))
 
         def after_window(window: str, results: list[WindowResult]) -> None:
             self.alerts.on_results(window, results)

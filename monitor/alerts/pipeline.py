@@ -1,5 +1,6 @@
-"""After each window job: evaluate the rules, persist alert state and the webhook
-outbox in one transaction, then tell Alertmanager.
+"""After each window job: verify deployed recalibrations (``verification.py``), evaluate
+the rules, persist alert state and the webhook outbox in one transaction, then tell
+Alertmanager.
 
 Only the replica that ran the window job (it claimed the slot) evaluates its rules, so
 two replicas never race on the same alert.
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from monitor.alerts.alertmanager import AlertmanagerNotifier
 from monitor.alerts.render import alert_labels, rendered_annotations
+from monitor.alerts.verification import RecalibrationVerifier, recalibration_of
 from monitor.alerts.webhooks import deliveries
 from monitor.core.alerts import AlertState, StoredAlert
 from monitor.core.results import WindowResult
@@ -52,6 +54,7 @@ class AlertPipeline:
         )
         self._notifier = notifier
         self._clock_ms = clock_ms
+        self.verifier = RecalibrationVerifier(engine, settings.webhooks, clock_ms=clock_ms)
         self.transitions = Counter(
             "calmon_alert_transitions",
             "Alert state changes by rule and kind (pending, firing, resolved, cancelled).",
@@ -63,6 +66,7 @@ class AlertPipeline:
                 self.transitions.labels(rule.name, kind)
 
     def on_results(self, window: str, results: list[WindowResult]) -> list[Transition]:
+        self.verifier.on_results(window, results)
         if not self._rules:
             return []
         now = self._clock_ms()
@@ -90,15 +94,14 @@ class AlertPipeline:
             base_url = self._settings.http.base_url()
             for transition in transitions:
                 if transition.kind == "firing" and transition.rule.actions:
+                    recommendation = self._recalibration(transition)
                     transaction.enqueue_deliveries(
-                        deliveries(
-                            transition,
-                            self._settings.webhooks,
-                            base_url,
-                            self._recalibration(transition),
-                        ),
+                        deliveries(transition, self._settings.webhooks, base_url, recommendation),
                         now,
                     )
+                    awaiting = recalibration_of(transition, recommendation, results)
+                    if awaiting is not None:
+                        transaction.record_recalibration(awaiting)
         for transition in transitions:
             self.transitions.labels(transition.rule.name, transition.kind).inc()
             logger.info(

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.core.recalibrations import STATES
 from monitor.core.results import WindowResult
+from monitor.core.series import SeriesWindow
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
+from monitor.store.recalibrations import load as load_recalibrations
 from monitor.store.results import latest_results
 from monitor.windows import metric_names
 from monitor.windows.metric_names import LABEL_DELAY_QUANTILES
@@ -162,6 +165,36 @@ class AlertsCollector(Collector):
             counts[key] = counts.get(key, 0) + 1
         for labels, count in sorted(counts.items()):
             family.add_metric(list(labels), count)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class RecalibrationsCollector(Collector):
+    """``calmon_recalibration_outcome{model, model_version, segment, window, state}``: the
+    latest recommended calibrator of each series and where it stands (state set: 1 for
+    its state), from the store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "calmon_recalibration_outcome",
+            "The latest recommended calibrator of each series, 1 for its state: awaiting "
+            "(not deployed, or too few labels yet), verified or failed.",
+            labels=[*SERIES_LABELS, "state"],
+        )
+        seen: set[SeriesWindow] = set()
+        for recalibration in load_recalibrations(self._engine):  # newest first
+            series = recalibration.series
+            if series in seen:
+                continue
+            seen.add(series)
+            labels = [series.model, series.model_version, series.segment, series.window]
+            for state in STATES:
+                family.add_metric([*labels, state], float(state == recalibration.state))
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

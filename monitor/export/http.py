@@ -5,7 +5,9 @@
 - ``/readyz``: the store is reachable and migrated, the broker reachable (503 if not);
 - ``/api/v1/series``: latest results of every series (JSON);
 - ``/api/v1/history?model=M&metric=ece[&model_version=&segment=&window=&since=]``;
-- ``/api/v1/reliability?model=M[&model_version=__all__&segment=__all__&window=]``.
+- ``/api/v1/reliability?model=M[&model_version=__all__&segment=__all__&window=]``;
+- ``/api/v1/recalibration?model=M[&model_version=&segment=&window=]``: recommended
+  calibrators, newest first, with their verdicts (docs/recalibration.md).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from monitor.core.recalibrations import Recalibration
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL
 from monitor.export.server import HttpServer, ServerLimits
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
+from monitor.store.recalibrations import load as load_recalibrations
 from monitor.store.results import latest_results, metric_history
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,22 @@ def result_json(result: WindowResult) -> dict[str, Any]:
         "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
         "drift_bins": [dataclasses.asdict(b) for b in result.drift_bins],
         "reference": None if result.reference is None else result.reference.to_json(),
+    }
+
+
+def recalibration_json(recalibration: Recalibration) -> dict[str, Any]:
+    series = recalibration.series
+    return {
+        "alert_id": recalibration.alert_id,
+        "model": series.model,
+        "model_version": series.model_version,
+        "segment": series.segment,
+        "window": series.window,
+        "fired_at_ms": recalibration.fired_ms,
+        "state": recalibration.state,
+        "decided_at_ms": recalibration.decided_ms,
+        "recommendation": dict(recalibration.recommendation),
+        "outcome": None if recalibration.outcome is None else dict(recalibration.outcome),
     }
 
 
@@ -98,6 +118,19 @@ class HttpApi:
                 and ("window" not in query or r.series.window == query["window"])
             ]
             return self._json(matches)
+        if path == "/api/v1/recalibration":
+            if "model" not in query:
+                return self._error(400, "model is required")
+            return self._json(
+                [
+                    recalibration_json(r)
+                    for r in load_recalibrations(self.engine, model=query["model"])
+                    if all(
+                        query.get(name) in (None, getattr(r.series, name))
+                        for name in ("model_version", "segment", "window")
+                    )
+                ]
+            )
         if path == "/api/v1/alerts":
             alerts = load_alerts(self.engine)
             return self._json(

@@ -16,8 +16,9 @@ import orjson
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 
 from monitor.core.alerts import AlertState, StoredAlert
+from monitor.core.recalibrations import Recalibration
 from monitor.core.series import SeriesWindow
-from monitor.store import outbox
+from monitor.store import outbox, recalibrations
 from monitor.store.db.tables import AlertRow
 
 
@@ -84,6 +85,9 @@ class AlertTransaction:
 
     def enqueue_deliveries(self, deliveries: list[outbox.NewDelivery], now_ms: int) -> int:
         return outbox.enqueue(self._connection, deliveries, now_ms)
+
+    def record_recalibration(self, recalibration: Recalibration) -> None:
+        recalibrations.record(self._connection, recalibration)
 
 
 @contextmanager

@@ -243,3 +243,28 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_ms"),)
+
+
+class RecalibrationRow(Base):
+    """A calibrator recommended in a firing alert's webhook, until its deployment is
+    verified: ``awaiting`` (no series of a new calibrator version has enough labels
+    yet), then ``verified`` or ``failed`` (revision 0007_recalibrations)."""
+
+    __tablename__ = "recalibrations"
+    __table_args__ = (Index("ix_recalibrations_window_state", "window", "state"),)
+
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), nullable=False)
+    window: Mapped[str] = mapped_column(String(32), nullable=False)
+    fired_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: The webhooks of the rule that fired: they get the verdict too.
+    webhooks_json: Mapped[str] = mapped_column(Text, nullable=False)
+    #: The triggering window's ECE (with its interval), log loss and labelled count.
+    before_json: Mapped[str] = mapped_column(Text, nullable=False)
+    #: The webhook's ``recalibration`` object: the artifact and the candidates' scores.
+    recommendation_json: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    outcome_json: Mapped[str | None] = mapped_column(Text)
+    decided_ms: Mapped[int | None] = mapped_column(BigInteger)

@@ -19,9 +19,13 @@ from monitor.alerts import signing
 from monitor.alerts.pipeline import AlertPipeline
 from monitor.alerts.webhooks import DeliveryMetrics, WebhookDeliverer
 from monitor.core.records import Label, Prediction
+from monitor.core.series import with_calibrator
+from monitor.export.collector import RecalibrationsCollector
+from monitor.export.http import HttpApi
 from monitor.metrics.calibrators import apply
 from monitor.rules.model import Rule
 from monitor.settings import EvaluationSettings, Settings, WebhookSettings, WindowSettings
+from monitor.store import recalibrations
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
 from tests.fixtures.http_receiver import Receiver
@@ -49,46 +53,69 @@ def _ece(p: np.ndarray, y: np.ndarray) -> float:
     return sum(abs(y[bins == k].sum() - p[bins == k].sum()) for k in range(10)) / p.size
 
 
+class Loop:
+    """The daemon's path from stored events to delivered webhooks, on one store."""
+
+    def __init__(self, engine: Engine, receiver: Receiver) -> None:
+        self.engine, self.receiver = engine, receiver
+        self.webhooks = {"recalibrate": WebhookSettings(url=f"{receiver.url}/hook")}
+        self.settings = Settings(
+            evaluation=EvaluationSettings(min_labelled=200, min_predictions=200),
+            windows=[WindowSettings(name="1h", length=3600, every=60)],
+            webhooks=self.webhooks,
+        )
+        self.now = NOW
+        self.pipeline = AlertPipeline(
+            engine, self.settings, [RULE], CollectorRegistry(), notifier=None,
+            clock_ms=lambda: self.now,
+        )  # fmt: skip
+
+    def write(self, version: str, p: np.ndarray, y: np.ndarray, *, later_share: float = 0.5):
+        """Events of the hour before ``now``, ``later_share`` of them in its later half."""
+        rng = np.random.default_rng(len(p))
+        later = rng.uniform(size=p.size) < later_share
+        times = self.now - HOUR + rng.integers(0, HOUR // 2, p.size) + np.where(later, HOUR // 2, 0)
+        ids = [f"{version}-{self.now}-{i}" for i in range(p.size)]
+        predictions = [
+            Prediction("fraud", event, version, int(at), probability=float(q))
+            for event, at, q in zip(ids, times, p, strict=True)
+        ]
+        labels = [
+            Label("fraud", event, int(label), self.now - 1000)
+            for event, label in zip(ids, y, strict=True)
+        ]
+        EventStore(self.engine, clock_ms=lambda: self.now).write_batch(predictions + labels)
+
+    def evaluate_and_deliver(self) -> list[dict]:
+        """Run the window job at ``now`` and deliver; the bodies received so far."""
+        job = WindowJob(
+            self.engine, self.settings, self.settings.windows[0], owner="a",
+            metrics=JobMetrics(CollectorRegistry()), clock_ms=lambda: self.now,
+            on_results=self.pipeline.on_results,
+        )  # fmt: skip
+        job.evaluate_now(self.now)
+        deliverer = WebhookDeliverer(
+            self.engine, self.webhooks, DeliveryMetrics(CollectorRegistry())
+        )
+        while deliverer.deliver_due():
+            pass
+        deliverer.close()
+        bodies = []
+        for received in self.receiver.accepted():
+            assert signing.verify(SECRET.encode(), received.body, received.headers)
+            body = json.loads(received.body)
+            jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
+            bodies.append(body)
+        return bodies
+
+
 def _fire(engine: Engine, receiver: Receiver, n: int, *, later_share: float = 0.5) -> dict:
-    """n drifted events, ``later_share`` of them in the later half of the window."""
-    rng = np.random.default_rng(0)
-    p, y = _drifted(rng, n)
-    later = rng.uniform(size=n) < later_share
-    offsets = rng.integers(0, HOUR // 2, n) + np.where(later, HOUR // 2, 0)
-    times = NOW - HOUR + offsets
-    predictions = [
-        Prediction("fraud", str(i), "v1", int(times[i]), probability=float(p[i])) for i in range(n)
-    ]
-    labels = [Label("fraud", str(i), int(y[i]), NOW - 1000) for i in range(n)]
-    EventStore(engine, clock_ms=lambda: NOW).write_batch(predictions + labels)
-    webhooks = {"recalibrate": WebhookSettings(url=f"{receiver.url}/hook")}
-    settings = Settings(
-        evaluation=EvaluationSettings(min_labelled=200, min_predictions=200),
-        windows=[WindowSettings(name="1h", length=3600, every=60)],
-        webhooks=webhooks,
-    )
-    pipeline = AlertPipeline(engine, settings, [RULE], CollectorRegistry(), notifier=None)
-    job = WindowJob(
-        engine,
-        settings,
-        settings.windows[0],
-        owner="a",
-        metrics=JobMetrics(CollectorRegistry()),
-        clock_ms=lambda: NOW,
-        on_results=pipeline.on_results,
-    )
-    job.evaluate_now(NOW)
-    deliverer = WebhookDeliverer(engine, webhooks, DeliveryMetrics(CollectorRegistry()))
-    deliverer.deliver_due()
-    deliverer.close()
-    receiver.wait_for(lambda received: len(received) >= 2)  # __all__ of v1 and of all versions
-    bodies = {}
-    for received in receiver.accepted():
-        assert signing.verify(SECRET.encode(), received.body, received.headers)
-        body = json.loads(received.body)
-        jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
-        bodies[body["model_version"]] = body
-    return bodies
+    """n drifted events of v1, ``later_share`` of them in the later half of the window."""
+    loop = Loop(engine, receiver)
+    loop.write("v1", *_drifted(np.random.default_rng(0), n), later_share=later_share)
+    bodies = loop.evaluate_and_deliver()
+    assert {b["model_version"] for b in bodies} == {"v1", "__all__"}
+    return {b["model_version"]: b for b in bodies}
 
 
 def test_the_webhook_carries_a_calibrator_that_fixes_fresh_events(
@@ -124,3 +151,67 @@ def test_too_few_labels_in_a_half_says_why(
         "each half of the window needs 100 labelled events"
         in (bodies["v1"]["recalibration"]["reason"])
     )
+
+
+def _deploy(loop: Loop, calibrate, version: str, n: int = 4_000) -> list[dict]:
+    """Two hours later, the producer serves ``calibrate(p)`` as calibrator version
+    ``version``; the model behind it is as over-confident as before."""
+    loop.now = NOW + 2 * HOUR
+    p, y = _drifted(np.random.default_rng(5), n)
+    loop.write(with_calibrator("v1", version), calibrate(p), y)
+    return [b for b in loop.evaluate_and_deliver() if b["type"] != "calmon.alert.firing"]
+
+
+def test_the_deployed_recommendation_is_reported_verified_once(
+    migrated_engine: Engine, http_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALMON_WEBHOOK_SECRET", SECRET)
+    loop = Loop(migrated_engine, http_receiver)
+    loop.write("v1", *_drifted(np.random.default_rng(0), 6_000))
+    (firing,) = [b for b in loop.evaluate_and_deliver() if b["model_version"] == "v1"]
+    artifact = firing["recalibration"]["recommended"]
+    assert recalibrations.load(migrated_engine)[0].state == "awaiting"
+
+    (verdict,) = _deploy(loop, lambda p: apply(artifact, p), "2")
+    assert verdict["type"] == "calmon.recalibration.verified"
+    assert (verdict["alert_id"], verdict["model_version"]) == (firing["alert_id"], "v1")
+    assert verdict["deployed_model_version"] == "v1+cal=2"
+    assert verdict["after"]["ece"]["upper"] < verdict["before"]["ece"]["value"]
+    assert verdict["before"]["ece"]["value"] == firing["metrics"]["ece"]
+    assert verdict["promised"]["method"] == artifact["method"]
+    # Once: the next evaluation decides nothing new, and the store says verified.
+    loop.now += 60_000
+    assert len([b for b in loop.evaluate_and_deliver() if "recalibration." in b["type"]]) == 1
+    (stored,) = recalibrations.load(migrated_engine, model="fraud")
+    assert stored.state == "verified"
+    api = HttpApi(engine=migrated_engine, registry=CollectorRegistry(), readiness=dict)
+    status, _, body = api.handle("/api/v1/recalibration", {"model": "fraud", "window": "1h"})
+    (listed,) = json.loads(body)
+    assert (status, listed["state"], listed["alert_id"]) == (200, "verified", firing["alert_id"])
+    assert listed["recommendation"]["recommended"] == artifact
+    assert listed["outcome"]["after"] == verdict["after"]
+    assert api.handle("/api/v1/recalibration", {})[0] == 400
+    registry = CollectorRegistry()
+    registry.register(RecalibrationsCollector(migrated_engine))
+    labels = {"model": "fraud", "model_version": "v1", "segment": "__all__", "window": "1h"}
+    assert (
+        registry.get_sample_value("calmon_recalibration_outcome", {**labels, "state": "verified"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("calmon_recalibration_outcome", {**labels, "state": "failed"})
+        == 0
+    )
+
+
+def test_a_wrong_calibrator_is_reported_failed(
+    migrated_engine: Engine, http_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALMON_WEBHOOK_SECRET", SECRET)
+    loop = Loop(migrated_engine, http_receiver)
+    loop.write("v1", *_drifted(np.random.default_rng(0), 6_000))
+    loop.evaluate_and_deliver()
+    # The opposite of the fix: sharpen an over-confident model further.
+    (verdict,) = _deploy(loop, lambda p: expit(1.5 * logit(p)), "wrong")
+    assert verdict["type"] == "calmon.recalibration.failed"
+    assert verdict["after"]["ece"]["value"] > verdict["before"]["ece"]["value"]

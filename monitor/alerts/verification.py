@@ -1,0 +1,200 @@
+"""Verify a recommended calibrator once it is deployed, and announce the verdict.
+
+When an alert's webhook hands over a recommended calibrator, a recalibration is stored
+``awaiting`` with the triggering window's ECE and log loss (``before``) and the
+versions of the model that series already had. The producer deploys the calibrator
+under a new ``calibrator_version``, so its events form a new series version,
+``<version>+cal=<calibrator_version>`` (docs/messages.md). After each window job, for
+every recalibration awaiting in that window:
+
+- the *deployment* is a series of the same model, segment and window whose version
+  is the alerted version with a new calibrator (same model version before ``+cal=``,
+  not one of the versions known when the alert fired), and which has ECE, that is
+  ``evaluation.min_labelled`` labelled events (the most labelled one if several);
+- the verdict is ``verified`` when the deployment's ECE, up to the upper end of its
+  95% interval, is below the triggering window's ECE, else ``failed``;
+- the verdict, with ECE and log loss before and after and what the recommendation
+  promised (its held-out scores), is stored once and sent to the rule's webhooks
+  (``calmon.recalibration.verified`` / ``.failed``), signed, from the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from monitor.core.recalibrations import Recalibration
+from monitor.core.results import WindowResult
+from monitor.core.series import ALL, CALIBRATOR_SEPARATOR, without_calibrator
+from monitor.core.times import wall_clock_ms
+from monitor.rules.engine import Transition
+from monitor.settings import WebhookSettings
+from monitor.store import recalibrations
+from monitor.store.db.engine import Engine
+from monitor.store.outbox import NewDelivery
+
+logger = logging.getLogger(__name__)
+
+RULE = (
+    "verified when the new calibrator's ECE, up to the upper end of its 95% interval, "
+    "is below the ECE of the window that fired the alert"
+)
+
+
+def recalibration_of(
+    transition: Transition, recommendation: Mapping[str, Any], results: Iterable[WindowResult]
+) -> Recalibration | None:
+    """What to store for a firing alert whose webhook carries a recommendation."""
+    series, result = transition.alert.series, transition.result
+    if recommendation.get("status") != "recommended" or series.model_version == ALL:
+        return None  # nothing handed over, or no single version to deploy it to
+    if "ece" not in result.values:
+        return None
+    known = sorted(
+        {
+            r.series.model_version
+            for r in results
+            if (r.series.model, r.series.segment) == (series.model, series.segment)
+        }
+        | {series.model_version}
+    )
+    return Recalibration(
+        alert_id=transition.alert.alert_id,
+        series=series,
+        fired_ms=transition.alert.fired_ms or 0,
+        webhooks=tuple(transition.rule.actions),
+        before={**_measured(result), "known_versions": known},
+        recommendation=dict(recommendation),
+    )
+
+
+def verdict(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    return "verified" if after["ece"]["upper"] < before["ece"]["value"] else "failed"
+
+
+def deployment(
+    recalibration: Recalibration, results: Iterable[WindowResult]
+) -> WindowResult | None:
+    """The result of the series that runs the new calibrator, once it has ECE."""
+    alerted = recalibration.series
+    known = set(recalibration.before.get("known_versions", [alerted.model_version]))
+    model_version = without_calibrator(alerted.model_version)
+    found = [
+        r
+        for r in results
+        if (r.series.model, r.series.segment, r.series.window)
+        == (alerted.model, alerted.segment, alerted.window)
+        and CALIBRATOR_SEPARATOR in r.series.model_version
+        and without_calibrator(r.series.model_version) == model_version
+        and r.series.model_version not in known
+        and "ece" in r.values
+    ]
+    return max(found, key=lambda r: r.labelled, default=None)
+
+
+class RecalibrationVerifier:
+    def __init__(
+        self,
+        engine: Engine,
+        webhooks: Mapping[str, WebhookSettings],
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._engine = engine
+        self._webhooks = dict(webhooks)
+        self._clock_ms = clock_ms
+
+    def on_results(self, window: str, results: list[WindowResult]) -> list[Recalibration]:
+        """Decide every awaiting recalibration of ``window`` that has its deployment."""
+        decided = []
+        for recalibration in recalibrations.awaiting(self._engine, window):
+            deployed = deployment(recalibration, results)
+            if deployed is None:
+                continue
+            now = self._clock_ms()
+            after = _measured(deployed)
+            state = verdict(recalibration.before, after)
+            outcome = {
+                "state": state,
+                "rule": RULE,
+                "deployed_model_version": deployed.series.model_version,
+                "before": _without_versions(recalibration.before),
+                "after": after,
+                "promised": _promised(recalibration.recommendation),
+            }
+            body = orjson.dumps(_payload(recalibration, outcome, now)).decode()
+            deliveries = [
+                NewDelivery(
+                    idempotency_key=f"{recalibration.alert_id}:{name}:verdict",
+                    webhook=name,
+                    url=self._webhooks[name].url,
+                    body=body,
+                )
+                for name in recalibration.webhooks
+                if name in self._webhooks
+            ]
+            if recalibrations.decide(
+                self._engine,
+                recalibration.alert_id,
+                state=state,
+                outcome=outcome,
+                decided_ms=now,
+                deliveries=deliveries,
+            ):
+                logger.info(
+                    "recalibration %s",
+                    state,
+                    extra={"alert_id": recalibration.alert_id, "after": after["ece"]},
+                )
+                decided.append(recalibration)
+        return decided
+
+
+def _measured(result: WindowResult) -> dict[str, Any]:
+    values = result.values
+    ece = values["ece"]
+    return {
+        "model_version": result.series.model_version,
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "labelled": result.labelled,
+        "ece": {
+            "value": ece,
+            "lower": values.get("ece_ci_lower", ece),
+            "upper": values.get("ece_ci_upper", ece),
+        },
+        "log_loss": values.get("log_loss"),
+    }
+
+
+def _without_versions(before: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in before.items() if key != "known_versions"}
+
+
+def _promised(recommendation: Mapping[str, Any]) -> dict[str, Any]:
+    """The recommended candidate's held-out ECE and log loss."""
+    method = recommendation["recommended"]["method"]
+    scores = next(c for c in recommendation["candidates"] if c["method"] == method)
+    return {
+        "method": method,
+        "ece": scores["held_out"]["ece"],
+        "log_loss": scores["held_out"]["log_loss"],
+    }
+
+
+def _payload(recalibration: Recalibration, outcome: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    series = recalibration.series
+    return {
+        "type": f"calmon.recalibration.{outcome['state']}",
+        "alert_id": recalibration.alert_id,
+        "model": series.model,
+        "model_version": series.model_version,
+        "segment": series.segment,
+        "window": series.window,
+        "fired_at_ms": recalibration.fired_ms,
+        "decided_at_ms": now_ms,
+        **outcome,
+    }
