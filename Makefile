@@ -3,13 +3,27 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint system-deps tools bench clean
+.PHONY: demo test lint lock system-deps tools bench clean
 
-$(STAMP): pyproject.toml
+# Every package from the hashed lock (requirements/dev.txt), then calmon itself without
+# resolving anything; `pip check` fails when the lock no longer satisfies pyproject.toml.
+$(STAMP): pyproject.toml requirements/dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+## lock: re-resolve requirements/*.txt (hashed) after changing a dependency in pyproject.toml
+# For CPython 3.11 on Linux (CI and the image). dev.txt first: runtime.txt (what the image
+# installs) takes its versions from it, so both install the same versions.
+LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --quiet
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet 'uv==0.13.8'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --extra embedded $(LOCK_FLAGS) -o requirements/dev.txt
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -c requirements/dev.txt -o requirements/runtime.txt
 
 ## demo: run calmon end to end on this machine (embedded broker, SQLite)
 demo: $(STAMP)

@@ -1,8 +1,9 @@
 """The container image, checked without a Docker engine (there is none here).
 
 Statically: multi-stage, a non-root numeric user, no compilers in the runtime stage,
-calmon as entrypoint, a HEALTHCHECK on /healthz, OCI labels. Dynamically: the image's
-install steps — build the wheel, install it with no extras into a fresh environment,
+calmon as entrypoint, a HEALTHCHECK on /healthz, OCI labels, the base image from one
+ARG. Dynamically: the image's install steps — build the wheel, install the hashed lock
+requirements/runtime.txt and then the wheel with no extras into a fresh environment,
 run `calmon --help` and `calmon migrate` — run here exactly as the Dockerfile runs them.
 """
 
@@ -40,6 +41,21 @@ def test_dockerfile_is_multi_stage_non_root_and_compiler_free() -> None:
     assert re.search(r"(?m)^HEALTHCHECK .*?/healthz", runtime, re.S)
     assert "org.opencontainers.image.source" in runtime
     assert "org.opencontainers.image.version" in runtime
+    # Dependencies only from the hashed lock; calmon's wheel resolves nothing.
+    assert "--require-hashes" in runtime and "-r /tmp/requirements.txt" in runtime
+    assert "--no-deps --no-index /tmp/*.whl" in runtime
+
+
+def test_both_stages_use_the_base_image_argument() -> None:
+    """One ARG names the base image, so a build pins it by digest in one place."""
+    default = re.search(r"(?m)^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE)
+    assert default, "ARG PYTHON_IMAGE=<image> before the first FROM"
+    assert DOCKERFILE.index("ARG PYTHON_IMAGE") < DOCKERFILE.index("\nFROM ")
+    assert [stage.split()[0] for stage in stages()] == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    image, _, digest = default.group(1).partition("@")
+    assert image.startswith("python:3.11-slim")
+    # A committed digest must be a digest, never a placeholder.
+    assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
 
 
 @pytest.mark.slow
@@ -63,11 +79,16 @@ def test_the_image_install_steps_work(tmp_path: Path) -> None:
     (wheel,) = dist.glob("calmon-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--only-binary=:all:", str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+    pip = str(venv / "bin" / "pip")
+    lock = ROOT / "requirements" / "runtime.txt"
+    assert "COPY requirements/runtime.txt /tmp/requirements.txt" in DOCKERFILE
+    for step in (
+        ["install", "--quiet", "--require-hashes", "--only-binary=:all:", "-r", str(lock)],
+        ["install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        ["check"],  # what the wheel requires, the lock satisfies
+    ):
+        done = subprocess.run([pip, *step], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
     calmon = str(venv / "bin" / "calmon")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALMON")}
     env["CALMON_STORE_URL"] = f"sqlite:///{tmp_path / 'image.db'}"
