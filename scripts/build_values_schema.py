@@ -36,7 +36,7 @@ CHART_SECRETS = {
     ("kafka", "sasl_password"): "secrets.kafkaSaslPassword",
     ("kafka", "ssl_password"): "secrets.kafkaSslPassword",
 }
-#: Keys holding URLs (``*`` a webhook's name, ``[]`` a list's items).
+#: Keys holding URLs (``*`` any webhook name, ``[]`` a list's items).
 URL_KEYS = (("alertmanager", "urls", "[]"), ("webhooks", "*", "url"), ("http", "external_url"))
 #: ``scheme://user:password@``; RE2 has no look-ahead, hence if/then around it.
 USERINFO_PASSWORD = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@"
@@ -85,11 +85,16 @@ def _clean(node: Any) -> Any:
     ``format``: helm asserts formats, and calmon accepts timestamps RFC 3339 does not
     (``+01`` as offset)."""
     if isinstance(node, dict):
-        return {
+        cleaned = {
             k: _clean(v)
             for k, v in node.items()
             if k not in ("title", "format") and not (k == "default" and isinstance(v, dict | list))
         }
+        if "patternProperties" in cleaned:
+            # A mapping whose keys have a pattern (webhook names): pydantic refuses the
+            # others, so does the schema.
+            cleaned.setdefault("additionalProperties", False)
+        return cleaned
     if isinstance(node, list):
         return [_clean(item) for item in node]
     return node
@@ -102,7 +107,7 @@ def _at(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
         if part == "[]":
             node = node["items"]
         elif part == "*":
-            node = node["additionalProperties"]
+            (node,) = node["patternProperties"].values()
         else:
             node = node["properties"][part]
     return _without_null(node)
