@@ -57,6 +57,12 @@ COMMANDS = (
         "reference",
     ),
     Command(
+        "recalibrate",
+        "monitor.commands.recalibrate",
+        "fit and validate candidate calibrators on a window ending now; print the comparison, "
+        "write the recommended artifact",
+    ),
+    Command(
         "check-config",
         "monitor.commands.check_config",
         "validate the config, environment overrides and rule files; print the result",
