@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.metrics.binned import WILSON_Z_95
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.validation import FloatArray
 
@@ -49,6 +50,14 @@ class Discrimination:
     average_precision: float
     #: Largest possible |average_precision - the AP of the events themselves|.
     average_precision_error_bound: float
+    #: DeLong's standard error of ``roc_auc`` (0 when it cannot be estimated).
+    roc_auc_standard_error: float = 0.0
+
+    def roc_auc_interval(self, z: float = WILSON_Z_95) -> tuple[float, float]:
+        """95% interval of the events' AUC: DeLong's normal interval of the cell AUC,
+        widened by the cell error bound, clipped to [0, 1]."""
+        half = z * self.roc_auc_standard_error + self.roc_auc_error_bound
+        return max(self.roc_auc - half, 0.0), min(self.roc_auc + half, 1.0)
 
 
 def roc_auc_from_cells(positives: FloatArray, negatives: FloatArray) -> float:
@@ -58,6 +67,30 @@ def roc_auc_from_cells(positives: FloatArray, negatives: FloatArray) -> float:
     if total <= 0.0:
         raise UndefinedMetricError("ROC AUC needs both labels in the window")
     return float((positives * (below + negatives / 2.0)).sum() / total)
+
+
+def delong_standard_error(positives: FloatArray, negatives: FloatArray) -> float:
+    """DeLong et al. (1988)'s standard error of the tied-cell AUC, from per-cell counts.
+
+    Every positive of cell c has the same placement value, the share of negatives it
+    outranks (ties one half): (negatives below c + neg_c / 2) / N; every negative,
+    (positives above c + pos_c / 2) / P. Var(AUC) = S10 / P + S01 / N with S10, S01 the
+    sample variances of those placements over positives and negatives.
+    """
+    n_pos, n_neg = float(positives.sum()), float(negatives.sum())
+    if n_pos < 2 or n_neg < 2:
+        return 0.0
+    below = np.cumsum(negatives) - negatives
+    above = n_pos - np.cumsum(positives)
+    v10 = (below + negatives / 2.0) / n_neg
+    v01 = (above + positives / 2.0) / n_pos
+
+    def variance(placement: FloatArray, weight: FloatArray, n: float) -> float:
+        mean = float((weight * placement).sum() / n)
+        return float((weight * (placement - mean) ** 2).sum() / (n - 1.0))
+
+    var = variance(v10, positives, n_pos) / n_pos + variance(v01, negatives, n_neg) / n_neg
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def discrimination_from_cells(count: FloatArray, positives: FloatArray) -> Discrimination:
@@ -93,4 +126,5 @@ def discrimination_from_cells(count: FloatArray, positives: FloatArray) -> Discr
         average_precision_error_bound=float(
             (p_c * np.maximum(highest - precision, precision - lowest)).sum() / n_pos
         ),
+        roc_auc_standard_error=delong_standard_error(pos, neg),
     )

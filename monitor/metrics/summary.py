@@ -191,9 +191,12 @@ def discrimination_values(aggregate: EventAggregate) -> dict[str, float]:
     found = discrimination_from_cells(
         labelled.values[:, COLUMN["count"]], labelled.values[:, COLUMN["sum_y"]]
     )
+    lower, upper = found.roc_auc_interval()
     return {
         "roc_auc_score": found.roc_auc,
         "roc_auc_error_bound": found.roc_auc_error_bound,
+        "roc_auc_ci_lower": lower,
+        "roc_auc_ci_upper": upper,
         "average_precision_score": found.average_precision,
         "average_precision_error_bound": found.average_precision_error_bound,
     }

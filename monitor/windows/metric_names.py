@@ -37,6 +37,9 @@ LABELLED = {
     "count as tied).",
     "roc_auc_error_bound": "Largest possible distance of roc_auc_score to the events' exact "
     "ROC AUC (pairs tied inside a grid cell).",
+    "roc_auc_ci_lower": "Lower end of the 95% interval of ROC AUC (DeLong, widened by "
+    "roc_auc_error_bound).",
+    "roc_auc_ci_upper": "Upper end of the 95% interval of ROC AUC.",
     "average_precision_score": "Average precision (area under the precision-recall steps) "
     "of the labelled events.",
     "average_precision_error_bound": "Largest possible distance of average_precision_score "

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import norm
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.aggregates import COLUMN, EventAggregate
 from monitor.metrics.discrimination import discrimination_from_cells
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.summary import calibration_summary, discrimination_values
@@ -118,3 +119,41 @@ def test_one_class_only_has_no_discrimination() -> None:
     aggregate.add_labelled(np.array([0.2, 0.4, 0.9]), np.ones(3))
     values = calibration_summary(aggregate, bootstrap_resamples=0).values
     assert "roc_auc_score" not in values and "average_precision_score" not in values
+
+
+def _delong_events(p: np.ndarray, y: np.ndarray) -> float:
+    """DeLong's standard error from the events themselves (O(P N) pairs)."""
+    positive, negative = p[y == 1], p[y == 0]
+    psi = (positive[:, None] > negative[None, :]) + 0.5 * (positive[:, None] == negative[None, :])
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    return float(np.sqrt(v10.var(ddof=1) / positive.size + v01.var(ddof=1) / negative.size))
+
+
+@pytest.mark.parametrize("levels", [7, 10**6])
+def test_the_auc_standard_error_is_delongs(levels: int) -> None:
+    # Few distinct values (real ties) or spread ones: either way cells hold the events'
+    # exact ordering up to ties, and DeLong's variance is the same computed on cells.
+    rng = np.random.default_rng(levels)
+    p = np.round(rng.beta(2, 3, 1500) * levels) / levels
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    aggregate = _aggregate(p, y, 4)
+    cells = aggregate.labelled.values
+    found = discrimination_from_cells(cells[:, COLUMN["count"]], cells[:, COLUMN["sum_y"]])
+    if levels == 7:
+        assert found.roc_auc_standard_error == pytest.approx(_delong_events(p, y), rel=1e-9)
+    else:  # some cells hold two events: close, not equal
+        assert found.roc_auc_standard_error == pytest.approx(_delong_events(p, y), rel=1e-2)
+
+
+def test_the_auc_interval_covers_the_true_auc_about_95_percent_of_the_time() -> None:
+    # Scores N(1, 1) for positives and N(0, 1) for negatives: true AUC = Phi(1 / sqrt 2).
+    true_auc = norm.cdf(1 / np.sqrt(2))
+    rng = np.random.default_rng(8)
+    covered = 0
+    for _ in range(400):
+        y = (rng.uniform(size=300) < 0.3).astype(float)
+        score = rng.normal(y, 1.0)
+        p = 1 / (1 + np.exp(-score))
+        values = discrimination_values(_aggregate(p, y, 2))
+        covered += values["roc_auc_ci_lower"] <= true_auc <= values["roc_auc_ci_upper"]
+    assert 0.92 <= covered / 400 <= 0.98
