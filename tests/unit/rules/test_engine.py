@@ -87,7 +87,9 @@ def test_too_few_samples_or_a_missing_metric_is_no_evidence() -> None:
     assert seen == [(0, "firing", "region=eu"), (3, "resolved", "region=eu")]
 
 
-def test_a_restart_with_the_stored_state_does_not_fire_again() -> None:
+def test_the_prior_state_passed_back_does_not_fire_again() -> None:
+    # The engine's half of a restart; the store's (the state read back by a new
+    # daemon): tests/integration/alerts/test_alert_state_restart.py.
     r = rule(metric="ece", op=">", threshold=0.05)
     states, first = evaluate_rules([r], [result(EU, ece=0.08)], {}, 0)
     again, second = evaluate_rules([r], [result(EU, ece=0.09)], dict(states), MIN)

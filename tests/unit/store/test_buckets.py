@@ -63,3 +63,18 @@ def test_cover_tiles_the_moved_edges_with_buckets_retention_keeps(
     assert -MINUTE < end - last < DAY
     if start - (start % HOUR) >= now - BUCKETS_KEPT_S[MINUTE_S] * 1000:
         assert start - first < MINUTE
+
+
+def test_edge_precision_changes_exactly_where_retention_deletes() -> None:
+    # An edge whose hour began exactly 3 days before now keeps its minutes (retention
+    # deletes only buckets that began *more* than BUCKETS_KEPT_S ago); 1 ms later, not.
+    edge = 20_000 * DAY + 5 * HOUR + 17 * MINUTE  # 05:17:00
+    hour = edge - 17 * MINUTE
+    at = hour + BUCKETS_KEPT_S[MINUTE_S] * 1000
+    assert window_edge(edge, at, end=False) == edge
+    assert window_edge(edge, at + 1, end=False) == hour
+    # Likewise hours: kept while the edge's day began at most 62 days before now.
+    day = edge - 5 * HOUR - 17 * MINUTE
+    at = day + BUCKETS_KEPT_S[HOUR_S] * 1000
+    assert window_edge(edge, at, end=False) == hour
+    assert window_edge(edge, at + 1, end=False) == day

@@ -19,6 +19,7 @@ from monitor.store.aggregates import FOLD_EVERY, active_model_versions, list_ser
 from monitor.store.db.tables import Aggregate, AggregateDelta, Event, MetricPoint
 from monitor.store.maintenance.compaction import compact_aggregates
 from monitor.store.maintenance.retention import RetentionPolicy, apply_retention
+from monitor.store.write import common_cases
 from monitor.store.write.event_store import EventStore
 
 DAY_MS = 86_400_000
@@ -603,3 +604,77 @@ def test_active_model_versions_are_those_with_a_prediction_since(migrated_engine
         ("a", "v0"), ("a", "v1"), ("b", "v9"),
     ]  # fmt: skip
     assert active_model_versions(migrated_engine, since_ms=t + 8) == []
+
+
+HORIZON_MS = 30 * DAY_MS
+#: Each write path: the set-at-a-time statements, or every record one by one (the
+#: common cases' writer handing everything on, as it does for the records it does not
+#: decide; the one-by-one path is the real one).
+PATHS = ["set-at-a-time", "one by one"]
+
+
+def _path_store(engine: Engine, path: str, monkeypatch: pytest.MonkeyPatch) -> EventStore:
+    if path == "one by one":
+        monkeypatch.setattr(common_cases, "write", lambda connection, records, **_: list(records))
+    return _store(engine, label_horizon_s=HORIZON_MS // 1000)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("label_first", [False, True], ids=["prediction first", "label first"])
+@pytest.mark.parametrize(("delay_ms", "joins"), [(HORIZON_MS, True), (HORIZON_MS + 1, False)])
+def test_the_label_delay_horizon_to_the_millisecond(
+    migrated_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    label_first: bool,
+    delay_ms: int,
+    joins: bool,
+) -> None:
+    store = _path_store(migrated_engine, path, monkeypatch)
+    event_ms = NOW - HORIZON_MS - 10  # so the label itself is never too old
+    prediction = Prediction("m", "a", "v1", event_ms, probability=0.5)
+    label = Label("m", "a", 1, event_ms + delay_ms)
+    first, second = (label, prediction) if label_first else (prediction, label)
+    store.write_batch([first])
+    result = store.write_batch([second])
+    assert result.labels_joined == int(joins)
+    assert result.labels_dropped == ({} if joins else {"label_delay_over_horizon": 1})
+    assert _labelled(migrated_engine, event_ms) == int(joins)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("label_first", [False, True], ids=["prediction first", "label first"])
+@pytest.mark.parametrize(("age_ms", "kept"), [(HORIZON_MS, True), (HORIZON_MS + 1, False)])
+def test_the_label_age_horizon_to_the_millisecond(
+    migrated_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    label_first: bool,
+    age_ms: int,
+    kept: bool,
+) -> None:
+    store = _path_store(migrated_engine, path, monkeypatch)
+    label = Label("m", "a", 1, NOW - age_ms)
+    prediction = Prediction("m", "a", "v1", NOW - age_ms - 1000, probability=0.5)
+    if label_first:
+        result = store.write_batch([label])
+        assert result.labels_pending == int(kept)
+        store.write_batch([prediction])
+    else:
+        store.write_batch([prediction])
+        result = store.write_batch([label])
+        assert result.labels_joined == int(kept)
+    assert result.labels_dropped == ({} if kept else {"label_too_old": 1})
+    assert _labelled(migrated_engine, NOW - age_ms - 1000) == int(kept)
+
+
+def _labelled(engine: Engine, event_ms: int) -> int:
+    return load_window(
+        engine,
+        model_id="m",
+        model_version="v1",
+        segment="__all__",
+        start_ms=event_ms - HOUR_MS,
+        end_ms=event_ms + HOUR_MS,
+        now_ms=NOW,
+    ).aggregate.n_labelled

@@ -1,0 +1,113 @@
+"""Alert state across restarts, through the real store (SQLite and PostgreSQL): each
+"daemon" is a new AlertPipeline on a new engine of the same database, so all it knows
+of the alerts is what the previous one stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, func, select
+
+from monitor.alerts.pipeline import AlertPipeline
+from monitor.core.results import WindowResult
+from monitor.core.series import SeriesWindow
+from monitor.rules.model import Rule
+from monitor.settings import Settings, WebhookSettings
+from monitor.store.alerts import load_alerts
+from monitor.store.db.engine import make_engine
+from monitor.store.db.tables import WebhookDelivery
+
+pytestmark = pytest.mark.integration
+
+SERIES = SeriesWindow("fraud", "v2", "region=eu", "24h")
+T0 = 1_795_000_000_000
+MINUTE_MS = 60_000
+WEBHOOKS = {"recalibrate": WebhookSettings(url="http://127.0.0.1:9/recalibrate")}
+
+
+def _rule(**extra: object) -> Rule:
+    return Rule.model_validate(
+        {
+            "name": "CalibrationErrorHigh",
+            "metric": "ece",
+            "op": ">",
+            "threshold": 0.05,
+            "actions": ["recalibrate"],
+            **extra,
+        }
+    )
+
+
+def _result(ece: float) -> WindowResult:
+    at = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    return WindowResult(SERIES, at, at, at, predictions=5000, labelled=4000, values={"ece": ece})
+
+
+@pytest.fixture
+def daemon(
+    migrated_engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., AlertPipeline]]:
+    """Starts a "daemon": a fresh engine and pipeline on the test's database."""
+    monkeypatch.setenv("CALMON_WEBHOOK_SECRET", "k")
+    engines: list[Engine] = []
+
+    def start(rule: Rule, now_ms: int) -> AlertPipeline:
+        engine = make_engine(database_url)
+        engines.append(engine)
+        settings = Settings(webhooks=WEBHOOKS)
+        registry = CollectorRegistry()
+        return AlertPipeline(
+            engine, settings, [rule], registry, notifier=None, clock_ms=lambda: now_ms
+        )
+
+    yield start
+    for engine in engines:
+        engine.dispose()
+
+
+def _deliveries(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(WebhookDelivery)).scalar())
+
+
+def test_a_restart_does_not_fire_again_and_a_new_episode_after_resolving_does(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule()
+    (fired,) = daemon(rule, T0).on_results("24h", [_result(0.08)])
+    assert fired.kind == "firing"
+    stored = load_alerts(migrated_engine)
+    assert [a.state.state for a in stored.values()] == ["firing"]
+
+    # Restarted, still drifted: no transition, no second webhook, the same episode.
+    assert daemon(rule, T0 + MINUTE_MS).on_results("24h", [_result(0.09)]) == []
+    assert _deliveries(migrated_engine) == 1
+    (after,) = load_alerts(migrated_engine).values()
+    assert after.state.alert_id == fired.alert.alert_id
+    assert after.state.fired_ms == T0
+
+    # Resolved, restarted, resolved still: nothing; then it drifts again: a new episode.
+    (resolved,) = daemon(rule, T0 + 2 * MINUTE_MS).on_results("24h", [_result(0.01)])
+    assert resolved.kind == "resolved"
+    assert daemon(rule, T0 + 3 * MINUTE_MS).on_results("24h", [_result(0.01)]) == []
+    (again,) = daemon(rule, T0 + 4 * MINUTE_MS).on_results("24h", [_result(0.09)])
+    assert again.kind == "firing" and again.alert.alert_id != fired.alert.alert_id
+    assert _deliveries(migrated_engine) == 2
+
+
+def test_a_pending_alert_keeps_its_clock_across_a_restart(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule(**{"for": "10m"})
+    (pending,) = daemon(rule, T0).on_results("24h", [_result(0.08)])
+    assert pending.kind == "pending"
+    # A restart 9 minutes in: still pending (the hold counts from T0, as stored)...
+    assert daemon(rule, T0 + 9 * MINUTE_MS).on_results("24h", [_result(0.08)]) == []
+    # ...and another at 10 minutes fires it: had the restart reset the clock, it would
+    # wait another 10 minutes.
+    (fired,) = daemon(rule, T0 + 10 * MINUTE_MS).on_results("24h", [_result(0.08)])
+    assert fired.kind == "firing" and fired.alert.active_since_ms == T0
+    assert _deliveries(migrated_engine) == 1
