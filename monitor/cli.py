@@ -73,6 +73,11 @@ COMMANDS = (
         "produce simulated predictions and delayed labels (with drifts) into Kafka",
     ),
     Command(
+        "evaluate",
+        "monitor.commands.evaluate",
+        "every window metric of a Parquet, CSV or JSON Lines file of predictions, no Kafka needed",
+    ),
+    Command(
         "report",
         "monitor.commands.report",
         "write an HTML report (reliability diagram, metrics over time, segments, drift) "

@@ -88,6 +88,21 @@ def parse_message(payload: bytes | None, *, max_bytes: int = 64 * 1024) -> Predi
     raise InvalidMessage("unknown_type", f"type must be 'prediction' or 'label', got {kind!r}")
 
 
+def prediction_from(message: dict[str, Any]) -> Prediction:
+    """A prediction from a decoded message (or a file's row), checked as ingest checks it."""
+    return _prediction(message)
+
+
+def label_from(message: dict[str, Any]) -> Label:
+    """A label from a decoded message (or a file's row), checked as ingest checks it."""
+    return _label(message)
+
+
+def timestamp_from(value: Any) -> int:
+    """Epoch milliseconds of a timestamp field's value, checked as ingest checks it."""
+    return _timestamp({"timestamp": value})
+
+
 def _prediction(message: dict[str, Any]) -> Prediction:
     """A valid prediction; the checks run in the documented order only when one fails.
 

@@ -342,6 +342,8 @@ def distribution_charts(engine: Engine, settings: Settings, result: WindowResult
 
 REFERENCE_SOURCES = {
     "snapshot": "the snapshot stored with calmon baseline",
+    "file": "the reference file given to calmon evaluate",
+    "period": "the reference period of the file given to calmon evaluate",
     "fixed": "the reference period fixed in the config",
     "trailing": "the window of the same length just before this one",
 }
@@ -364,3 +366,67 @@ def _weighted_range(values: np.ndarray, weights: np.ndarray) -> tuple[float, flo
     low = values[order][np.searchsorted(cumulative, 0.005)]
     high = values[order][min(int(np.searchsorted(cumulative, 0.995)), values.size - 1)]
     return (float(low), float(high)) if high > low else (float(low), float(low) + 1.0)
+
+
+def build_results_report(title: str, results: list[WindowResult]) -> str:
+    """A report from results alone (``calmon evaluate --report``): no store to read.
+
+    The main series is the whole model (all versions, all events) of the first model;
+    with one window per period, the latest period's diagram and every period over time.
+    """
+    if not results:
+        raise ReportError("no results to report: the file had no valid events")
+    model = results[0].series.model
+    mine = [r for r in results if r.series.model == model]
+    version = (
+        ALL if any(r.series.model_version == ALL for r in mine) else mine[0].series.model_version
+    )
+    whole = [r for r in mine if r.series.model_version == version and r.series.segment == ALL]
+    main = max(whole or mine, key=lambda r: r.window_end)
+    history = {
+        metric: [
+            (int(r.window_end.timestamp() * 1000), r.values[metric])
+            for r in whole
+            if metric in r.values
+        ]
+        for metric in ("ece", "brier_score", "psi_raw_score", "ks_statistic_raw_score")
+    }
+    latest = [
+        r for r in mine if r.window_end == main.window_end and r.series.model_version == version
+    ]
+    over_time = ""
+    if len(whole) > 1:
+        over_time = (
+            "<h2>Over time</h2><div class='row'>"
+            + _time_chart(
+                "calibration-over-time",
+                "ECE and Brier score",
+                {k: history[k] for k in ("ece", "brier_score")},
+                [],
+            )
+            + _time_chart(
+                "drift-over-time",
+                "PSI and KS of raw scores",
+                {k: history[k] for k in ("psi_raw_score", "ks_statistic_raw_score")},
+                [],
+            )
+            + "</div>"
+        )
+    caption = "" if main.reference is None else reference_caption(main.reference)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>calmon evaluate: {escape(title)}</h1>"
+        f"<p class='meta'>model {escape(model)}, version {escape(version)}, "
+        f"{main.window_start:%Y-%m-%d %H:%M} to {main.window_end:%Y-%m-%d %H:%M} UTC: "
+        f"{main.predictions:,} predictions, {main.labelled:,} labelled; ECE "
+        f"{_fmt(main.values.get('ece'))}, Brier {_fmt(main.values.get('brier_score'))}.</p>"
+        "<h2>Reliability</h2><div class='row'>"
+        + reliability_chart(main)
+        + confidence_histogram(main)
+        + "</div>"
+        + over_time
+        + "<h2>Segments</h2>"
+        + segment_table(latest)
+        + caption
+        + "</body></html>"
+    )

@@ -1,0 +1,223 @@
+"""`calmon evaluate FILE`: every window metric of a file of predictions, no Kafka needed."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from monitor.commands.common import add_config_argument, settings_from
+from monitor.core.errors import UserError
+from monitor.settings import parse_duration
+
+if TYPE_CHECKING:
+    from monitor.offline.checks import Reject
+    from monitor.offline.pipeline import ReadSummary, Source
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument(
+        "file", type=Path, help="predictions, one event a row: .parquet, .csv or .jsonl"
+    )
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--every",
+        type=_duration,
+        help="one window per period (1d, 6h...; aligned on UTC midnight) instead of the "
+        "whole file; drift is then against the period before, unless a reference is given",
+    )
+    reference = parser.add_mutually_exclusive_group()
+    reference.add_argument(
+        "--reference", type=Path, metavar="FILE", help="drift reference: a file like FILE"
+    )
+    reference.add_argument(
+        "--reference-period",
+        metavar="START/END",
+        help="drift reference: the events of FILE in [START, END), RFC 3339 times",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="stdout: a table (default), JSON or CSV with every metric",
+    )
+    parser.add_argument("--report", type=Path, metavar="HTML", help="also write an HTML report")
+    parser.add_argument(
+        "--rejects", type=Path, metavar="CSV", help="write every rejected row: row, reason, detail"
+    )
+    parser.add_argument(
+        "--max-rejects",
+        type=int,
+        default=0,
+        metavar="N",
+        help="exit 2 when more than N rows are rejected (default 0); results are printed",
+    )
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to read a file (shared with ``calmon backfill``)."""
+    parser.add_argument(
+        "--segment-keys",
+        metavar="KEY,KEY",
+        help="columns that are segment attributes (default: store.segment_keys)",
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="NAME=COLUMN",
+        help="read calmon's NAME from the file's COLUMN, e.g. probability=pred (repeatable)",
+    )
+    parser.add_argument(
+        "--input-format",
+        choices=("parquet", "csv", "jsonl"),
+        help="the file's format (default: from its name)",
+    )
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def source_from(args: argparse.Namespace, path: Path, default_keys: list[str]) -> Source:
+    from monitor.offline.columns import file_columns, parse_renames, parse_segment_keys
+    from monitor.offline.pipeline import Source
+
+    keys = (
+        parse_segment_keys(args.segment_keys)
+        if args.segment_keys is not None
+        else parse_segment_keys(",".join(default_keys))
+    )
+    renames = parse_renames(args.column)
+    return Source(path, file_columns(renames, keys), keys, args.input_format)
+
+
+def period_ms(text: str) -> tuple[int, int]:
+    from monitor.core.times import epoch_ms
+
+    start, sep, end = text.partition("/")
+    try:
+        if not sep:
+            raise ValueError("expected START/END")
+        bounds = [datetime.fromisoformat(t.strip().upper()) for t in (start, end)]
+    except ValueError as problem:
+        raise UserError(f"--reference-period {text!r}: {problem}") from None
+    if any(b.tzinfo is None for b in bounds):
+        raise UserError(f"--reference-period {text!r}: times need a UTC offset (Z)")
+    first, last = (epoch_ms(b) for b in bounds)
+    if first >= last:
+        raise UserError(f"--reference-period {text!r}: START is not before END")
+    return first, last
+
+
+class RejectsFile:
+    """Every rejected row, written as it is found (memory stays flat)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._file: IO[str] | None = None
+        if path is not None:
+            self._file = path.open("w", newline="")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["row", "part", "reason", "detail"])
+
+    def __call__(self, reject: Reject) -> None:
+        if self._file is not None:
+            self._writer.writerow([reject.row, reject.part, reject.reason, reject.detail])
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def describe_read(path: Path, read: ReadSummary) -> list[str]:
+    """What was read and rejected, for stderr."""
+    lines = [f"{path}: {read.rows:,} rows, {read.valid:,} kept, {read.n_rejected:,} rejected"]
+    if read.rejected:
+        lines.append(
+            "  rejected by reason: "
+            + ", ".join(f"{reason} {count:,}" for reason, count in read.rejected.items())
+        )
+        for reject in read.first_rejects:
+            kept = " (its prediction was kept)" if reject.part == "label" else ""
+            lines.append(f"  row {reject.row}: {reject.reason}: {reject.detail}{kept}")
+        if read.n_rejected > len(read.first_rejects):
+            lines.append(f"  ... {read.n_rejected - len(read.first_rejects):,} more")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.offline import output
+    from monitor.offline.run import WHOLE_FILE, evaluate_file
+
+    settings = settings_from(args)
+    source = source_from(args, args.file, settings.store.segment_keys)
+    reference = (
+        None
+        if args.reference is None
+        else source_from(args, args.reference, settings.store.segment_keys)
+    )
+    period = None if args.reference_period is None else period_ms(args.reference_period)
+    rejects = RejectsFile(args.rejects)
+    try:
+        evaluation = evaluate_file(
+            source,
+            settings,
+            every_s=args.every,
+            window=WHOLE_FILE if args.every is None else _every_name(args.every),
+            reference_file=reference,
+            reference_period=period,
+            on_reject=rejects,
+        )
+    finally:
+        rejects.close()
+    for line in describe_read(args.file, evaluation.read):
+        print(line, file=sys.stderr)
+    if evaluation.labels_over_horizon:
+        print(
+            f"  {evaluation.labels_over_horizon:,} labels came more than ingest.label_horizon "
+            "after their prediction and were dropped, as ingest drops them",
+            file=sys.stderr,
+        )
+    results = evaluation.results
+    if args.format == "json":
+        print(
+            output.format_json(
+                results, {"rows": evaluation.read.rows, "rejected": evaluation.read.rejected}
+            )
+        )
+    elif args.format == "csv":
+        sys.stdout.write(output.format_csv(results))
+    else:
+        print(output.format_table(results))
+        print("('-': too few labelled events or predictions, or no drift reference)")
+    if args.report is not None:
+        from monitor.report.build import ReportError, build_results_report
+
+        try:
+            args.report.write_text(build_results_report(args.file.name, results))
+        except ReportError as problem:
+            raise UserError(f"--report: {problem}") from None
+        print(f"wrote {args.report}", file=sys.stderr)
+    if evaluation.read.n_rejected > args.max_rejects:
+        print(
+            f"calmon evaluate: {evaluation.read.n_rejected:,} rows rejected, more than "
+            f"--max-rejects {args.max_rejects}",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def _every_name(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

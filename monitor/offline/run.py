@@ -1,0 +1,75 @@
+"""Evaluate a file: read it once into accumulators, evaluate every series and window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.core.results import WindowResult
+from monitor.offline.accumulate import Accumulator
+from monitor.offline.checks import Reject
+from monitor.offline.columns import BadFile
+from monitor.offline.evaluation import Reference, evaluate_series
+from monitor.offline.pipeline import ReadSummary, Source, accumulate
+from monitor.settings import Settings
+
+#: The window name of a whole-file evaluation (with ``--every``, its text: ``1d``).
+WHOLE_FILE = "file"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    results: list[WindowResult]
+    read: ReadSummary
+    labels_over_horizon: int
+    reference_read: ReadSummary | None = None
+
+
+def evaluate_file(
+    source: Source,
+    settings: Settings,
+    *,
+    every_s: float | None = None,
+    window: str = WHOLE_FILE,
+    reference_file: Source | None = None,
+    reference_period: tuple[int, int] | None = None,
+    on_reject: Callable[[Reject], None] | None = None,
+) -> Evaluation:
+    every_ms = None if every_s is None else int(every_s * 1000)
+
+    def accumulator(every: int | None) -> Accumulator:
+        return Accumulator(
+            source.segment_keys,
+            all_versions=settings.evaluation.all_versions,
+            every_ms=every,
+            label_horizon_ms=int(settings.ingest.label_horizon * 1000),
+        )
+
+    current = accumulator(every_ms)
+    reference: Reference | None = None
+    reference_read = None
+    period = accumulator(None) if reference_period is not None else None
+    read = accumulate(
+        source,
+        current,
+        period=reference_period,
+        period_accumulator=period,
+        on_reject=on_reject,
+    )
+    if period is not None and reference_period is not None:
+        reference = Reference("period", period, *reference_period)
+    elif reference_file is not None:
+        fitted = accumulator(None)
+        reference_read = accumulate(reference_file, fitted)
+        if fitted.first_ms is None or fitted.last_ms is None:
+            raise BadFile(f"{reference_file.path}: no valid rows to fit a reference on")
+        reference = Reference("file", fitted, fitted.first_ms, fitted.last_ms + 1)
+    results = evaluate_series(
+        current,
+        settings=settings.evaluation,
+        window=window,
+        every_ms=every_ms,
+        psi_bins=settings.reference.psi_bins,
+        reference=reference,
+    )
+    return Evaluation(results, read, current.labels_over_horizon, reference_read)
