@@ -30,6 +30,7 @@ from monitor.ingest.validation import (
     MAX_SEGMENT_VALUE_LENGTH,
     MAX_TIME_MS,
     MIN_TIME_MS,
+    RESERVED_VALUES,
     InvalidMessage,
     label_from,
     prediction_from,
@@ -83,6 +84,9 @@ def _check_table(
         )
     ok &= ~(_nan_given(table, "raw_score"))
     ok &= ~(np.isnan(raw) & np.isnan(prob))  # no_score
+    if "calibrator_version" in table.column_names:
+        # The version of the series is then model_version+cal=...: the validator's to say.
+        ok &= ~_given(table.column("calibrator_version"))
     label, label_ok = _label_column(table, source)
     ok &= label_ok
     label_time = np.full(n, NO_TIME, dtype=np.int64)
@@ -143,7 +147,7 @@ def _validate_row(
 ) -> list[Reject]:
     message = {
         name: _plain(row.get(name))
-        for name in (*IDS, "timestamp", "raw_score", "probability", "segment")
+        for name in (*IDS, "timestamp", "raw_score", "probability", "segment", "calibrator_version")
     }
     if message["segment"] is None:
         given = {k: _segment_text(row.get(k)) for k in segment_keys if row.get(k) is not None}
@@ -199,15 +203,16 @@ def _strings(column: pa.ChunkedArray) -> pa.Array:
     return array
 
 
-def _text_checked(array: pa.Array, max_length: int) -> np.ndarray:
-    """Which values are text of 1..``max_length`` characters without NUL (null: False).
+def _text_checked(array: pa.Array, max_length: int, *, names: bool = True) -> np.ndarray:
+    """Which values are text of 1..``max_length`` characters without NUL (null: False)
+    and, for ``names`` (a model id, a version, a segment value), not a reserved value.
 
     A dictionary array is checked once per distinct value. Otherwise lengths come from
     the offsets, in bytes: a value of 1..max bytes has 1..max characters, and a longer
     one is sent on to the validator, which counts its characters.
     """
     if pa.types.is_dictionary(array.type):
-        per_value = _text_checked(array.dictionary, max_length)
+        per_value = _text_checked(array.dictionary, max_length, names=names)
         codes = np.asarray(array.indices.fill_null(-1), dtype=np.int64)
         return np.append(per_value, False)[codes]
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
@@ -218,6 +223,8 @@ def _text_checked(array: pa.Array, max_length: int) -> np.ndarray:
     data = array.buffers()[2]
     if data is not None and memoryview(data).tobytes().find(b"\x00") >= 0:
         valid &= ~_true(pc.match_substring(array, "\x00"))
+    if names:
+        valid &= ~_true(pc.is_in(array, value_set=pa.array(sorted(RESERVED_VALUES))))
     return valid
 
 
@@ -231,7 +238,8 @@ def _id_column(column: pa.ChunkedArray, name: str, source: str) -> tuple[pa.Arra
         return array.cast(pa.string()), np.zeros(len(array), dtype=bool)
     if not _is_text(array.type):
         raise _type_error(source, name, column, "text or integers")
-    return array, _text_checked(array, MAX_ID_LENGTH)
+    # The event id names no series: it may be any text (reserved values too).
+    return array, _text_checked(array, MAX_ID_LENGTH, names=name != "event_id")
 
 
 def _is_text(kind: pa.DataType) -> bool:

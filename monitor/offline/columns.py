@@ -13,10 +13,14 @@ from collections.abc import Iterable, Mapping
 
 from monitor.core.errors import UserError
 
+#: The message validator's limit (``monitor/ingest/validation.py``), kept here so that
+#: reading the command line does not import it.
+MAX_SEGMENT_KEY_LENGTH = 64
+
 IDS = ("event_id", "model_id", "model_version")
 REQUIRED = (*IDS, "timestamp")
 SCORES = ("raw_score", "probability")
-OPTIONAL = ("raw_score", "probability", "label", "label_timestamp")
+OPTIONAL = ("raw_score", "probability", "label", "label_timestamp", "calibrator_version")
 KNOWN = (*REQUIRED, *OPTIONAL)
 
 
@@ -44,8 +48,11 @@ def parse_segment_keys(text: str | None) -> tuple[str, ...]:
         return ()
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
     for key in keys:
-        if "=" in key or "\x00" in key:
-            raise UserError(f"--segment-keys: {key!r} must not contain '=' or NUL")
+        if "=" in key or "\x00" in key or len(key) > MAX_SEGMENT_KEY_LENGTH:
+            raise UserError(
+                f"--segment-keys: {key!r} must be 1-{MAX_SEGMENT_KEY_LENGTH} characters "
+                "without '=' or NUL"
+            )
         if key in KNOWN:
             raise UserError(f"--segment-keys: {key!r} is a field of the message, not a segment")
     return keys

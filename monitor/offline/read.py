@@ -35,7 +35,7 @@ FORMATS = {
 }
 _NUMBERS = ("raw_score", "probability", "label")
 #: Columns of few distinct values (segment columns too): read as dictionary arrays.
-CATEGORICAL = ("model_id", "model_version")
+CATEGORICAL = ("model_id", "model_version", "calibrator_version")
 
 
 @dataclass

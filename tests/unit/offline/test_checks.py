@@ -18,7 +18,7 @@ from monitor.offline.read import Chunk
 T = 1_790_000_000_000
 #: Per column: values the validator accepts, and values of every kind it refuses.
 GOOD: dict[str, st.SearchStrategy[Any]] = {
-    "event_id": st.text(alphabet="ab1", min_size=1, max_size=3),
+    "event_id": st.one_of(st.text(alphabet="ab1", min_size=1, max_size=3), st.just("__all__")),
     "model_id": st.just("m"),
     "model_version": st.sampled_from(["v1", "v2"]),
     "timestamp": st.integers(T - 10, T + 10),
@@ -27,11 +27,12 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
     "label": st.sampled_from([None, 0.0, 1.0, math.nan]),
     "label_timestamp": st.one_of(st.none(), st.integers(T, T + 1000)),
     "region": st.sampled_from([None, "eu", "us"]),
+    "calibrator_version": st.sampled_from([None, None, "2"]),
 }
 BAD: dict[str, st.SearchStrategy[Any]] = {
     "event_id": st.sampled_from([None, "", "x" * 257, "a\x00b"]),
-    "model_id": st.sampled_from([None, ""]),
-    "model_version": st.sampled_from([None, "a\x00"]),
+    "model_id": st.sampled_from([None, "", "__all__"]),
+    "model_version": st.sampled_from([None, "a\x00", "__other__"]),
     "timestamp": st.sampled_from([None, 1_790_000_000, 5_000_000_000_000]),
     "raw_score": st.sampled_from([math.nan, math.inf, -math.inf]),
     "probability": st.one_of(
@@ -39,7 +40,8 @@ BAD: dict[str, st.SearchStrategy[Any]] = {
     ),
     "label": st.sampled_from([2.0, 0.5, -1.0]),
     "label_timestamp": st.sampled_from([1_790_000_000, 5_000_000_000_000]),
-    "region": st.sampled_from(["", "y" * 129, "a\x00"]),
+    "region": st.sampled_from(["", "y" * 129, "a\x00", "__all__", "__other__"]),
+    "calibrator_version": st.sampled_from(["", "c" * 65]),
 }
 
 
@@ -61,6 +63,7 @@ TYPES = pa.schema(
         ("label", pa.float64()),
         ("label_timestamp", pa.int64()),
         ("region", pa.string()),
+        ("calibrator_version", pa.string()),
     ]
 )
 
@@ -69,6 +72,7 @@ def oracle(row: dict[str, Any]) -> tuple[str | None, tuple[Any, ...] | None]:
     """The validator on the row as two messages: (first reason, kept event)."""
     message = {k: row[k] for k in ("event_id", "model_id", "model_version", "timestamp")}
     message |= {"raw_score": row["raw_score"], "probability": row["probability"]}
+    message["calibrator_version"] = row["calibrator_version"]
     message["segment"] = None if row["region"] is None else {"region": row["region"]}
     try:
         p = prediction_from(message)
