@@ -17,6 +17,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 from sqlalchemy import text
 
 from monitor.demo.broker import free_loopback_port
@@ -176,6 +177,31 @@ def test_daemon_exports_exact_metrics_late_labels_versions_and_two_replicas(
         )
         assert metrics[series("calmon_log_loss")] == pytest.approx(core.log_loss(pe, ye), abs=1e-9)
         assert metrics[series("calmon_window_predictions")] == N
+        # Discrimination next to calibration, within its stated bound of scikit-learn.
+        auc, auc_bound = (
+            metrics[series("calmon_roc_auc_score")],
+            metrics[series("calmon_roc_auc_error_bound")],
+        )
+        assert abs(auc - roc_auc_score(ye, pe)) <= auc_bound + 1e-12
+        assert (
+            metrics[series("calmon_roc_auc_ci_lower")]
+            < auc
+            < metrics[series("calmon_roc_auc_ci_upper")]
+        )
+        assert (
+            abs(metrics[series("calmon_average_precision_score")] - average_precision_score(ye, pe))
+            <= metrics[series("calmon_average_precision_error_bound")] + 1e-12
+        )
+        assert metrics[series("calmon_accuracy_score")] == pytest.approx(
+            accuracy_score(ye, pe >= 0.5), abs=1e-12
+        )
+        # Label-free: from every prediction, labelled or not; the gap on the labelled ones.
+        assert metrics[series("calmon_estimated_brier_score")] == pytest.approx(
+            float(np.mean(p * (1 - p))), abs=5e-5
+        )
+        assert metrics[series("calmon_estimated_brier_score_gap")] == pytest.approx(
+            core.brier_score_loss(pe, ye) - float(np.mean(pe * (1 - pe))), abs=1e-9
+        )
         eu = np.arange(N)[early] % 3 == 0
         assert metrics[series("calmon_ece", segment="region=eu")] == pytest.approx(
             core.expected_calibration_error(pe[eu], ye[eu]), abs=1e-9
