@@ -7,7 +7,10 @@
 - ``/api/v1/history?model=M&metric=ece[&model_version=&segment=&window=&since=]``;
 - ``/api/v1/reliability?model=M[&model_version=__all__&segment=__all__&window=]``;
 - ``/api/v1/recalibration?model=M[&model_version=&segment=&window=]``: recommended
-  calibrators, newest first, with their verdicts (docs/recalibration.md).
+  calibrators, newest first, with their verdicts (docs/recalibration.md);
+- ``/api/v1/alerts[?fingerprint=]``;
+- ``/api/v1/openapi.json``: the OpenAPI document of all of these (``openapi.py``);
+  every parameter is checked as ``params.py`` says, a bad one is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from monitor.core.recalibrations import Recalibration
 from monitor.core.results import WindowResult
-from monitor.core.series import ALL
+from monitor.core.times import wall_clock_ms
+from monitor.export import openapi
+from monitor.export.params import ENDPOINTS, BadParameter, parse
 from monitor.export.server import HttpServer, ServerLimits
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
@@ -77,6 +82,7 @@ class HttpApi:
         self.engine = engine
         self.registry = registry
         self.readiness = readiness
+        self._openapi = openapi.document()
 
     def handle(self, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
         if path == "/metrics":
@@ -91,42 +97,45 @@ class HttpApi:
                 "application/json",
                 orjson.dumps({"ready": not problems, "problems": problems}),
             )
+        if path in ENDPOINTS:
+            try:
+                params = parse(path, query, now_ms=wall_clock_ms())
+            except BadParameter as error:
+                return self._error(400, str(error))
+            return self._api(path, params)
+        return self._error(404, f"no such endpoint: {path}")
+
+    def _api(self, path: str, params: dict[str, Any]) -> tuple[int, str, bytes]:
         if path == "/api/v1/series":
             return self._json([result_json(r) for r in latest_results(self.engine)])
         if path == "/api/v1/history":
-            if "model" not in query or "metric" not in query:
-                return self._error(400, "model and metric are required")
             rows = metric_history(
                 self.engine,
-                model_id=query["model"],
-                metric=query["metric"],
-                model_version=query.get("model_version"),
-                segment=query.get("segment"),
-                window=query.get("window"),
-                since_ms=int(query.get("since", "0")),
+                model_id=params["model"],
+                metric=params["metric"],
+                model_version=params.get("model_version"),
+                segment=params.get("segment"),
+                window=params.get("window"),
+                since_ms=params.get("since", 0),
             )
             return self._json(rows)
         if path == "/api/v1/reliability":
-            if "model" not in query:
-                return self._error(400, "model is required")
             matches = [
                 result_json(r)
                 for r in latest_results(self.engine)
-                if r.series.model == query["model"]
-                and r.series.model_version == query.get("model_version", ALL)
-                and r.series.segment == query.get("segment", ALL)
-                and ("window" not in query or r.series.window == query["window"])
+                if r.series.model == params["model"]
+                and r.series.model_version == params["model_version"]
+                and r.series.segment == params["segment"]
+                and ("window" not in params or r.series.window == params["window"])
             ]
             return self._json(matches)
         if path == "/api/v1/recalibration":
-            if "model" not in query:
-                return self._error(400, "model is required")
             return self._json(
                 [
                     recalibration_json(r)
-                    for r in load_recalibrations(self.engine, model=query["model"])
+                    for r in load_recalibrations(self.engine, model=params["model"])
                     if all(
-                        query.get(name) in (None, getattr(r.series, name))
+                        params.get(name) in (None, getattr(r.series, name))
                         for name in ("model_version", "segment", "window")
                     )
                 ]
@@ -148,10 +157,10 @@ class HttpApi:
                         "values": dict(alert.state.values),
                     }
                     for key, alert in sorted(alerts.items())
-                    if "fingerprint" not in query or query["fingerprint"] == key
+                    if "fingerprint" not in params or params["fingerprint"] == key
                 ]
             )
-        return self._error(404, f"no such endpoint: {path}")
+        return self._json(self._openapi)
 
     @staticmethod
     def _json(body: Any) -> tuple[int, str, bytes]:

@@ -202,7 +202,10 @@ class HttpServer:
         if request.method not in (b"GET", b"HEAD"):
             return _json_error(405, "only GET and HEAD are served")
         url = urlsplit(request.target.decode("ascii", "replace"))
-        query = {k: v[-1] for k, v in parse_qs(url.query, errors="replace").items()}
+        query = {
+            k: v[-1]
+            for k, v in parse_qs(url.query, keep_blank_values=True, errors="replace").items()
+        }
         if url.path in self._probes:
             return await self._loop.run_in_executor(self._probe_pool, self._call, url.path, query)
         if self._waiting_work >= self._limits.workers + self._limits.queue:

@@ -155,8 +155,8 @@ def test_reliability_and_history_filter_by_series(
 @pytest.mark.parametrize(
     ("path", "params", "status", "error"),
     [
-        ("/api/v1/history", {"model": "m"}, 400, "model and metric are required"),
-        ("/api/v1/reliability", {}, 400, "model is required"),
+        ("/api/v1/history", {"model": "m"}, 400, "parameter 'metric': is required"),
+        ("/api/v1/reliability", {}, 400, "parameter 'model': is required"),
         ("/api/v1/nothing", {}, 404, "no such endpoint: /api/v1/nothing"),
     ],
 )
