@@ -185,6 +185,23 @@ def _default_windows() -> list[WindowSettings]:
     ]
 
 
+class SequentialSettings(_Section):
+    """The sequential calibration-drift detector (docs/windows-and-metrics.md#sequential-detector).
+
+    A two-sided CUSUM of the per-bucket standardised residual sum(y - p)/sqrt(sum p(1-p)),
+    recomputed at each evaluation over the window's minute buckets (windows up to 3h) or
+    hour buckets (longer windows; the last ``max_lookback_buckets`` of them).
+    """
+
+    enabled: bool = True
+    #: Reference value in standard deviations per bucket: half the shift detected fastest.
+    k: float = Field(0.5, gt=0, le=5)
+    #: Average run length between false alarms on a calibrated model, in evaluations:
+    #: sets the decision limit (``calibration_cusum_limit``).
+    arl: float = Field(1000, ge=10, le=100_000)
+    max_lookback_buckets: int = Field(180, ge=2, le=1440)
+
+
 class EvaluationSettings(_Section):
     #: Equal-width bins of ECE, MCE and the reliability diagram (5, 10, 20, 40...).
     n_bins: Literal[5, 10, 20, 40, 80] = 10
@@ -198,6 +215,7 @@ class EvaluationSettings(_Section):
     max_segment_values: int = Field(10, ge=1)
     #: Also export each model over all its versions (model_version="__all__").
     all_versions: bool = True
+    sequential: SequentialSettings = SequentialSettings()
 
 
 class ReferenceSettings(_Section):

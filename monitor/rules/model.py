@@ -26,7 +26,10 @@ Kinds of rules, all expressed as conditions:
   ks_statistic_raw_score > 0.1], since a p-value alone fires on any tiny shift at
   large n;
 - combined: any number of ``conditions`` (score drift AND calibration degraded);
-- absence: ``absence: {stream: labels, for: 6h}``, i.e. seconds_since_last_label > 6h.
+- absence: ``absence: {stream: labels, for: 6h}``, i.e. seconds_since_last_label > 6h;
+- sequential: ``kind: sequential`` fires when the CUSUM detector crosses its limit
+  (``calibration_cusum_ratio >= 1``, set from ``evaluation.sequential.arl``) and resolves
+  once it is back below half of it (``resolve_ratio``, default 0.5).
 
 Selectors match exactly, as a glob when they contain ``*?[``, or as a regular
 expression when written ``re:<pattern>`` (anchored at both ends).
@@ -185,9 +188,23 @@ class Rule(_Strict):
         data = dict(data)
         single = {k: data.pop(k) for k in list(data) if k in Condition.model_fields}
         absence = data.pop("absence", None)
+        kind = data.pop("kind", "threshold")
+        resolve_ratio = data.pop("resolve_ratio", 0.5)
         conditions = list(data.get("conditions") or [])
         if single:
             conditions.insert(0, single)
+        if kind == "sequential":
+            conditions.insert(
+                0,
+                {
+                    "metric": "calibration_cusum_ratio",
+                    "op": ">=",
+                    "threshold": 1.0,
+                    "resolve_threshold": resolve_ratio,
+                },
+            )
+        elif kind != "threshold":
+            raise ValueError(f"unknown kind {kind!r}: threshold (the default) or sequential")
         if absence is not None:
             parsed = Absence.model_validate(absence)
             metric = (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Table, select, tuple_, union_all
+import numpy as np
+from sqlalchemy import Connection, Engine, Table, select, tuple_, union_all
 
-from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.aggregates import COLUMN, EventAggregate
 from monitor.store.buckets import cover
 from monitor.store.db.sql import chunks
 from monitor.store.db.tables import Aggregate, AggregateDelta, Series
@@ -55,20 +56,7 @@ def load_window(
     parts: list[EventAggregate] = []
     predictions = rows_merged = 0
     with engine.connect() as connection:
-        if model_version is None:
-            # Name the versions (from ``series``, which has a row for every series that
-            # has buckets) so the lookup binds the key prefix (model, version, segment):
-            # with only model_id bound, SQLite walked every retained bucket of every
-            # version and segment of the model (test_sql_helpers checks the plan).
-            versions = list(
-                connection.scalars(
-                    select(Series.model_version).where(
-                        Series.model_id == model_id, Series.segment == segment
-                    )
-                )
-            )
-        else:
-            versions = [model_version]
+        versions = _versions(connection, model_id, model_version, segment)
         for chunk in chunks(buckets):
             # A bucket's row and its deltas not compacted yet, in one statement: one
             # snapshot, so a compaction committing meanwhile is seen whole or not at all.
@@ -90,6 +78,24 @@ def load_window(
                 if len(parts) > FOLD_EVERY:
                     parts = [EventAggregate.merge_all(parts)]
     return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows_merged)
+
+
+def _versions(
+    connection: Connection, model_id: str, model_version: str | None, segment: str
+) -> list[str]:
+    if model_version is not None:
+        return [model_version]
+    # Name the versions (from ``series``, which has a row for every series that has
+    # buckets) so the lookup binds the key prefix (model, version, segment): with only
+    # model_id bound, SQLite walked every retained bucket of every version and segment
+    # of the model (test_sql_helpers checks the plan).
+    return list(
+        connection.scalars(
+            select(Series.model_version).where(
+                Series.model_id == model_id, Series.segment == segment
+            )
+        )
+    )
 
 
 def list_series(engine: Engine) -> list[SeriesInfo]:
@@ -116,3 +122,61 @@ def active_model_versions(engine: Engine, *, since_ms: int) -> list[tuple[str, s
             .order_by(Series.model_id, Series.model_version)
         ).all()
     return [(row.model_id, row.model_version) for row in rows]
+
+
+@dataclass(frozen=True)
+class BucketResiduals:
+    """Per bucket of one resolution, in time order: sum(y - p) and sum p(1 - p) of the
+    labelled events (the sequential detector's input), buckets without labels left out."""
+
+    bucket_start_ms: np.ndarray
+    residual_sums: np.ndarray
+    variances: np.ndarray
+
+
+def load_bucket_residuals(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str | None,
+    segment: str,
+    start_ms: int,
+    end_ms: int,
+    resolution_s: int,
+) -> BucketResiduals:
+    """The residual sums of the ``resolution_s`` buckets starting in [start, end), each
+    bucket's row and its deltas not compacted yet added up; all versions if None."""
+    size = resolution_s * 1000
+    first = start_ms - start_ms % size
+    residual: dict[int, float] = {}
+    variance: dict[int, float] = {}
+    with engine.connect() as connection:
+        versions = _versions(connection, model_id, model_version, segment)
+        query = union_all(
+            *(
+                select(table.c.bucket_start_ms, table.c.blob).where(
+                    table.c.model_id == model_id,
+                    table.c.model_version.in_(versions),
+                    table.c.segment == segment,
+                    table.c.resolution_s == resolution_s,
+                    table.c.bucket_start_ms >= first,
+                    table.c.bucket_start_ms < end_ms,
+                )
+                for table in (_AGGREGATES, _DELTAS)
+            )
+        )
+        for row in connection.execute(query):
+            labelled = EventAggregate.from_bytes(row.blob).labelled
+            if labelled.keys.size == 0:
+                continue
+            totals = labelled.values.sum(axis=0)
+            sum_p, sum_y, sum_p2 = (totals[COLUMN[c]] for c in ("sum_p", "sum_y", "sum_p2"))
+            start = int(row.bucket_start_ms)
+            residual[start] = residual.get(start, 0.0) + float(sum_y - sum_p)
+            variance[start] = variance.get(start, 0.0) + float(sum_p - sum_p2)
+    starts = np.array(sorted(residual), dtype=np.int64)
+    return BucketResiduals(
+        bucket_start_ms=starts,
+        residual_sums=np.array([residual[s] for s in starts], dtype=float),
+        variances=np.array([variance[s] for s in starts], dtype=float),
+    )

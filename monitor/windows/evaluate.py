@@ -39,6 +39,7 @@ def evaluate(
     last_prediction_ms: int | None,
     last_label_ms: int | None,
     settings: EvaluationSettings,
+    sequential_values: dict[str, float] | None = None,
 ) -> WindowResult:
     aggregate = window.aggregate
     values: dict[str, float] = {
@@ -51,6 +52,7 @@ def evaluate(
         values["seconds_since_last_prediction"] = max(now_ms - last_prediction_ms, 0) / 1000
     if last_label_ms is not None:
         values["seconds_since_last_label"] = max(now_ms - last_label_ms, 0) / 1000
+    values.update(sequential_values or {})
     for quantile, value in label_delay_quantiles(aggregate, tuple(LABEL_DELAY_QUANTILES)).items():
         values[LABEL_DELAY_QUANTILES[quantile]] = value
 
@@ -87,6 +89,9 @@ def evaluate(
             continue
         for name in DRIFT:
             values[drift_key(name, distribution)] = float(getattr(drift, name))
+    # Plain floats whatever a metric returned (numpy scalars do not serialise to JSON,
+    # and the values go into webhook payloads and the API as they are).
+    values = {key: float(value) for key, value in values.items()}
     return WindowResult(
         series=series,
         evaluated_at=to_datetime(now_ms),

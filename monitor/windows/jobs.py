@@ -14,12 +14,20 @@ from monitor.core.series import ALL, SeriesWindow
 from monitor.core.times import wall_clock_ms
 from monitor.settings import Settings, WindowSettings
 from monitor.store import claims
-from monitor.store.aggregates import SeriesInfo, WindowAggregate, list_series, load_window
+from monitor.store.aggregates import (
+    SeriesInfo,
+    WindowAggregate,
+    list_series,
+    load_bucket_residuals,
+    load_window,
+)
+from monitor.store.buckets import bucket_start
 from monitor.store.db.engine import Engine
 from monitor.store.results import save_results
 from monitor.windows.evaluate import evaluate
 from monitor.windows.references import ReferenceResolver
 from monitor.windows.segments import OTHER, cap_segments
+from monitor.windows.sequential import detector_values, plan_for
 
 logger = logging.getLogger(__name__)
 
@@ -166,9 +174,29 @@ class WindowJob:
                     last_prediction_ms=_latest(i.last_prediction_ms for i in members),
                     last_label_ms=_latest(i.last_label_ms for i in members),
                     settings=settings,
+                    sequential_values=self._sequential_values(model_id, version, segment, end),
                 )
             )
         return results
+
+    def _sequential_values(
+        self, model_id: str, version: str, segment: str, end: int
+    ) -> dict[str, float]:
+        settings = self._settings.evaluation.sequential
+        if not settings.enabled or segment.endswith(f"={OTHER}"):
+            return {}  # __other__ merges segments that change between ticks: no history
+        plan = plan_for(self._window, settings)
+        residuals = load_bucket_residuals(
+            self._engine,
+            model_id=model_id,
+            model_version=None if version == ALL else version,
+            segment=segment,
+            # The lookback's buckets, the newest being the one still filling at ``end``.
+            start_ms=bucket_start(end, plan.resolution_s) - plan.lookback_ms + plan.resolution_ms,
+            end_ms=end,
+            resolution_s=plan.resolution_s,
+        )
+        return detector_values(residuals, plan, settings)
 
 
 def _latest(times: Iterable[int | None]) -> int | None:

@@ -63,6 +63,16 @@ ESTIMATE_GAPS = {
     "window's labelled events: far from 0 means the estimates' calibration assumption failed."
     for key in ESTIMATED
 }
+#: The sequential detector (``evaluation.sequential``), on the labelled buckets of its
+#: lookback, whatever their count; a rule of ``kind: sequential`` tests the ratio.
+SEQUENTIAL = {
+    "calibration_cusum_under": "CUSUM of the per-bucket standardised residual sum(y-p)/"
+    "sqrt(sum p(1-p)): evidence that labels run above the probabilities.",
+    "calibration_cusum_over": "CUSUM evidence that labels run below the probabilities.",
+    "calibration_cusum_limit": "Decision limit of the CUSUM for evaluation.sequential.arl "
+    "evaluations between false alarms on a calibrated model.",
+    "calibration_cusum_ratio": "The larger CUSUM over its limit: 1 or more is an alarm.",
+}
 #: Volume and freshness, always present.
 VOLUME = {
     "window_predictions": "Predictions in the window (by prediction time).",
@@ -104,6 +114,7 @@ ALL_KEYS = (
     frozenset(LABELLED)
     | frozenset(ESTIMATED)
     | frozenset(ESTIMATE_GAPS)
+    | frozenset(SEQUENTIAL)
     | frozenset(VOLUME)
     | DRIFT_KEYS
     | set(LABEL_DELAY_QUANTILES.values())
