@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
@@ -185,7 +186,14 @@ class App:
                 id="alertmanager",
             )
         if self.deliverer is not None:
-            scheduler.add_job(self.deliverer.deliver_due, "interval", seconds=1, id="webhooks")
+            # A thread per webhook lane, apart from the window jobs' pool: a slow receiver
+            # delays its own deliveries only, never another webhook's or a window job.
+            lanes = self.deliverer.lanes()
+            scheduler.add_executor(ThreadPoolExecutor(max_workers=len(lanes)), "webhooks")
+            for name, lane in lanes.items():
+                scheduler.add_job(
+                    lane, "interval", seconds=1, id=f"webhooks:{name}", executor="webhooks"
+                )
         scheduler.add_job(
             self.maintenance.retention,
             "interval",

@@ -293,6 +293,7 @@ class WebhookSettings(_Section):
     max_attempts: int = Field(8, ge=1)
     backoff_initial: Duration = 1.0
     backoff_max: Duration = 300.0
+    #: The whole attempt's deadline (connect, send, the receiver's answer), not per phase.
     timeout: Duration = 10.0
 
 

@@ -2,8 +2,9 @@
 
 When an alert fires, a delivery row per webhook is written in the same transaction as
 the alert's state (so a firing alert and its deliveries exist together or not at all).
-A delivery loop, on every replica, takes due rows with a lease, POSTs them signed, and
-records the outcome:
+A delivery loop, on every replica and one lane per webhook, takes a due row with a lease,
+POSTs it signed within one overall deadline (``timeout``: ``alerts/deadline.py``), and
+records the outcome if the lease is still its own (``store/outbox.py``):
 
 - 2xx: ``delivered``; never sent again, also after a restart;
 - anything else (status, timeout, refused): retried after
@@ -18,20 +19,25 @@ idempotency key), which is what receivers de-duplicate on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
+from monitor.alerts.deadline import GRACE_S, attempt_client, post_within
 from monitor.alerts.render import rendered_annotations
 from monitor.alerts.signing import signed_headers, signing_key
 from monitor.core.errors import UserError
+from monitor.core.redaction import redact_text, url_secrets
 from monitor.core.times import wall_clock_ms
 from monitor.rules.engine import Transition
 from monitor.settings import WebhookSettings
@@ -40,8 +46,11 @@ from monitor.store.db.engine import Engine
 from monitor.store.outbox import DEAD, DELIVERED, PENDING, Delivery, NewDelivery
 
 logger = logging.getLogger(__name__)
-#: A delivery taken by one replica is invisible to the others for this long.
+#: A delivery taken by one replica is invisible to the others for its attempt's deadline
+#: plus this margin (for the store round trips before and after the attempt).
 LEASE_MARGIN_MS = 30_000
+#: The lane of deliveries whose webhook is no longer configured: they are dead-lettered.
+UNCONFIGURED = "(unconfigured)"
 
 
 class MissingWebhookSecret(UserError, RuntimeError):
@@ -123,13 +132,15 @@ def deliveries(
 
 
 class DeliveryMetrics:
-    OUTCOMES = ("delivered", "retry", "dead")
+    OUTCOMES = ("delivered", "retry", "dead", "lease_lost")
 
     def __init__(self, registry: CollectorRegistry, webhooks: Iterable[str] = ()) -> None:
         self.outcomes = Counter(
             "calmon_webhook_deliveries",
             "Webhook delivery attempts by outcome: delivered, retry (failed, will retry), "
-            "dead (failed for the last time, dead-lettered).",
+            "dead (failed for the last time, dead-lettered), lease_lost (the attempt "
+            "outlived its lease and another replica took the delivery over: its outcome "
+            "was dropped).",
             ["webhook", "outcome"],
             registry=registry,
         )
@@ -145,6 +156,14 @@ def backoff_ms(settings: WebhookSettings, attempt: int, rng: random.Random) -> i
 
 
 class WebhookDeliverer:
+    """Delivers the outbox, one lane per webhook.
+
+    A lane takes one due delivery at a time with a lease of the attempt's deadline
+    (``timeout``) plus a margin, so the lease always covers the attempt it was taken
+    for; the daemon runs the lanes concurrently (:meth:`lanes`), so a slow receiver
+    delays only its own deliveries.
+    """
+
     def __init__(
         self,
         engine: Engine,
@@ -154,46 +173,81 @@ class WebhookDeliverer:
         clock_ms: Callable[[], int] = wall_clock_ms,
         client: httpx.Client | None = None,
         seed: int | None = None,
+        lease_margin_ms: int = LEASE_MARGIN_MS,
     ) -> None:
         self._engine = engine
         self._webhooks = dict(webhooks)
         self._keys = {name: webhook_key(s, name) for name, s in self._webhooks.items()}
         self._metrics = metrics
         self._clock_ms = clock_ms
-        self._client = client or httpx.Client()
+        self._client = client or attempt_client()
         self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()  # lanes run in threads of their own
+        self._lease_margin_ms = lease_margin_ms
 
     def close(self) -> None:
         self._client.close()
 
-    def deliver_due(self, limit: int = 50) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
-        taken = outbox.take_due(self._engine, self._clock_ms(), limit, self._lease_ms)
-        for delivery in taken:
-            self._attempt(delivery)
-        return len(taken)
+    def lanes(self) -> dict[str, Callable[[], int]]:
+        """One job per webhook for the scheduler, plus one that dead-letters deliveries
+        of webhooks no longer configured."""
+        jobs: dict[str, Callable[[], int]] = {
+            name: functools.partial(self.deliver_due, webhook=name) for name in self._webhooks
+        }
+        jobs[UNCONFIGURED] = self.dead_letter_unconfigured
+        return jobs
 
-    def _lease_ms(self, webhook: str) -> int:
-        settings = self._webhooks.get(webhook)
-        return int((settings.timeout if settings else 10.0) * 1000) + LEASE_MARGIN_MS
+    def deliver_due(self, limit: int = 50, *, webhook: str | None = None) -> int:
+        """Attempt due deliveries once each, up to ``limit`` per webhook; returns how many
+        were attempted. With ``webhook``, that webhook's lane only; without, every lane
+        at once (waited for) and the unconfigured webhooks' deliveries."""
+        if webhook is not None:
+            return self._lane(webhook, limit)
+        attempted = self.dead_letter_unconfigured(limit)
+        with ThreadPoolExecutor(max_workers=max(1, len(self._webhooks))) as pool:
+            lanes = [pool.submit(self._lane, name, limit) for name in self._webhooks]
+            return attempted + sum(lane.result() for lane in lanes)
 
-    def _attempt(self, row: Delivery) -> None:
-        settings = self._webhooks.get(row.webhook)
-        error: str | None
-        if settings is None:
-            error = f"webhook {row.webhook!r} is no longer configured"
-        else:
-            body = row.body.encode()
-            headers = signed_headers(
-                self._keys[row.webhook], body, row.idempotency_key, int(time.time())
+    def dead_letter_unconfigured(self, limit: int = 50) -> int:
+        done, started_ms = 0, self._clock_ms()
+        while done < limit:
+            row = outbox.take_next(
+                self._engine,
+                self._clock_ms(),
+                LEASE_MARGIN_MS,
+                not_webhooks=self._webhooks,
+                due_by_ms=started_ms,
             )
-            try:
-                response = self._client.post(
-                    row.url, content=body, headers=headers, timeout=settings.timeout
-                )
-                error = None if response.is_success else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            if row is None:
+                break
+            self._record(row, None, f"webhook {row.webhook!r} is no longer configured")
+            done += 1
+        return done
+
+    def _lane(self, webhook: str, limit: int) -> int:
+        settings = self._webhooks[webhook]
+        lease_ms = int((settings.timeout + GRACE_S) * 1000) + self._lease_margin_ms
+        attempted, started_ms = 0, self._clock_ms()
+        while attempted < limit:
+            # Due by the pass's start: a failed row's retry waits for a later pass.
+            row = outbox.take_next(
+                self._engine, self._clock_ms(), lease_ms, webhook=webhook, due_by_ms=started_ms
+            )
+            if row is None:
+                break
+            self._attempt(row, settings)
+            attempted += 1
+        return attempted
+
+    def _attempt(self, row: Delivery, settings: WebhookSettings) -> None:
+        body = row.body.encode()
+        headers = signed_headers(
+            self._keys[row.webhook], body, row.idempotency_key, int(time.time())
+        )
+        error = post_within(self._client, row.url, body, headers, settings.timeout)
+        if error is not None:
+            # httpx's error text repeats the URL, which may carry credentials.
+            error = redact_text(error, url_secrets(row.url))[:500]
         self._record(row, settings, error)
 
     def _record(self, row: Delivery, settings: WebhookSettings | None, error: str | None) -> None:
@@ -204,18 +258,11 @@ class WebhookDeliverer:
             state = outcome = DELIVERED
         elif settings is None or attempts >= settings.max_attempts:
             state = outcome = DEAD
-            logger.error(
-                "webhook delivery dead-lettered",
-                extra={"webhook": row.webhook, "key": row.idempotency_key, "error": error},
-            )
         else:
             state, outcome = PENDING, "retry"
-            next_attempt_ms = now + backoff_ms(settings, attempts, self._rng)
-            logger.warning(
-                "webhook delivery failed, will retry",
-                extra={"webhook": row.webhook, "attempt": attempts, "error": error},
-            )
-        outbox.record_attempt(
+            with self._rng_lock:
+                next_attempt_ms = now + backoff_ms(settings, attempts, self._rng)
+        recorded = outbox.record_attempt(
             self._engine,
             row,
             error=error,
@@ -223,4 +270,20 @@ class WebhookDeliverer:
             now_ms=now,
             next_attempt_ms=next_attempt_ms,
         )
+        if not recorded:
+            outcome = "lease_lost"
+            logger.warning(
+                "webhook attempt outlived its lease; another replica took the delivery over",
+                extra={"webhook": row.webhook, "key": row.idempotency_key, "error": error},
+            )
+        elif state == DEAD:
+            logger.error(
+                "webhook delivery dead-lettered",
+                extra={"webhook": row.webhook, "key": row.idempotency_key, "error": error},
+            )
+        elif state == PENDING:
+            logger.warning(
+                "webhook delivery failed, will retry",
+                extra={"webhook": row.webhook, "attempt": attempts, "error": error},
+            )
         self._metrics.outcomes.labels(row.webhook, outcome).inc()
