@@ -9,11 +9,14 @@ import struct
 import subprocess
 import sys
 from datetime import datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine
 
+from monitor.core.records import Label, Prediction
 from monitor.core.results import ReferenceUsed
 from monitor.report.build import reference_caption
 from monitor.store.write.event_store import EventStore
@@ -114,3 +117,83 @@ def test_the_reference_caption_shows_seconds_only_when_the_period_has_them() -> 
     assert "2026-11-28 21:17:05 to 2026-11-28 21:17:50 UTC." in caption(
         "2026-11-28T21:17:05+00:00", "2026-11-28T21:17:50+00:00"
     )
+
+
+#: Ids and segment values as an attacker (or an unlucky producer) could send them: each
+#: would break out of its text, attribute or title if the report did not escape it.
+HOSTILE_MODEL = "fraud<script>alert('m')</script>\"&amp;é☃"
+HOSTILE_VERSION = "v1</title><script>x()</script>"
+HOSTILE_REGIONS = ('eu" onmouseover="alert(1)', "us'><img src=x onerror=alert(2)>", "ü<!--")
+
+
+class _Page(HTMLParser):
+    """Every tag, attribute and piece of text of a page, as a browser would parse it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+        self.text: list[str] = []
+        self.comments: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes |= {name for name, _ in attrs}
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        self.comments.append(data)
+
+
+def test_hostile_ids_and_segments_are_text_in_the_report(
+    sqlite_url: str, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    clock = Clock(1_790_000_000_000)
+    app = make_app(sqlite_engine, rules, [], clock)
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
+    rng = np.random.default_rng(3)
+    for step in range(2):
+        clock.ms += 5 * MINUTE
+        records: list[Prediction | Label] = []
+        for r, region in enumerate(HOSTILE_REGIONS):
+            p = rng.uniform(0.05, 0.95, 400)
+            y = (rng.uniform(size=p.size) < p**3).astype(int)  # over-confident: fires
+            for i in range(p.size):
+                event = f"{step}-{r}-{i}"
+                t = clock.ms - 2 * MINUTE + i * 100
+                records.append(
+                    Prediction(HOSTILE_MODEL, event, HOSTILE_VERSION, t, float(p[i] * 4 - 2),
+                               float(p[i]), {"region": region})
+                )  # fmt: skip
+                records.append(Label(HOSTILE_MODEL, event, int(y[i]), t + 1000))
+        store.write_batch(records)
+        app.jobs[0].evaluate_now(clock.ms)
+    config = tmp_path / "calmon.yaml"
+    config.write_text("store: {segment_keys: [region]}\nwindows: [{name: 5m, length: 5m}]\n")
+    html = tmp_path / "report.html"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "monitor", "report", "-c", str(config),
+            "--model", HOSTILE_MODEL, "--window", "5m", "--version", HOSTILE_VERSION,
+            "--segment", f"region={HOSTILE_REGIONS[0]}", "--since", "3650d", "--out", str(html),
+        ],
+        capture_output=True, text=True, env={**os.environ, "CALMON_STORE_URL": sqlite_url},
+        timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = _Page()
+    page.feed(html.read_text(encoding="utf-8"))
+    page.close()
+    # Only the report's own markup: nothing the data could have opened.
+    assert not page.tags & {"script", "img", "iframe", "object", "embed"}, page.tags
+    assert not {a for a in page.attributes if a.startswith("on")}, page.attributes
+    assert page.comments == []
+    # And the data is all there, as text, exactly as sent.
+    text = "".join(page.text)
+    assert f"calmon report: {HOSTILE_MODEL}" in text
+    assert f"version {HOSTILE_VERSION}, segment region={HOSTILE_REGIONS[0]}" in text
+    assert all(f"region={region}" in text for region in HOSTILE_REGIONS)
