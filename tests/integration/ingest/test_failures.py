@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from kafka import KafkaProducer
@@ -83,7 +82,16 @@ def test_killed_between_write_and_commit_then_restarted_counts_each_event_once(
         wait_until(
             lambda: _window_counts(migrated_engine) == (300, 300), timeout_s=90, what="all events"
         )
-        time.sleep(2)  # any double counting would show up as more than 300
+        # Every offset committed: the restarted worker has nothing left to read, so a
+        # double count would show now.
+        wait_until(
+            lambda: all(
+                committed_total(kafka_settings, topic) == 300
+                for topic in (kafka_settings.topics.probabilities, kafka_settings.topics.labels)
+            ),
+            timeout_s=60,
+            what="every offset committed",
+        )
         assert _window_counts(migrated_engine) == (300, 300)
         assert count_events(migrated_engine) == 300
     finally:
@@ -129,12 +137,16 @@ def test_database_outage_pauses_ingest_without_committing(
 
         postgres_cluster.stop()
         send_all(producer, topic, [prediction(i) for i in range(100, 250)])
-        outage_end = time.monotonic() + 30
-        while time.monotonic() < outage_end:
+
+        def retried_without_committing() -> bool:
             # Nothing past the first batch may be committed while the store is away.
             assert committed_total(kafka_settings, topic) == 100
-            time.sleep(2)
-        assert (registry.get_sample_value("calmon_ingest_write_retries_total") or 0) >= 3
+            return (registry.get_sample_value("calmon_ingest_write_retries_total") or 0) >= 3
+
+        # Three failed writes of the batch (0.5 s, 1 s, 2 s of backoff apart), not a
+        # fixed 30 s: the worker has then held the batch through retries, observably.
+        wait_until(retried_without_committing, timeout_s=60, what="three retries, no commit")
+        assert committed_total(kafka_settings, topic) == 100
         postgres_cluster.start()
 
         wait_until(
@@ -169,12 +181,12 @@ def test_broker_restart_resumes_from_committed_offsets(
         send_all(producer, "preds", payloads)
         producer.close()
 
-    with running_worker(kafka, store) as (_worker, _metrics, registry):
+    with running_worker(kafka, store) as (worker, _metrics, registry):
         produce([prediction(i) for i in range(100)])
         wait_until(lambda: committed_total(kafka, "preds") == 100, what="first batch committed")
 
         persistent_broker.stop()
-        time.sleep(3)  # the worker sees the broker gone and keeps retrying
+        wait_until(lambda: not worker.broker_connected(), timeout_s=30, what="broker gone")
         persistent_broker.start()
         produce([prediction(i) for i in range(100, 180)])
 

@@ -427,6 +427,22 @@ def test_an_event_another_writer_creates_mid_batch_is_joined_not_lost(
     engine.dispose()
 
 
+def _wait_for_a_lock_wait(engine: Engine, timeout_s: float = 10) -> None:
+    """Until another session of this database waits for a row lock (PostgreSQL)."""
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + timeout_s
+    with engine.connect() as connection:
+        while connection.execute(query).scalar_one() == 0:
+            assert time.monotonic() < deadline, "no session waited for a lock"
+            connection.rollback()  # a fresh snapshot of pg_stat_activity
+            time.sleep(0.01)
+
+
 def test_a_deadlock_with_another_writer_is_redone_with_rows_locked_in_order(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,7 +475,7 @@ def test_a_deadlock_with_another_writer_is_redone_with_rows_locked_in_order(
             lock = "SELECT 1 FROM events WHERE event_id = :e FOR UPDATE"
             connection.execute(text(lock), {"e": "e1"})
             other_holds_e1.set()
-            time.sleep(0.5)  # this batch's UPDATE now holds e0 and waits for e1
+            _wait_for_a_lock_wait(engine)  # this batch's UPDATE holds e0 and waits for e1
             try:
                 connection.execute(text(lock), {"e": "e0"})
                 connection.commit()
@@ -511,7 +527,7 @@ def test_a_deadlock_in_the_locked_redo_is_redone_again(
     def insert_waiting(connection, labels, now, result):  # type: ignore[no-untyped-def]
         if threading.current_thread().name == "N":
             n_holds_x.set()
-            time.sleep(0.5)  # L inserts a and waits for x meanwhile
+            _wait_for_a_lock_wait(engine)  # L inserts a and waits for x meanwhile
         return real_insert_waiting(connection, labels, now, result)
 
     monkeypatch.setattr(common_cases, "write", write)
