@@ -27,6 +27,7 @@ from monitor.settings import Settings
 from monitor.store.alerts import alert_transaction
 from monitor.store.db.engine import Engine
 from monitor.store.results import latest_results
+from monitor.windows.action import recommended_action
 from monitor.windows.recalibration import UNAVAILABLE, recalibration
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,13 @@ class AlertPipeline:
                 if transition.kind == "firing" and transition.rule.actions:
                     recommendation = self._recalibration(transition)
                     transaction.enqueue_deliveries(
-                        deliveries(transition, self._settings.webhooks, base_url, recommendation),
+                        deliveries(
+                            transition,
+                            self._settings.webhooks,
+                            base_url,
+                            recommendation,
+                            self._action(transition),
+                        ),
                         now,
                     )
                     awaiting = recalibration_of(transition, recommendation, results)
@@ -136,6 +143,18 @@ class AlertPipeline:
         except Exception as error:  # a bug in a fit must not lose the alert
             logger.exception("recalibration failed", extra={"series": _series_name(transition)})
             return {"status": UNAVAILABLE, "reason": f"the fit failed: {type(error).__name__}"}
+
+    def _action(self, transition: Transition) -> dict[str, Any]:
+        """Recalibrate, retrain or neither; like the fit, never holds the alert back."""
+        try:
+            return recommended_action(self._engine, transition.result, self._settings.evaluation)
+        except Exception as error:
+            logger.exception("action comparison failed", extra={"series": _series_name(transition)})
+            reason = f"the comparison failed: {type(error).__name__}"
+            return {
+                "recommendation": "none",
+                "evidence": {"status": UNAVAILABLE, "reasons": [reason]},
+            }
 
     def _rendered(self, state: AlertState) -> StoredAlert:
         rule = self._by_name[state.rule]

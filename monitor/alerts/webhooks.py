@@ -72,10 +72,14 @@ def webhook_key(settings: WebhookSettings, name: str) -> bytes:
 
 
 def payload(
-    transition: Transition, base_url: str, recalibration: Mapping[str, Any] | None = None
+    transition: Transition,
+    base_url: str,
+    recalibration: Mapping[str, Any] | None = None,
+    action: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a recalibration pipeline receives: the alert, its evidence and, when it was
-    computed, the recommended calibrator (``docs/recalibration.md``)."""
+    """What a recalibration pipeline receives: the alert, its evidence and, when they
+    were computed, the recommended calibrator (``docs/recalibration.md``) and whether to
+    recalibrate or retrain (``windows/action.py``)."""
     alert, rule, result = transition.alert, transition.rule, transition.result
     series = alert.series
     query = httpx.QueryParams(
@@ -109,6 +113,17 @@ def payload(
             if recalibration is not None
             else {"status": "unavailable", "reason": "not computed for this alert"}
         ),
+        **_action_fields(action),
+    }
+
+
+def _action_fields(action: Mapping[str, Any] | None) -> dict[str, Any]:
+    if action is None:
+        evidence = {"status": "unavailable", "reasons": ["not computed for this alert"]}
+        return {"recommendation": "none", "recommendation_evidence": evidence}
+    return {
+        "recommendation": action["recommendation"],
+        "recommendation_evidence": action["evidence"],
     }
 
 
@@ -117,9 +132,10 @@ def deliveries(
     webhooks: Mapping[str, WebhookSettings],
     base_url: str,
     recalibration: Mapping[str, Any] | None = None,
+    action: Mapping[str, Any] | None = None,
 ) -> list[NewDelivery]:
     """One outbox delivery per action of a firing alert, keyed by its episode."""
-    body = orjson.dumps(payload(transition, base_url, recalibration)).decode()
+    body = orjson.dumps(payload(transition, base_url, recalibration, action)).decode()
     return [
         NewDelivery(
             idempotency_key=f"{transition.alert.alert_id}:{name}",

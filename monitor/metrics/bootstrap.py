@@ -32,6 +32,16 @@ def ece_bootstrap_interval_from_bins(
 ) -> Interval:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    ece = ece_bootstrap_resamples_from_bins(bins, n_resamples=n_resamples, seed=seed)
+    tail = (1.0 - confidence) / 2.0
+    lower, upper = np.quantile(ece, [tail, 1.0 - tail])
+    return Interval(lower=float(lower), upper=float(upper))
+
+
+def ece_bootstrap_resamples_from_bins(
+    bins: BinSums, *, n_resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """The ECE of each bootstrap resample (for intervals of a difference of ECEs)."""
     n_resamples = positive_int(n_resamples, "n_resamples")
     occupied = bins.count > 0
     count = bins.count[occupied]
@@ -48,10 +58,7 @@ def ece_bootstrap_interval_from_bins(
     forecast = resampled * mean_p + np.sqrt(resampled * variance_p) * rng.standard_normal(
         resampled.shape
     )
-    ece = np.abs(positives - forecast).sum(axis=1) / n
-    tail = (1.0 - confidence) / 2.0
-    lower, upper = np.quantile(ece, [tail, 1.0 - tail])
-    return Interval(lower=float(lower), upper=float(upper))
+    return np.abs(positives - forecast).sum(axis=1) / n
 
 
 def ece_bootstrap_interval(
