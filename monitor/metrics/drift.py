@@ -7,11 +7,14 @@ reference + current, so PSI values of different windows stay comparable.
 
 Exactness against the events themselves:
 
-- PSI and Jensen-Shannon are computed on the PSI bins, whose edges are reference
-  quantiles snapped to grid-cell boundaries; a window's bin counts are therefore exact
-  whether they come from events or from aggregates.
+- PSI and Jensen-Shannon are computed on the PSI bins, whose edges are the reference's
+  quantiles snapped down to the boundary of the grid cell holding them; a window's bin
+  counts are therefore the same whether they come from events or from aggregates. They
+  are *not* the textbook PSI with edges at the exact quantiles: the events of the edge
+  cells may sit on the other side of an edge. :func:`psi_snapping_bound` bounds the
+  difference from the edge cells' masses (docs/windows-and-metrics.md has numbers).
 - KS is evaluated at cell boundaries: 0 <= D_events - D_cells <= max over cells of the
-  larger of the two cells' probability masses (reported as ``ks_error_bound``).
+  larger of the two cells' probability masses (exported as ``ks_error_bound``).
 - Wasserstein-1 uses each cell's representative value: |W_events - W_cells| <= the mean
   distance of values to their representatives in both samples (``wasserstein_error_bound``;
   at most 0.5% of E|x| for raw scores, 1/10240 for probabilities).
@@ -27,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -205,6 +209,115 @@ def psi_from_counts(reference_counts: FloatArray, current_counts: FloatArray) ->
     r = np.maximum(reference_counts / reference_counts.sum(), PSI_EPS)
     c = np.maximum(current_counts / current_counts.sum(), PSI_EPS)
     return float(((c - r) * np.log(c / r)).sum())
+
+
+def psi_snapping_bound(
+    reference: ReferenceProfile, current: SparseHistogram, *, n_bins: int
+) -> float:
+    """Largest difference between calmon's PSI and the textbook PSI at exact quantiles.
+
+    The textbook PSI here is the same formula (fractions floored at ``PSI_EPS``) on
+    ``n_bins`` bins whose edges are the reference's sample quantiles ``j / n_bins``
+    themselves, anywhere inside the grid cell that calmon snapped each to: always true
+    of the order statistic of rank floor(qn) (0-based), the one calmon locates; true of
+    numpy's ``inverted_cdf`` and ``linear`` quantiles whenever the neighbouring order
+    statistics share that cell (with thousands of events, nearly always).
+
+    Derivation. Moving edge ``j`` from its cell's lower boundary up into the cell moves
+    a mass ``a_j`` in ``[0, R_j]`` of the reference (``R_j``: its mass in that cell) from
+    bin ``j + 1`` to bin ``j``, and ``b_j`` in ``[0, C_j]`` of the window. PSI is a sum of
+    ``t(r, c) = (c - r) ln(c / r)`` over bins, jointly convex in the fractions (a sum of
+    two perspectives of ``u ln u``), so with ``x0`` calmon's fractions and ``x`` the
+    textbook ones, ``grad f(x0) . (x - x0) <= f(x) - f(x0) <= grad f(x) . (x - x0)``.
+    ``grad f . (x - x0) = sum_j a_j (g_j - g_{j+1}) + b_j (h_j - h_{j+1})``, with
+    ``g = dt/dr = 1 - u - ln u`` and ``h = dt/dc = 1 - 1/u + ln u`` functions of
+    ``u = c / r`` alone, monotone; over the box of fractions each bin can reach, they
+    are bounded by their values at that bin's extreme ``u``. When a fraction can reach
+    the ``PSI_EPS`` floor the argument does not hold, and each bin's term is bounded on
+    its own box instead (its largest corner above, the tangent plane below): valid, but
+    loose by orders of magnitude when a bin is nearly empty.
+
+    ``inf`` when the profile has fewer bins than ``n_bins``: two quantiles shared a cell
+    and were merged, so the two PSIs do not have the same bins.
+    """
+    if reference.n_bins < n_bins:
+        return math.inf
+    ref_counts = reference.psi_bin_counts(reference.histogram())
+    cur_counts = reference.psi_bin_counts(current)
+    if cur_counts.sum() == 0:
+        raise MetricInputError(f"no {reference.kind} values in the current window")
+    moved_r = _on_cells(reference.psi_edges, reference.histogram()) / ref_counts.sum()
+    moved_c = _on_cells(reference.psi_edges, current) / cur_counts.sum()
+    r0, c0 = ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
+    # Bin b can lose edge cell b - 1's mass and gain edge cell b's.
+    r_lo, r_hi = r0 - np.append(0.0, moved_r), np.minimum(r0 + np.append(moved_r, 0.0), 1.0)
+    c_lo, c_hi = c0 - np.append(0.0, moved_c), np.minimum(c0 + np.append(moved_c, 0.0), 1.0)
+    if min(r_lo.min(), c_lo.min()) > PSI_EPS:
+        return _coupled_bound(r0, c0, (r_lo, r_hi, c_lo, c_hi), moved_r, moved_c)
+    return _per_bin_bound(*(np.maximum(x, PSI_EPS) for x in (r0, c0, r_lo, r_hi, c_lo, c_hi)))
+
+
+def _dt_dr(u: FloatArray) -> FloatArray:
+    return 1.0 - u - np.log(u)
+
+
+def _dt_dc(u: FloatArray) -> FloatArray:
+    return 1.0 - 1.0 / u + np.log(u)
+
+
+def _coupled_bound(
+    r0: FloatArray,
+    c0: FloatArray,
+    box: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    moved_r: FloatArray,
+    moved_c: FloatArray,
+) -> float:
+    r_lo, r_hi, c_lo, c_hi = box
+    u0, u_min, u_max = c0 / r0, c_lo / r_hi, c_hi / r_lo
+    # Above: grad at the textbook point, each bin's derivative at its extreme u
+    # (dt/dr decreases with u, dt/dc increases).
+    above = (
+        np.maximum(_dt_dr(u_min[:-1]) - _dt_dr(u_max[1:]), 0.0) @ moved_r
+        + np.maximum(_dt_dc(u_max[:-1]) - _dt_dc(u_min[1:]), 0.0) @ moved_c
+    )
+    # Below: grad at calmon's point.
+    below = (
+        np.minimum(_dt_dr(u0[:-1]) - _dt_dr(u0[1:]), 0.0) @ moved_r
+        + np.minimum(_dt_dc(u0[:-1]) - _dt_dc(u0[1:]), 0.0) @ moved_c
+    )
+    return float(max(above, -below))
+
+
+def _psi_term(r: FloatArray, c: FloatArray) -> FloatArray:
+    return (c - r) * np.log(c / r)
+
+
+def _per_bin_bound(
+    r0: FloatArray,
+    c0: FloatArray,
+    r_lo: FloatArray,
+    r_hi: FloatArray,
+    c_lo: FloatArray,
+    c_hi: FloatArray,
+) -> float:
+    t0 = _psi_term(r0, c0)
+    corners = np.max([_psi_term(r, c) for r in (r_lo, r_hi) for c in (c_lo, c_hi)], axis=0)
+    u0 = c0 / r0
+    below = np.maximum(-_dt_dr(u0) * (r_lo - r0), -_dt_dr(u0) * (r_hi - r0)) + np.maximum(
+        -_dt_dc(u0) * (c_lo - c0), -_dt_dc(u0) * (c_hi - c0)
+    )
+    return float(np.maximum(np.maximum(corners - t0, below), 0.0).sum())
+
+
+def _on_cells(cells: np.ndarray, histogram: SparseHistogram) -> FloatArray:
+    """The histogram's count in each of ``cells`` (0 where it has none)."""
+    at = np.searchsorted(histogram.keys, cells)
+    inside = at < histogram.keys.size
+    found = np.zeros(cells.size, dtype=bool)
+    found[inside] = histogram.keys[at[inside]] == cells[inside]
+    out = np.zeros(cells.size)
+    out[found] = histogram.values[at[found], 0]
+    return out
 
 
 def js_distance_from_counts(reference_counts: FloatArray, current_counts: FloatArray) -> float:

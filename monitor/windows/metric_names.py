@@ -88,6 +88,12 @@ DRIFT = {
     "ks_pvalue": "Asymptotic p-value of the KS test against the reference.",
     "js_distance": "Jensen-Shannon distance (base 2) against the reference.",
     "wasserstein_distance": "Wasserstein-1 distance to the reference.",
+    # From aggregates KS and Wasserstein are computed on grid cells; their largest
+    # difference to the values on the events themselves (monitor/metrics/drift.py).
+    "ks_error_bound": "How far the KS statistic (evaluated on grid cells) can be below "
+    "the KS statistic of the events themselves; it is never above it.",
+    "wasserstein_error_bound": "Largest difference between the Wasserstein-1 distance "
+    "(on grid cells' representative values) and that of the events themselves.",
 }
 #: What drift is measured on, per distribution, always present (the reference's count only
 #: in series that have a reference: not a segment's ``__other__``). Together they tell

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from scipy import stats
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 from sqlalchemy import Engine
@@ -199,4 +200,47 @@ def test_metrics_export_the_events_drift_is_measured_on(
     assert in_window["region=eu"] == N // 4
     assert families["calmon_drift_window_events"] == {
         key: float(in_window[key[1]]) for key in series
+    }
+
+
+def test_ks_and_wasserstein_come_with_their_error_bounds(
+    api_url: str, events: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """From aggregates KS and Wasserstein-1 are computed on grid cells: the API and
+    /metrics carry the bound on their distance to scipy's values on the events."""
+    p, _, region = events
+    eu = region == "eu"
+    series = {
+        (s["model_version"], s["segment"]): s["values"]
+        for s in _get(f"{api_url}/api/v1/series").json()
+    }
+    values = series["v1", "region=eu"]
+    raw = np.log(p / (1 - p))
+    for distribution, reference, current in (
+        ("raw_score", raw, raw[eu]),
+        ("probability", p, p[eu]),
+    ):
+        ks_bound = values[f"ks_error_bound_{distribution}"]
+        w_bound = values[f"wasserstein_error_bound_{distribution}"]
+        exact_ks = stats.ks_2samp(reference, current).statistic
+        exact_w = stats.wasserstein_distance(reference, current)
+        assert -1e-12 <= exact_ks - values[f"ks_statistic_{distribution}"] <= ks_bound
+        assert abs(values[f"wasserstein_distance_{distribution}"] - exact_w) <= w_bound
+        # Both bounds are small: KS's the largest cell mass, Wasserstein's each sample's
+        # mean distance to its cell representative (0.5% relative for raw scores, half a
+        # cell of 1/10240 for probabilities).
+        assert 0 < ks_bound <= 0.01
+        spread = np.mean(np.abs(reference)) + np.mean(np.abs(current))
+        assert 0 < w_bound < 0.0051 * spread + 2 / 20480
+    exported = {
+        (family.name, s.labels["distribution"]): s.value
+        for family in text_string_to_metric_families(_get(f"{api_url}/metrics").text)
+        if family.name in ("calmon_ks_error_bound", "calmon_wasserstein_error_bound")
+        for s in family.samples
+        if (s.labels["model_version"], s.labels["segment"]) == ("v1", "region=eu")
+    }
+    assert exported == {
+        (f"calmon_{name}", distribution): values[f"{name}_{distribution}"]
+        for name in ("ks_error_bound", "wasserstein_error_bound")
+        for distribution in ("raw_score", "probability")
     }
