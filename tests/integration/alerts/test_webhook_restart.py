@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from monitor.settings import KafkaSettings, Settings, WebhookSettings
 from monitor.store.db.tables import WebhookDelivery
 from tests.fixtures.http_receiver import Receiver
 from tests.integration.alerts.test_webhooks import drifted_result
+from tests.integration.ingest.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +81,15 @@ def test_a_pending_delivery_survives_a_killed_daemon(
     second = start_daemon(config, sqlite_url, log)
     try:
         http_receiver.wait_for(lambda got: any(r.status == 200 for r in got), timeout=90)
-        time.sleep(3)  # any second delivery would happen within the next ticks
+
+        def delivered() -> bool:
+            with sqlite_engine.connect() as connection:
+                (row,) = connection.execute(select(WebhookDelivery)).all()
+            return bool(row.state == "delivered")
+
+        # Marked delivered: the delivery loop leases pending rows only, so from here on
+        # nothing could send it again.
+        wait_until(delivered, timeout_s=30, what="the delivery marked delivered")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=60)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from kafka import KafkaProducer, TopicPartition
 from sqlalchemy import text
@@ -75,7 +73,16 @@ def test_partitions_gained_during_a_store_outage_are_read_again_not_skipped(
             timeout_s=120,
             what="A owns both",
         )
-        time.sleep(3)  # A keeps polling its paused (and newly unpaused) partitions
+        # A keeps retrying its batch, polling its paused (and newly unpaused) partitions
+        # between tries: two more tries, and B's new records are still not written.
+        retries = registry_a.get_sample_value("calmon_ingest_write_retries_total") or 0
+        wait_until(
+            lambda: (
+                (registry_a.get_sample_value("calmon_ingest_write_retries_total") or 0)
+                >= retries + 2
+            ),
+            what="A retrying with both partitions",
+        )
         assert count_events(engine_b) == 0
         lock.rollback()
         lock.close()
