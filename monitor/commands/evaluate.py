@@ -14,8 +14,11 @@ from monitor.core.errors import UserError
 from monitor.settings import parse_duration
 
 if TYPE_CHECKING:
+    from monitor.core.results import WindowResult
     from monitor.offline.checks import Reject
     from monitor.offline.pipeline import ReadSummary, Source
+    from monitor.rules.model import Condition
+    from monitor.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +51,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, metavar="HTML", help="also write an HTML report")
     parser.add_argument(
         "--rejects", type=Path, metavar="CSV", help="write every rejected row: row, reason, detail"
+    )
+    gate = parser.add_argument_group(
+        "CI gate", "exit 1, with one line per failure, when a condition fails (docs/evaluate.md)"
+    )
+    gate.add_argument(
+        "--fail-if",
+        action="append",
+        default=[],
+        metavar="CONDITION",
+        help="fail when METRIC OP NUMBER holds on any series, e.g. 'ece > 0.03' or "
+        "'psi_raw_score > 0.2' (the rule metric names; repeatable)",
+    )
+    baseline = gate.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="fail when ECE got worse than in FILE (read like FILE) by more than its "
+        "bootstrap interval",
+    )
+    baseline.add_argument(
+        "--baseline-version",
+        metavar="VERSION",
+        help="the same, against this model version of FILE (each other version is checked)",
     )
     parser.add_argument(
         "--max-rejects",
@@ -155,8 +182,10 @@ def describe_read(path: Path, read: ReadSummary) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
     from monitor.offline import output
+    from monitor.offline.gate import parse_condition
     from monitor.offline.run import WHOLE_FILE, evaluate_file
 
+    conditions = [parse_condition(text) for text in args.fail_if]
     settings = settings_from(args)
     source = source_from(args, args.file, settings.store.segment_keys)
     reference = (
@@ -206,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         except ReportError as problem:
             raise UserError(f"--report: {problem}") from None
         print(f"wrote {args.report}", file=sys.stderr)
+    failed = gate(args, settings, source, results, conditions)
     if evaluation.read.n_rejected > args.max_rejects:
         print(
             f"calmon evaluate: {evaluation.read.n_rejected:,} rows rejected, more than "
@@ -213,7 +243,38 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return 0
+    return 1 if failed else 0
+
+
+def gate(
+    args: argparse.Namespace,
+    settings: Settings,
+    source: Source,
+    results: list[WindowResult],
+    conditions: list[Condition],
+) -> bool:
+    """Print the gate's lines on stderr; True when one failed."""
+    from dataclasses import replace
+
+    from monitor.offline.gate import check_baseline, check_conditions
+    from monitor.offline.run import WHOLE_FILE, evaluate_file
+
+    verdicts = check_conditions(conditions, results)
+    if args.baseline is not None:
+        baseline = evaluate_file(replace(source, path=args.baseline), settings, window=WHOLE_FILE)
+        for line in describe_read(args.baseline, baseline.read):
+            print(line, file=sys.stderr)
+        verdicts += check_baseline(results, baseline.results, what=f"baseline {args.baseline}")
+    elif args.baseline_version is not None:
+        verdicts += check_baseline(
+            results,
+            results,
+            what=f"version {args.baseline_version}",
+            version=args.baseline_version,
+        )
+    for verdict in verdicts:
+        print(verdict.line, file=sys.stderr)
+    return not all(v.passed for v in verdicts)
 
 
 def _every_name(seconds: float) -> str:
