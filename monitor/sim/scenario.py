@@ -10,7 +10,10 @@ reports ``raw_score = s`` and a calibrated ``probability = expit(k * s)``. Healt
 - ``underconfidence`` (k < 1);
 - ``prior_shift`` (``strength`` = bias): the base rate moves, the model does not know;
 - ``score_shift`` (``strength`` = added to s): the raw-score distribution moves, the
-  model moves with it (input drift, calibration intact).
+  model moves with it (input drift, calibration intact);
+- ``ranking_loss`` (``strength`` = sd of noise added to the s the model sees): a broken
+  feature; the model ranks events worse (ROC AUC falls) and, not knowing it, is also
+  over-confident. Recalibration cannot fix it (the webhook's ``recommendation``).
 
 A drift may be limited to one model and to segment values (``segment: {region: eu}``).
 """
@@ -55,7 +58,7 @@ class LabelSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    kind: Literal["overconfidence", "underconfidence", "prior_shift", "score_shift"]
+    kind: Literal["overconfidence", "underconfidence", "prior_shift", "score_shift", "ranking_loss"]
     #: Seconds after the simulation starts.
     start: Duration | Literal[0] = 0
     strength: float
@@ -121,6 +124,7 @@ def generate(
     shift = np.zeros(n)
     bias = np.zeros(n)
     slope = np.ones(n)
+    noise_sd = np.zeros(n)
     for drift in scenario.drifts:
         mask = np.array([_applies(drift, model, s, t) for s in segments], dtype=bool)
         if not mask.any():
@@ -129,10 +133,15 @@ def generate(
             shift[mask] += drift.strength
         elif drift.kind == "prior_shift":
             bias[mask] += drift.strength
+        elif drift.kind == "ranking_loss":
+            noise_sd[mask] = np.hypot(noise_sd[mask], drift.strength)
         else:
             slope[mask] *= drift.strength
     score = score + shift
     truth = _expit(score + bias)
-    probability = _expit(slope * score)
+    # What the model sees; without a ranking_loss drift, exactly the score (no draw, so
+    # the other scenarios' traffic is unchanged for a given seed).
+    seen = score + noise_sd * rng.standard_normal(n) if noise_sd.any() else score
+    probability = _expit(slope * seen)
     label = (rng.uniform(size=n) < truth).astype(np.int64)
-    return Events(model, segments, score, probability, truth, label)
+    return Events(model, segments, seen, probability, truth, label)

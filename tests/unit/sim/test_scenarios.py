@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from monitor.metrics import calibration as cal
 from monitor.metrics.drift import ReferenceProfile, population_stability_index
@@ -90,3 +91,15 @@ def test_a_bad_scenario_names_the_key(tmp_path: Path) -> None:
     path.write_text("models: [{model_id: m}]\ndrifts: [{kind: sideways, strength: 1}]\n")
     with pytest.raises(ScenarioError, match=r"drifts\.0\.kind: Input should be 'overconfidence'"):
         load_scenario(path)
+
+
+def test_ranking_loss_lowers_auc_on_one_segment_only() -> None:
+    before, after = before_and_after(load_scenario(SCENARIOS / "ranking-loss.yaml"))
+    eu_before, eu_after, us_after = region(before, "eu"), region(after, "eu"), region(after, "us")
+    auc_before = roc_auc_score(before.label[eu_before], before.probability[eu_before])
+    auc_after = roc_auc_score(after.label[eu_after], after.probability[eu_after])
+    auc_us = roc_auc_score(after.label[us_after], after.probability[us_after])
+    assert auc_after < auc_before - 0.08
+    assert auc_us == pytest.approx(auc_before, abs=0.02)
+    # Healthy before the drift starts: calibrated.
+    assert cal.expected_calibration_error(before.probability, before.label) < 0.015
