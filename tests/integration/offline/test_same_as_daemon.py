@@ -27,13 +27,14 @@ from monitor.offline.run import evaluate_file
 from monitor.settings import EvaluationSettings, Settings, StoreSettings, WindowSettings
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.metric_names import DRIFT_KEYS
+from monitor.windows.metric_names import DRIFT_KEYS, SEQUENTIAL
 from monitor.windows.references import snapshot_period
 
 DAY = 86_400_000
 NOW = 1_790_006_400_000  # a UTC midnight
-#: Depend on the evaluation time, which differs (the job's now, the file's last event).
-AS_OF = {"seconds_since_last_prediction", "seconds_since_last_label"}
+#: Depend on the evaluation time, which differs (the job's now, the file's last event);
+#: and the sequential detector, which evaluate does not run yet (docs/evaluate.md).
+AS_OF = {"seconds_since_last_prediction", "seconds_since_last_label", *SEQUENTIAL}
 
 
 def _events(
