@@ -606,6 +606,7 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
             f"max without (distribution, {TARGET_LABELS}) "
             f'(calmon_psi{{{segment_selector}, distribution="probability"}})',
         ),
+        "H": ("ROC AUC", one(f"calmon_roc_auc_score{{{segment_selector}}}")),
     }
     segments = {
         "type": "table",
@@ -690,6 +691,36 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
                 description="ECE of the selected series with its bootstrap interval.",
                 lines=((0.05, "red"),),
                 decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "ROC AUC with 95% interval",
+                [
+                    target(one(f"calmon_roc_auc_score{{{s}}}"), "ROC AUC"),
+                    target(one(f"calmon_roc_auc_ci_lower{{{s}}}"), "lower", "B"),
+                    target(one(f"calmon_roc_auc_ci_upper{{{s}}}"), "upper", "C"),
+                ],
+                description="Discrimination next to calibration: AUC holding while ECE "
+                "rises means recalibrate; AUC falling means retrain (the webhook's "
+                "recommendation).",
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Brier score: estimated before labels, and realised",
+                [
+                    target(one(f"calmon_estimated_brier_score{{{s}}}"), "estimated"),
+                    target(one(f"calmon_brier_score{{{s}}}"), "realised", "B"),
+                ],
+                description="The estimate assumes calibration and needs no labels; once "
+                "labels arrive, the two should agree (calmon_estimated_brier_score_gap).",
+                decimals=4,
             ),
             12,
             8,
