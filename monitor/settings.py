@@ -5,8 +5,8 @@
 - Every key can be overridden from the environment: ``CALMON__<SECTION>__<KEY>``, e.g.
   ``CALMON__KAFKA__GROUP_ID=calmon-eu`` or ``CALMON__STORE__SEGMENT_KEYS='[region]'``
   (values are parsed as YAML scalars or lists).
-- Secrets (the database URL, Kafka SASL/SSL passwords) are read from the environment
-  only; putting one in the file is an error.
+- Secrets (the database URL, Kafka SASL/SSL passwords, Alertmanager's password or bearer
+  token) are read from the environment only; putting one in the file is an error.
 
 Durations are numbers of seconds or strings such as ``90s``, ``5m``, ``24h``, ``30d``.
 """
@@ -44,6 +44,8 @@ SECRETS = {
     ("store", "url"): "CALMON_STORE_URL",
     ("kafka", "sasl_password"): "CALMON_KAFKA_SASL_PASSWORD",
     ("kafka", "ssl_password"): "CALMON_KAFKA_SSL_PASSWORD",
+    ("alertmanager", "password"): "CALMON_ALERTMANAGER_PASSWORD",
+    ("alertmanager", "bearer_token"): "CALMON_ALERTMANAGER_BEARER_TOKEN",
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -282,6 +284,36 @@ class AlertmanagerSettings(_Section):
     #: Resolved alerts are re-sent for this long (in case a send was lost).
     resolved_resend_for: Duration = 900.0
     timeout: Duration = 5.0
+    #: Basic auth: the user; its password is a secret, from CALMON_ALERTMANAGER_PASSWORD.
+    username: str | None = None
+    password: SecretStr | None = None
+    #: Or a bearer token, a secret, from CALMON_ALERTMANAGER_BEARER_TOKEN.
+    bearer_token: SecretStr | None = None
+    #: TLS: the CA bundle that signed Alertmanager's certificate (default: the system's).
+    ca_file: str | None = None
+    #: TLS client certificate (PEM; with its key in it, or in ``key_file``).
+    cert_file: str | None = None
+    key_file: str | None = None
+    #: Accept any certificate: for a test set-up only, never in production.
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> AlertmanagerSettings:
+        if self.password is not None and self.bearer_token is not None:
+            raise ValueError(
+                "basic auth (CALMON_ALERTMANAGER_PASSWORD) and a bearer token "
+                "(CALMON_ALERTMANAGER_BEARER_TOKEN) are both set: choose one"
+            )
+        if self.password is not None and not self.username:
+            raise ValueError("CALMON_ALERTMANAGER_PASSWORD is set but alertmanager.username is not")
+        if self.username and self.password is None:
+            raise ValueError(
+                f"alertmanager.username {self.username!r} needs its password in "
+                "CALMON_ALERTMANAGER_PASSWORD"
+            )
+        if self.key_file and not self.cert_file:
+            raise ValueError("alertmanager.key_file is set but alertmanager.cert_file is not")
+        return self
 
 
 class WebhookSettings(_Section):

@@ -8,11 +8,13 @@ this writes, so `helm template` / `helm install` refuse exactly what calmon woul
 What the chart adds to the model, because the chart renders `config` into a ConfigMap
 that anyone who can read the namespace can read:
 
-- the secret keys (``store.url``, ``kafka.sasl_password``, ``kafka.ssl_password``) are
-  refused with a message naming the `secrets` entry to use instead;
+- the secret keys (``store.url``, ``kafka.*_password``, ``alertmanager.password``,
+  ``alertmanager.bearer_token``) are refused with a message naming the `secrets` entry
+  to use instead;
 - a URL with a password in its userinfo (``http://user:pass@host``) is refused in every
   URL key (alertmanager, webhooks, external URL); one that needs it comes from an
-  environment variable (``extraEnv``, e.g. ``CALMON__ALERTMANAGER__URLS`` from a Secret).
+  environment variable (``extraEnv``); Alertmanager's are ``alertmanager.username`` and
+  ``secrets.alertmanagerPassword``.
 
 The messages name the path and never echo the refused value (``const``, not
 ``pattern``, on the secret), so the secret does not reach a terminal or a CI log either.
@@ -35,6 +37,8 @@ CHART_SECRETS = {
     ("store", "url"): "secrets.databaseUrl",
     ("kafka", "sasl_password"): "secrets.kafkaSaslPassword",
     ("kafka", "ssl_password"): "secrets.kafkaSslPassword",
+    ("alertmanager", "password"): "secrets.alertmanagerPassword",
+    ("alertmanager", "bearer_token"): "secrets.alertmanagerBearerToken",
 }
 #: Keys holding URLs (``*`` any webhook name, ``[]`` a list's items).
 URL_KEYS = (("alertmanager", "urls", "[]"), ("webhooks", "*", "url"), ("http", "external_url"))

@@ -5,11 +5,17 @@ carries ``endsAt`` four resend intervals ahead, so if calmon stops sending, Aler
 resolves it by itself. A resolved alert is sent with ``endsAt`` = the time it resolved,
 and re-sent for a while in case a send was lost. Every configured URL (an HA pair)
 gets every alert; Alertmanager de-duplicates.
+
+Authentication (basic or a bearer token) and TLS (a CA, a client certificate) come from
+``alertmanager.*`` settings, their secrets from the environment. A URL is never shown
+as it is: in the ``url`` label, in logs and in errors its userinfo and query values are
+masked (``core/redaction.py``), since it may still carry credentials.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +23,8 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.core.alerts import StoredAlert
+from monitor.core.errors import UserError
+from monitor.core.redaction import redact_text, redact_url, url_secrets
 from monitor.core.times import iso_z, wall_clock_ms
 from monitor.settings import AlertmanagerSettings
 from monitor.store import claims
@@ -45,6 +53,51 @@ def alertmanager_alert(
     }
 
 
+class AlertmanagerTLSError(UserError, ValueError):
+    """A CA bundle, certificate or key of ``alertmanager.*`` cannot be loaded."""
+
+
+def alertmanager_client(settings: AlertmanagerSettings) -> httpx.Client:
+    """An HTTP client with the configured authentication and TLS."""
+    auth: httpx.Auth | None = None
+    headers = {}
+    if settings.username and settings.password is not None:
+        auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+    elif settings.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+    return httpx.Client(auth=auth, headers=headers, verify=tls_context(settings))
+
+
+def tls_context(settings: AlertmanagerSettings) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_file)
+        if settings.cert_file:
+            context.load_cert_chain(settings.cert_file, settings.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(
+            f"{name} {path}"
+            for name, path in (
+                ("ca_file", settings.ca_file),
+                ("cert_file", settings.cert_file),
+                ("key_file", settings.key_file),
+            )
+            if path
+        )
+        raise AlertmanagerTLSError(f"alertmanager TLS: cannot load {files}: {exc}") from None
+    if settings.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def secrets_of(settings: AlertmanagerSettings) -> list[str]:
+    """Every secret of these settings, to mask wherever error text might quote it."""
+    found = [s.get_secret_value() for s in (settings.password, settings.bearer_token) if s]
+    for url in settings.urls:
+        found += url_secrets(url)
+    return found
+
+
 class AlertmanagerNotifier:
     def __init__(
         self,
@@ -60,16 +113,18 @@ class AlertmanagerNotifier:
         self._settings = settings
         self._base_url = base_url
         self._clock_ms = clock_ms
-        self._client = client or httpx.Client()
+        self._client = client or alertmanager_client(settings)
+        self._secrets = secrets_of(settings)
         self.sends = Counter(
             "calmon_alertmanager_sends",
-            "POSTs of alerts to Alertmanager by URL and outcome (success, failure).",
+            "POSTs of alerts to Alertmanager by URL (credentials masked) and outcome "
+            "(success, failure).",
             ["url", "outcome"],
             registry=registry,
         )
         for url in settings.urls:
             for outcome in ("success", "failure"):
-                self.sends.labels(url, outcome)
+                self.sends.labels(redact_url(url), outcome)
 
     def close(self) -> None:
         self._client.close()
@@ -109,10 +164,14 @@ class AlertmanagerNotifier:
                 response = self._client.post(endpoint, json=body, timeout=self._settings.timeout)
                 response.raise_for_status()
                 delivered = True
-                self.sends.labels(url, "success").inc()
+                self.sends.labels(redact_url(url), "success").inc()
             except httpx.HTTPError as exc:
-                self.sends.labels(url, "failure").inc()
-                logger.warning("alertmanager send failed", extra={"url": url, "error": str(exc)})
+                self.sends.labels(redact_url(url), "failure").inc()
+                # httpx's error text repeats the URL, credentials and all.
+                logger.warning(
+                    "alertmanager send failed",
+                    extra={"url": redact_url(url), "error": redact_text(str(exc), self._secrets)},
+                )
         if delivered:
             mark_sent(self._engine, alerts, now)
         return len(body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
+    from monitor.alerts.alertmanager import AlertmanagerTLSError, tls_context
     from monitor.alerts.webhooks import MissingWebhookSecret, webhook_key
+    from monitor.core.redaction import redact_url
     from monitor.rules.model import RulesError, load_rules
 
     raw = read_config(args.config, os.environ)
@@ -61,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
             webhook_key(hook, name)
         except MissingWebhookSecret as problem:
             problems.append(str(problem))
+    try:
+        tls_context(settings.alertmanager)
+    except AlertmanagerTLSError as problem:
+        problems.append(str(problem))
     if problems:
         print(describe_problems(problems))
         return 1
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  windows: {', '.join(w.name for w in settings.windows)}")
     print(f"  drift reference: {_reference(settings.reference)}")
     print(f"  rules: {len(rules)} from {', '.join(settings.rules) or '(no rule files)'}")
-    print(f"  alertmanager: {', '.join(settings.alertmanager.urls) or '(not configured)'}")
+    print(f"  alertmanager: {_alertmanager(settings, redact_url)}")
     print(f"  webhooks: {', '.join(settings.webhooks) or '(none)'}")
     return 0
 
@@ -124,6 +131,21 @@ def _without_dropped(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_dropped(v) for v in value if v is not _DROPPED]
     return value
+
+
+def _alertmanager(settings: Settings, redact_url: Callable[[str], str]) -> str:
+    """The URLs as calmon shows them everywhere, credentials masked, and how it logs in."""
+    alertmanager = settings.alertmanager
+    if not alertmanager.urls:
+        return "(not configured)"
+    if alertmanager.username:
+        auth = f"basic auth as {alertmanager.username}"
+    elif alertmanager.bearer_token is not None:
+        auth = "bearer token"
+    else:
+        auth = "no auth"
+    tls = ", TLS verification OFF" if alertmanager.insecure_skip_verify else ""
+    return f"{', '.join(redact_url(url) for url in alertmanager.urls)} ({auth}{tls})"
 
 
 def _reference(reference: ReferenceSettings) -> str:

@@ -48,6 +48,8 @@ databaseUrl: CALMON_STORE_URL
 kafkaSaslPassword: CALMON_KAFKA_SASL_PASSWORD
 kafkaSslPassword: CALMON_KAFKA_SSL_PASSWORD
 webhookSigningKey: CALMON_WEBHOOK_SECRET
+alertmanagerPassword: CALMON_ALERTMANAGER_PASSWORD
+alertmanagerBearerToken: CALMON_ALERTMANAGER_BEARER_TOKEN
 {{- end -}}
 
 {{/* True when calmon uses PostgreSQL (a database URL is given one way or the other). */}}

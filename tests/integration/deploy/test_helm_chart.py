@@ -172,7 +172,7 @@ def test_config_sections_allowed_by_the_schema_are_calmons() -> None:
 def test_secrets_are_only_in_secrets(rendered: dict[str, list[dict[str, Any]]]) -> None:
     values = yaml.safe_load(FULL_VALUES.read_text())
     secret_values = [s["value"] for s in values["secrets"].values() if s.get("value")]
-    assert len(secret_values) == 2
+    assert len(secret_values) == 3
     for manifest in rendered["full"]:
         text = yaml.safe_dump(manifest)
         for value in secret_values:
@@ -194,6 +194,11 @@ def test_secrets_are_only_in_secrets(rendered: dict[str, list[dict[str, Any]]]) 
         "key": "password",
     }
     assert "valueFrom" in env["CALMON_WEBHOOK_SECRET"]
+    assert env["CALMON_ALERTMANAGER_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ci-calmon",
+        "key": "alertmanager-password",
+    }
+    assert "CALMON_ALERTMANAGER_BEARER_TOKEN" not in env
     assert "CALMON_KAFKA_SSL_PASSWORD" not in env  # not configured: not referenced
 
 
@@ -221,6 +226,8 @@ def test_rendered_config_passes_calmon_check_config(
             f"{tmp_path}/rules/team-rules.yaml",
         ]
     env = {**os.environ, "CALMON_WEBHOOK_SECRET": "k", "CALMON_CONFIG": ""}
+    if value_set == "full":  # its config.alertmanager.username needs the password
+        env["CALMON_ALERTMANAGER_PASSWORD"] = "p"
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "check-config", "--config", str(config)],
         capture_output=True,
