@@ -61,13 +61,14 @@ def second_engine(migrated_engine: Engine) -> Iterator[Engine]:
 def test_a_trickling_receiver_cannot_outlive_the_lease(
     migrated_engine: Engine, second_engine: Engine, http_receiver: Receiver
 ) -> None:
-    # Lease: the 1 s deadline, 1 s of grace, 0.5 s of margin. The receiver trickles its
-    # answer for 15 s, a byte every 0.1 s: httpx's per-read timeout never fires.
+    # Lease: the 1 s deadline, 1 s of grace, 5 s of margin (room for a loaded machine).
+    # The receiver trickles its answer for over 15 s, a byte every 0.1 s: httpx's
+    # per-read timeout never fires, and without the deadline the attempt outlives it.
     http_receiver.responses = [trickle(200, every_s=0.1, padding=100)]
     webhooks = {"recalibrate": hook(http_receiver, timeout=1, **NO_RETRY_SOON)}
     fire(migrated_engine, webhooks)
-    first = replica(migrated_engine, webhooks, lease_margin_ms=500)
-    second = replica(second_engine, webhooks, lease_margin_ms=500)
+    first = replica(migrated_engine, webhooks, lease_margin_ms=5000)
+    second = replica(second_engine, webhooks, lease_margin_ms=5000)
     attempt = threading.Thread(target=first.deliver_due)
     attempt.start()
     http_receiver.wait_for(lambda got: len(got) == 1)
