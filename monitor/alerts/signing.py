@@ -109,7 +109,7 @@ def verify(
 
 def _required_headers(headers: Mapping[str, str]) -> tuple[str, str, str] | None:
     """(id, timestamp, signatures) if each is there once and well-formed, else None."""
-    wanted = {ID_HEADER: "", TIMESTAMP_HEADER: "", SIGNATURE_HEADER: ""}
+    wanted = (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
     seen: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower() if isinstance(name, str) else None

@@ -111,3 +111,58 @@ def test_a_pending_alert_keeps_its_clock_across_a_restart(
     (fired,) = daemon(rule, T0 + 10 * MINUTE_MS).on_results("24h", [_result(0.08)])
     assert fired.kind == "firing" and fired.alert.active_since_ms == T0
     assert _deliveries(migrated_engine) == 1
+
+
+def test_what_a_restarted_daemon_reads_back_is_what_was_stored(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule(labels={"team": "risk"}, annotations={"summary": "ECE {ece:.3f} on {model}"})
+    daemon(rule, T0).on_results("24h", [_result(0.08)])
+    (stored,) = load_alerts(migrated_engine).values()  # another engine than the daemon's
+    assert stored.state.values == {"ece": 0.08}
+    assert (stored.state.fired_ms, stored.state.resolved_ms) == (T0, None)
+    assert stored.labels == {
+        "team": "risk",
+        "alertname": "CalibrationErrorHigh",
+        "model": "fraud",
+        "model_version": "v2",
+        "segment": "region=eu",
+        "window": "24h",
+        "severity": "warning",
+    }
+    assert stored.annotations == {"summary": "ECE 0.080 on fraud"}
+    assert stored.last_sent_ms is None  # no Alertmanager configured: never sent
+    daemon(rule, T0 + MINUTE_MS).on_results("24h", [_result(0.01)])
+    (resolved,) = load_alerts(migrated_engine).values()
+    assert (resolved.state.state, resolved.state.resolved_ms) == ("resolved", T0 + MINUTE_MS)
+    assert resolved.state.values == {"ece": 0.01}
+
+
+def test_a_cancelled_pending_alert_is_gone_after_a_restart(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule(**{"for": "10m"})
+    daemon(rule, T0).on_results("24h", [_result(0.08)])
+    (cancelled,) = daemon(rule, T0 + MINUTE_MS).on_results("24h", [_result(0.01)])
+    assert cancelled.kind == "cancelled"
+    assert load_alerts(migrated_engine) == {}
+    # So a new drift after the restart starts its hold from now, not from T0.
+    (pending,) = daemon(rule, T0 + 20 * MINUTE_MS).on_results("24h", [_result(0.08)])
+    assert pending.kind == "pending" and pending.alert.active_since_ms == T0 + 20 * MINUTE_MS
+
+
+def test_each_window_reads_and_changes_only_its_own_alerts(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule()
+    hourly = SeriesWindow("fraud", "v2", "region=eu", "1h")
+    at = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    hour_result = WindowResult(hourly, at, at, at, predictions=50, labelled=40, values={"ece": 0.2})
+    daemon(rule, T0).on_results("1h", [hour_result])
+    daemon(rule, T0).on_results("24h", [_result(0.08)])
+    # The 24h job, restarted, sees its own alert only: the 1h one is neither resolved
+    # nor dropped for missing from the 24h results.
+    assert daemon(rule, T0 + MINUTE_MS).on_results("24h", [_result(0.09)]) == []
+    assert {a.state.series.window for a in load_alerts(migrated_engine).values()} == {"1h", "24h"}
+    (only,) = load_alerts(migrated_engine, window="1h").values()
+    assert only.state.series == hourly and only.state.state == "firing"

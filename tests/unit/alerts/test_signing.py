@@ -203,3 +203,36 @@ def test_any_headers_give_a_bool_never_an_exception(
 def test_an_id_calmon_cannot_sign_faithfully_is_refused_at_signing() -> None:
     with pytest.raises(ValueError, match="printable ASCII"):
         signing.signed_headers(KEY, BODY, "alert:a webhook", now_s())
+
+
+def test_a_whsec_secret_is_strict_base64_padded_as_needed() -> None:
+    # Every unpadded length: 2 and 3 characters past a multiple of 4 need "==" and "=".
+    for key in (b"s", b"se", b"sec", b"secr"):
+        encoded = base64.b64encode(key).decode().rstrip("=")
+        assert signing.signing_key("whsec_" + encoded) == key, encoded
+    # A character outside base64 is an error, not silently dropped (the key would be
+    # another one than the operator wrote).
+    with pytest.raises(ValueError, match="must be base64 after the prefix"):
+        signing.signing_key("whsec_c2Vj*cmV0")
+    with pytest.raises(ValueError, match=r"^the signing key is empty$"):
+        signing.signing_key("whsec_")
+
+
+def test_signatures_are_separated_by_one_space_exactly() -> None:
+    headers = delivery()
+    other = "v1," + base64.b64encode(b"x" * 32).decode()
+    spaced = {**headers, "webhook-signature": f"{other} {headers['webhook-signature']}"}
+    assert signing.verify(KEY, BODY, spaced)
+    # A tab or newline is not the scheme's separator: the header is not what was meant.
+    for separator in ("\t", "\n"):
+        odd = {**headers, "webhook-signature": f"{other}{separator}{headers['webhook-signature']}"}
+        assert not signing.verify(KEY, BODY, odd), repr(separator)
+
+
+def test_headers_that_are_not_text_are_ignored_or_false_never_an_exception() -> None:
+    headers: dict = delivery()  # type: ignore[type-arg]
+    # Names that are not text (a framework's raw bytes, a number) name no signed header.
+    assert signing.verify(KEY, BODY, {**headers, b"webhook-id": "x", 7: "y"}) is True
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        for value in (7, None, b"bytes"):
+            assert signing.verify(KEY, BODY, {**headers, name: value}) is False, (name, value)
