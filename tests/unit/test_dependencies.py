@@ -33,8 +33,8 @@ NOT_IMPORTED = {
     "moto": "moto_server, the S3 stand-in of the broker-restart tests",
     "rfc3339-validator": "jsonschema's date-time format checker, loaded by jsonschema",
 }
-#: Declared for code that another change is adding (issue 21: file evaluation).
-PENDING = {"pandas"}
+#: Declared for code that another change is adding.
+PENDING: set[str] = set()
 #: Lowest release without a known vulnerability reachable by calmon's inputs.
 SAFE_FLOORS = {
     "orjson": "3.9.15",  # CVE-2024-27454: unbounded recursion on deeply nested JSON
