@@ -200,7 +200,7 @@ class SequentialSettings(_Section):
     k: float = Field(0.5, gt=0, le=5)
     #: Average run length between false alarms on a calibrated model, in evaluations:
     #: sets the decision limit (``calibration_cusum_limit``).
-    arl: float = Field(1000, ge=10, le=100_000)
+    arl: float = Field(2000, ge=10, le=100_000)
     max_lookback_buckets: int = Field(180, ge=2, le=1440)
 
 
