@@ -33,8 +33,6 @@ NOT_IMPORTED = {
     "moto": "moto_server, the S3 stand-in of the broker-restart tests",
     "rfc3339-validator": "jsonschema's date-time format checker, loaded by jsonschema",
 }
-#: Declared for code that another change is adding.
-PENDING: set[str] = set()
 #: Lowest release without a known vulnerability reachable by calmon's inputs.
 SAFE_FLOORS = {
     "orjson": "3.9.15",  # CVE-2024-27454: unbounded recursion on deeply nested JSON
@@ -102,7 +100,7 @@ def test_every_declared_dependency_is_used() -> None:
         (r, ("monitor", "tests", "scripts", "bench")) for r in EXTRAS
     ]:
         name = normalized(requirement.name)
-        if name in NOT_IMPORTED or name in PENDING:
+        if name in NOT_IMPORTED:
             continue
         # A distribution not installed here maps to its usual module name.
         modules = provides.get(name) or {name.replace("-", "_")}
