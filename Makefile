@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint lock system-deps tools bench clean
+.PHONY: demo test lint lock system-deps tools bench mutants clean
 
 # Every package from the hashed lock (requirements/dev.txt), then calmon itself without
 # resolving anything; `pip check` fails when the lock no longer satisfies pyproject.toml.
@@ -48,9 +48,16 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+## mutants: mutation testing of the modules that guard data and delivery ([tool.mutmut]
+## in pyproject.toml); about 40 minutes here, so not part of CI (docs/testing.md)
+mutants: $(STAMP) system-deps
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) scripts/mutation_rates.py
+
 ## bench: the benchmarks under bench/ (numbers go to docs/benchmarks.md)
 bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf mutants $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -32,6 +32,7 @@ NOT_IMPORTED = {
     "types-pyyaml": "stubs read by mypy",
     "moto": "moto_server, the S3 stand-in of the broker-restart tests",
     "rfc3339-validator": "jsonschema's date-time format checker, loaded by jsonschema",
+    "mutmut": "make mutants",
 }
 #: Lowest release without a known vulnerability reachable by calmon's inputs.
 SAFE_FLOORS = {

@@ -1,0 +1,66 @@
+"""Kill rate per module of the last `mutmut run` (``make mutants``; docs/testing.md).
+
+A mutant is killed when a test fails on it, or when it makes a test hang (mutmut's
+timeout: an endless loop is caught too). Equivalent mutants (no test could tell them
+from the original) are listed below with why, and left out of the rate; every other
+survivor is printed, so a new one is seen. Exits 1 if a module is below the target.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+TARGET = 0.90
+KILLED = {"killed", "timeout"}
+#: mutant -> why it is equivalent. The numbers are mutmut's, stable while the module's
+#: code is unchanged; a change to a module shows its survivors again.
+EQUIVALENT = {
+    "monitor.store.buckets.x_cover__mutmut_4": "end=None: as falsy as end=False",
+}
+
+
+def results(mutmut: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(mutmut), "results", "--all", "true"], capture_output=True, text=True, check=True
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            found[name] = status
+    return found
+
+
+def main() -> int:
+    mutmut = Path(sys.executable).with_name("mutmut")
+    by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    survivors: dict[str, list[str]] = defaultdict(list)
+    for name, status in sorted(results(mutmut).items()):
+        module = name.rsplit(".", 1)[0]
+        if name in EQUIVALENT:
+            by_module[module]["equivalent"] += 1
+            continue
+        outcome = "killed" if status in KILLED else "survived"
+        by_module[module][outcome] += 1
+        if outcome == "survived":
+            survivors[module].append(f"{name} ({status})")
+    failed = False
+    print(f"{'module':40} {'mutants':>8} {'equiv.':>7} {'killed':>7} {'rate':>7}")
+    for module, counts in sorted(by_module.items()):
+        counted = counts["killed"] + counts["survived"]
+        rate = counts["killed"] / counted if counted else 1.0
+        failed |= rate < TARGET
+        total = counted + counts["equivalent"]
+        print(f"{module:40} {total:8} {counts['equivalent']:7} {counts['killed']:7} {rate:7.1%}")
+    for module, names in sorted(survivors.items()):
+        print(f"\nsurvived in {module}:")
+        for name in names:
+            print(f"  {name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
