@@ -78,6 +78,11 @@ COMMANDS = (
         "every window metric of a Parquet, CSV or JSON Lines file of predictions, no Kafka needed",
     ),
     Command(
+        "backfill",
+        "monitor.commands.backfill",
+        "load a file of past predictions and labels into the store, as ingest writes them",
+    ),
+    Command(
         "report",
         "monitor.commands.report",
         "write an HTML report (reliability diagram, metrics over time, segments, drift) "

@@ -9,14 +9,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from monitor.commands.common import add_config_argument, settings_from
+from monitor.commands.common import (
+    add_config_argument,
+    add_source_arguments,
+    describe_read,
+    settings_from,
+    source_from,
+)
 from monitor.core.errors import UserError
 from monitor.settings import parse_duration
 
 if TYPE_CHECKING:
     from monitor.core.results import WindowResult
     from monitor.offline.checks import Reject
-    from monitor.offline.pipeline import ReadSummary, Source
+    from monitor.offline.pipeline import Source
     from monitor.rules.model import Condition
     from monitor.settings import Settings
 
@@ -85,45 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that say how to read a file (shared with ``calmon backfill``)."""
-    parser.add_argument(
-        "--segment-keys",
-        metavar="KEY,KEY",
-        help="columns that are segment attributes (default: store.segment_keys)",
-    )
-    parser.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="NAME=COLUMN",
-        help="read calmon's NAME from the file's COLUMN, e.g. probability=pred (repeatable)",
-    )
-    parser.add_argument(
-        "--input-format",
-        choices=("parquet", "csv", "jsonl"),
-        help="the file's format (default: from its name)",
-    )
-
-
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
-
-
-def source_from(args: argparse.Namespace, path: Path, default_keys: list[str]) -> Source:
-    from monitor.offline.columns import file_columns, parse_renames, parse_segment_keys
-    from monitor.offline.pipeline import Source
-
-    keys = (
-        parse_segment_keys(args.segment_keys)
-        if args.segment_keys is not None
-        else parse_segment_keys(",".join(default_keys))
-    )
-    renames = parse_renames(args.column)
-    return Source(path, file_columns(renames, keys), keys, args.input_format)
 
 
 def period_ms(text: str) -> tuple[int, int]:
@@ -161,22 +133,6 @@ class RejectsFile:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-
-
-def describe_read(path: Path, read: ReadSummary) -> list[str]:
-    """What was read and rejected, for stderr."""
-    lines = [f"{path}: {read.rows:,} rows, {read.valid:,} kept, {read.n_rejected:,} rejected"]
-    if read.rejected:
-        lines.append(
-            "  rejected by reason: "
-            + ", ".join(f"{reason} {count:,}" for reason, count in read.rejected.items())
-        )
-        for reject in read.first_rejects:
-            kept = " (its prediction was kept)" if reject.part == "label" else ""
-            lines.append(f"  row {reject.row}: {reject.reason}: {reject.detail}{kept}")
-        if read.n_rejected > len(read.first_rejects):
-            lines.append(f"  ... {read.n_rejected - len(read.first_rejects):,} more")
-    return lines
 
 
 def run(args: argparse.Namespace) -> int:
