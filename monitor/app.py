@@ -28,6 +28,7 @@ from monitor.export.collector import (
 )
 from monitor.export.http import HttpApi, serve
 from monitor.export.server import ServerLimits
+from monitor.export.web_config import load as load_web_config
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
 from monitor.ingest.budget import CardinalityBudget
 from monitor.ingest.metrics import IngestMetrics
@@ -218,7 +219,8 @@ class App:
             max_connections=http.max_connections,
             workers=http.workers,
         )
-        self._server = serve(api, http.host, http.port, limits=limits)
+        web = load_web_config(http.web_config_file, bearer_token_env=http.bearer_token_env)
+        self._server = serve(api, http.host, http.port, limits=limits, web=web)
         freeze_startup_objects()
         self._ingest_thread = self.start_ingest() if ingest else None
         self._scheduler = self.scheduler()

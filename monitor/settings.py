@@ -262,6 +262,10 @@ class HttpSettings(_Section):
     max_connections: int = Field(512, ge=1)
     #: Threads serving /metrics and /api (the probes have two of their own).
     workers: int = Field(4, ge=1)
+    #: TLS and basic auth, in the Prometheus exporter web config format (docs/api.md).
+    web_config_file: str | None = None
+    #: Environment variable holding a bearer token that /metrics and /api accept.
+    bearer_token_env: str | None = None
 
     def base_url(self) -> str:
         if self.external_url:

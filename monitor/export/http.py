@@ -29,6 +29,7 @@ from monitor.core.times import wall_clock_ms
 from monitor.export import openapi
 from monitor.export.params import ENDPOINTS, BadParameter, parse
 from monitor.export.server import HttpServer, ServerLimits
+from monitor.export.web_config import Authenticator, WebConfig
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
 from monitor.store.recalibrations import load as load_recalibrations
@@ -171,9 +172,27 @@ class HttpApi:
         return status, "application/json", orjson.dumps({"error": message})
 
 
-def serve(api: HttpApi, host: str, port: int, *, limits: ServerLimits | None = None) -> HttpServer:
+def serve(
+    api: HttpApi,
+    host: str,
+    port: int,
+    *,
+    limits: ServerLimits | None = None,
+    web: WebConfig | None = None,
+) -> HttpServer:
     """Start serving in a background thread; ``shutdown()`` the returned server to stop.
 
-    The probes run on threads of their own, never behind ``/metrics`` or ``/api`` work.
+    The probes run on threads of their own, never behind ``/metrics`` or ``/api`` work,
+    and answer without credentials when ``web`` asks for some (a kubelet sends none).
     """
-    return HttpServer(api.handle, host, port, probes=PROBE_PATHS, limits=limits or ServerLimits())
+    web = web or WebConfig(None, Authenticator())
+    return HttpServer(
+        api.handle,
+        host,
+        port,
+        probes=PROBE_PATHS,
+        limits=limits or ServerLimits(),
+        ssl_context=web.ssl_context,
+        authorize=web.authenticator.allows if web.authenticator.enabled else None,
+        challenge=web.authenticator.challenge(),
+    )

@@ -79,11 +79,16 @@ class HttpServer:
         probes: Collection[str] = (),
         limits: ServerLimits | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        authorize: Callable[[str | None], bool] | None = None,
+        challenge: str = "",
     ) -> None:
         self._handler = handler
         self._probes = frozenset(probes)
         self._limits = limits = limits or ServerLimits()
         self._ssl = ssl_context
+        # Every path but the probes needs ``authorize(Authorization header)`` to be true.
+        self._authorize = authorize
+        self._challenge = challenge.encode()
         # Bound here, in the caller's thread, so a port in use fails the caller.
         self._socket = socket.create_server((host, port), family=_family(host), backlog=128)
         self._work = concurrent.futures.ThreadPoolExecutor(limits.workers, "http-work")
@@ -210,11 +215,24 @@ class HttpServer:
             return await self._loop.run_in_executor(self._probe_pool, self._call, url.path, query)
         if self._waiting_work >= self._limits.workers + self._limits.queue:
             return _json_error(503, "too many requests in progress; retry")
+        authorization = next(
+            (v.decode("latin-1") for n, v in request.headers if n == b"authorization"), None
+        )
         self._waiting_work += 1
         try:
-            return await self._loop.run_in_executor(self._work, self._call, url.path, query)
+            return await self._loop.run_in_executor(
+                self._work, self._call_authorized, url.path, query, authorization
+            )
         finally:
             self._waiting_work -= 1
+
+    def _call_authorized(
+        self, path: str, query: dict[str, str], authorization: str | None
+    ) -> tuple[int, str, bytes]:
+        # On a worker thread: a bcrypt check takes a tenth of a second or more.
+        if self._authorize is not None and not self._authorize(authorization):
+            return _json_error(401, "authentication required")
+        return self._call(path, query)
 
     def _call(self, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
         try:
@@ -238,6 +256,8 @@ class HttpServer:
         ]
         if status == 405:
             headers.append((b"Allow", b"GET, HEAD"))
+        if status == 401:
+            headers.append((b"WWW-Authenticate", self._challenge))
         reason = HTTPStatus(status).phrase.encode()
         data = conn.send(h11.Response(status_code=status, headers=headers, reason=reason))
         if not head:

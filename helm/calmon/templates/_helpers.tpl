@@ -156,3 +156,12 @@ calmon-rules.yaml: |
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A probe from values; with webConfig.tls its httpGet uses HTTPS. */}}
+{{- define "calmon.probe" -}}
+{{- $probe := deepCopy .probe -}}
+{{- if and .root.Values.webConfig.tls $probe.httpGet -}}
+{{- $_ := set $probe.httpGet "scheme" "HTTPS" -}}
+{{- end -}}
+{{- toYaml $probe -}}
+{{- end -}}
