@@ -9,8 +9,10 @@ every recalibration awaiting in that window:
 
 - the *deployment* is a series of the same model, segment and window whose version
   is the alerted version with a new calibrator (same model version before ``+cal=``,
-  not one of the versions known when the alert fired), and which has ECE, that is
-  ``evaluation.min_labelled`` labelled events (the most labelled one if several);
+  not one of the versions known when the alert fired), once it has ECE
+  (``evaluation.min_labelled`` labelled events) and at least half as many labelled
+  events as the window that fired, so that its interval is comparably narrow (the most
+  labelled one if several);
 - the verdict is ``verified`` when the deployment's ECE, up to the upper end of its
   95% interval, is below the triggering window's ECE, else ``failed``;
 - the verdict, with ECE and log loss before and after and what the recommendation
@@ -81,6 +83,8 @@ def deployment(
     """The result of the series that runs the new calibrator, once it has ECE."""
     alerted = recalibration.series
     known = set(recalibration.before.get("known_versions", [alerted.model_version]))
+    # Evidence comparable with the alert's: half its labelled events (and ECE at all).
+    needed = recalibration.before["labelled"] // 2
     model_version = without_calibrator(alerted.model_version)
     found = [
         r
@@ -91,6 +95,7 @@ def deployment(
         and without_calibrator(r.series.model_version) == model_version
         and r.series.model_version not in known
         and "ece" in r.values
+        and r.labelled >= needed
     ]
     return max(found, key=lambda r: r.labelled, default=None)
 

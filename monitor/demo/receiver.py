@@ -1,19 +1,27 @@
 """The demo's stand-in for a recalibration pipeline: a local HTTP server that checks
-each webhook's signature and prints what it got."""
+each webhook's signature, prints what it got and, for a recommended calibrator, hands
+it to ``deploy`` (the demo's simulator then serves it as a new calibrator version)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import orjson
 
 from monitor.alerts import signing
 
+#: (the firing payload, its recommended artifact) -> the calibrator version deployed.
+Deploy = Callable[[dict[str, Any], dict[str, Any]], str]
+
 
 class WebhookReceiver:
     def __init__(self, key: bytes) -> None:
-        self.deliveries: list[dict[str, object]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.verdicts: list[dict[str, Any]] = []
+        self.deploy: Deploy | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,16 +44,42 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/recalibrate"
 
-    def received(self, payload: dict[str, object], valid: bool) -> None:
+    def received(self, payload: dict[str, Any], valid: bool) -> None:
+        signature = "valid" if valid else "INVALID"
+        if payload["type"] != "calmon.alert.firing":
+            self.verdicts.append(payload)
+            before, after = payload["before"]["ece"], payload["after"]["ece"]
+            print(
+                f">>> recalibration {payload['state']}, signature {signature}: "
+                f"{payload['model']} {payload['model_version']} {payload['segment']} "
+                f"({payload['window']}) ECE {before['value']:.3f} -> {after['value']:.3f} "
+                f"(95% up to {after['upper']:.3f}) on {payload['deployed_model_version']}",
+                flush=True,
+            )
+            return
         self.deliveries.append(payload)
-        trigger = payload.get("trigger", {})
-        values = ", ".join(f"{k} {v:.3f}" for k, v in trigger.items())  # type: ignore[attr-defined]
+        values = ", ".join(f"{k} {v:.3f}" for k, v in payload.get("trigger", {}).items())
         print(
-            f">>> recalibration webhook received, signature {'valid' if valid else 'INVALID'}: "
+            f">>> recalibration webhook received, signature {signature}: "
             f"{payload['model']} {payload['model_version']} {payload['segment']} "
             f"({payload['window']}) {values}, alert {payload['alert_id']}",
             flush=True,
         )
+        recalibration = payload.get("recalibration") or {}
+        if recalibration.get("status") != "recommended":
+            print(f">>> no calibrator recommended: {recalibration.get('reason')}", flush=True)
+            return
+        artifact = recalibration["recommended"]
+        scores = {c["method"]: c["held_out"] for c in recalibration["candidates"]}
+        chosen, identity = scores[artifact["method"]], scores["identity"]
+        print(
+            f">>> recommended calibrator: {artifact['method']} {artifact['parameters']}, "
+            f"held-out ECE {identity['ece']['value']:.3f} -> {chosen['ece']['value']:.3f}",
+            flush=True,
+        )
+        if valid and self.deploy is not None and artifact["method"] != "identity":
+            version = self.deploy(payload, artifact)
+            print(f">>> deployed as calibrator version {version}", flush=True)
 
     def close(self) -> None:
         self._server.shutdown()

@@ -2,16 +2,19 @@
 
 Starts the Kafka-compatible broker (tansu, from the ``embedded`` extra) on a free
 loopback port, an SQLite store in a temporary directory, the daemon with a short
-window (1 minute, evaluated every 5 s) and one alert rule, a local webhook receiver
+window (90 s, evaluated every 5 s) and one alert rule, a local webhook receiver
 standing in for a recalibration pipeline, and the simulator (``calmon simulate``)
 playing ``monitor/demo/scenario.yaml``. After a healthy period the model becomes
 over-confident on region ``eu`` and its raw scores shift; the console shows ECE and PSI
-moving, the alert firing, and the signed webhook arriving.
+moving, the alert firing, and the signed webhook arriving with a recommended calibrator.
+The receiver deploys it: the simulator serves eu through it as calibrator version 2,
+eu's ECE recovers, and calmon reports the recalibration verified.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import os
 import secrets
@@ -19,12 +22,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from monitor.alerts.signing import signing_key
 from monitor.app import App
 from monitor.core.times import to_datetime
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
-from monitor.demo.receiver import WebhookReceiver
+from monitor.demo.receiver import Deploy, WebhookReceiver
+from monitor.metrics.calibrators import apply
 from monitor.report.build import ReportError, ReportRequest, build_report
 from monitor.settings import (
     EvaluationSettings,
@@ -62,12 +67,12 @@ def demo_scenario(healthy_s: float) -> Scenario:
 DEMO_RULES = """
 rules:
   - name: CalibrationErrorHigh
-    select: {window: 1m, model_version: v1, segment: "region=*"}
+    select: {window: 90s, model_version: v1, segment: "region=*"}
     metric: ece
     op: ">"
     threshold: 0.05
     resolve_threshold: 0.035
-    for: 10s
+    for: 45s
     min_samples: 300
     severity: warning
     annotations:
@@ -97,7 +102,7 @@ def demo_settings(
             heartbeat_interval_ms=1000,
         ),
         store=StoreSettings(url=f"sqlite:///{database}", segment_keys=["region"]),
-        windows=[WindowSettings(name="1m", length=60, every=5)],
+        windows=[WindowSettings(name="90s", length=90, every=5)],
         evaluation=EvaluationSettings(
             min_labelled=300, min_predictions=300, bootstrap_resamples=200
         ),
@@ -116,12 +121,18 @@ def demo_settings(
 def _status(engine: Engine, phase: str) -> str:
     rows = {(r.series.model_version, r.series.segment): r.values for r in latest_results(engine)}
 
-    def value(segment: str, key: str) -> str:
-        found = rows.get(("v1", segment), {}).get(key)
+    def value(segment: str, key: str, version: str = "v1") -> str:
+        found = rows.get((version, segment), {}).get(key)
         return f"{found:.3f}" if found is not None else "  -  "
 
+    # Once eu is served through a recalibrated version (v1+cal=2), show that one's ECE.
+    recalibrated = sorted(
+        v for v, segment in rows if segment == "region=eu" and v.startswith("v1+cal=")
+    )
+    eu = value("region=eu", "ece", *recalibrated[-1:])
+    served = f" (cal {recalibrated[-1].split('=', 1)[1]})" if recalibrated else ""
     return (
-        f"[{phase:>8}] ECE all {value('__all__', 'ece')}  eu {value('region=eu', 'ece')}  "
+        f"[{phase:>8}] ECE all {value('__all__', 'ece')}  eu {eu}{served}  "
         f"us {value('region=us', 'ece')} | PSI raw score {value('__all__', 'psi_raw_score')}  "
         f"probability {value('__all__', 'psi_probability')}"
     )
@@ -160,6 +171,7 @@ def run_demo(
         simulator = Simulator(
             demo_scenario(healthy_s), send, settings.kafka.topics, rate=EVENTS_PER_SECOND, seed=7
         )
+        receiver.deploy = _deployer(simulator)
         traffic = threading.Thread(
             target=simulator.run,
             kwargs={"duration_s": None, "count": None, "stop": stop.is_set},
@@ -216,7 +228,8 @@ def run_demo(
             receiver.close()
         print(
             f"summary: {simulator.stats.predictions} predictions; {len(announced)} alert(s) fired; "
-            f"{len(receiver.deliveries)} recalibration webhook(s) received"
+            f"{len(receiver.deliveries)} recalibration webhook(s) received; "
+            f"{sum(v['state'] == 'verified' for v in receiver.verdicts)} recalibration(s) verified"
         )
         if report is not None:
             print(f"report (reliability diagram, ECE and PSI over time): {report}")
@@ -224,10 +237,26 @@ def run_demo(
     return 0
 
 
+def _deployer(simulator: Simulator) -> Deploy:
+    """What the demo's recalibration pipeline does with a recommended artifact: serve it,
+    as a new calibrator version, to the segment it was fitted on."""
+
+    deployed = itertools.count(2)  # version 1 is the model's own calibrator
+
+    def deploy(payload: dict[str, Any], artifact: dict[str, Any]) -> str:
+        version = str(next(deployed))
+        segment = dict([payload["segment"].split("=", 1)]) if "=" in payload["segment"] else {}
+        simulator.set_calibrator(segment, version, lambda p: apply(artifact, p))
+        return version
+
+    return deploy
+
+
 def _write_report(app: App, path: Path) -> Path | None:
-    """The region eu report: what the drift did to calibration, as a user would see it."""
+    """The region eu report: what the drift did to calibration, and what the deployed
+    calibrator did to it (all versions: v1, then v1+cal=2), as a user would see it."""
     request = ReportRequest(
-        model="fraud-detector", window="1m", model_version="v1", segment="region=eu"
+        model="fraud-detector", window="90s", model_version="__all__", segment="region=eu"
     )
     try:
         path.write_text(build_report(app.engine, app.settings, request))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,20 @@ class Simulator:
         self.stats = SimulationStats()
         weights = np.array([m.weight for m in scenario.models])
         self._shares = weights / weights.sum()
+        #: (segment, calibrator version, correction of p): a deployed recalibration.
+        self._calibrator: tuple[dict[str, str], str, Callable[[np.ndarray], np.ndarray]] | None
+        self._calibrator = None
+
+    def set_calibrator(
+        self,
+        segment: Mapping[str, str],
+        version: str,
+        correct: Callable[[np.ndarray], np.ndarray],
+    ) -> None:
+        """From now on, events of ``segment`` are served through ``correct`` (applied to
+        the probability) as ``calibrator_version`` ``version``: a deployed recalibration.
+        Safe to call from another thread (one reference swapped)."""
+        self._calibrator = (dict(segment), version, correct)
 
     def run(self, *, duration_s: float | None, count: int | None, stop: Callable[[], bool]) -> None:
         """Produce until ``duration_s`` passes, ``count`` predictions are sent, or stop()."""
@@ -108,6 +122,7 @@ class Simulator:
             spec.delay_sigma * self._rng.standard_normal(events.label.size)
         )
         fate = self._rng.uniform(size=events.label.size)
+        probability, calibrated = self._served(events)
         for i in range(events.label.size):
             if self._rng.uniform() < self._scenario.malformed:
                 self._send(self._topics.raw_scores, MALFORMED[self._next_id % len(MALFORMED)])
@@ -120,8 +135,10 @@ class Simulator:
                 "model_version": model.model_version,
                 "timestamp": int(now * 1000),
                 "raw_score": float(events.raw_score[i]),
-                "probability": float(events.probability[i]),
+                "probability": float(probability[i]),
             }
+            if calibrated[i] is not None:
+                prediction["calibrator_version"] = calibrated[i]
             if events.segments[i]:
                 prediction["segment"] = events.segments[i]
             label = {
@@ -142,6 +159,20 @@ class Simulator:
                 payload = orjson.dumps({**label, "timestamp": int(due * 1000)})
                 heapq.heappush(self._labels, (due, self._next_id, payload))
             self._send_prediction(prediction)
+
+    def _served(self, events: Events) -> tuple[np.ndarray, list[str | None]]:
+        """The probabilities served, and each event's calibrator version (None: none)."""
+        deployed = self._calibrator
+        if deployed is None:
+            return events.probability, [None] * events.label.size
+        segment, version, correct = deployed
+        chosen = np.array(
+            [all(s.get(k) == v for k, v in segment.items()) for s in events.segments], dtype=bool
+        )
+        probability = events.probability.copy()
+        if chosen.any():
+            probability[chosen] = correct(probability[chosen])
+        return probability, [version if c else None for c in chosen]
 
     def _send_prediction(self, prediction: dict[str, Any]) -> None:
         # Raw score and probability in one message when they share a topic, else in two.

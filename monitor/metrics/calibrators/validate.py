@@ -15,6 +15,9 @@ The recommendation (``recommend``):
 
 ``identity`` is the simplest, so it is recommended unless a fitted map is better on the
 later part by a clear, significant amount: a calibrated window recommends identity.
+The artifact handed over is the recommended method refitted on the whole window
+(``refit_on``): validated on unseen events, then fitted on all of them, the most recent
+included.
 
 Intervals: log loss and Brier are means of per-event losses, so the 95% interval of a
 candidate's value and of its paired difference with the best is the normal one with
@@ -29,6 +32,7 @@ those of the events to within the map's change across one cell.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +40,9 @@ import numpy as np
 from monitor.metrics.binned import BinSums, expected_calibration_error_from_bins
 from monitor.metrics.bootstrap import ece_bootstrap_interval_from_bins
 from monitor.metrics.calibrators.cells import LabelledCells
-from monitor.metrics.calibrators.fit import METHODS, Calibrator, fit_candidates
+from monitor.metrics.calibrators.fit import FITTERS, METHODS, Calibrator, fit_candidates
 from monitor.metrics.clipping import LOG_LOSS_EPS
+from monitor.metrics.errors import UndefinedMetricError
 
 #: Two-sided 95% normal quantile.
 _Z_95 = 1.959963984540054
@@ -91,8 +96,14 @@ def recommend(
     margin: float = DEFAULT_MARGIN,
     bootstrap_resamples: int = 200,
     seed: int = 0,
+    refit_on: LabelledCells | None = None,
 ) -> Recommendation:
-    """Fit every candidate on ``fit_part``, score them on ``later_part``, pick one."""
+    """Fit every candidate on ``fit_part``, score them on ``later_part``, pick one.
+
+    With ``refit_on`` (the whole window), the recommended method is fitted again on it:
+    chosen by its score on events it did not see, then given all the data, and the
+    most recent.
+    """
     if later_part.n == 0:
         raise ValueError("the later part of the window has no labelled events to score on")
     fitted, skipped = fit_candidates(fit_part)
@@ -110,8 +121,12 @@ def recommend(
         for method, calibrator in fitted.items()
     ]
     chosen = next(s for s in scores if s.log_loss_above_best.lower <= margin or s.method == best)
+    recommended = chosen.calibrator
+    if refit_on is not None:
+        with contextlib.suppress(UndefinedMetricError):  # keep the validated fit
+            recommended = FITTERS[chosen.method](refit_on)
     return Recommendation(
-        recommended=chosen.calibrator,
+        recommended=recommended,
         candidates=sorted(scores, key=lambda s: METHODS.index(s.method)),
         skipped=skipped,
         n_fit=fit_part.n,

@@ -1,6 +1,8 @@
 """`calmon demo` in a bounded run: the injected drift shows in the ECE of region eu
-only, the alert fires for eu, the recalibration webhook arrives with a valid signature,
-and every child process (the broker) and server is gone afterwards."""
+only, the alert fires for eu, the recalibration webhook arrives with a valid signature
+and a recommended calibrator, the receiver deploys it, eu's ECE recovers and calmon
+reports the recalibration verified; every child process (the broker) and server is gone
+afterwards."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-STATUS = re.compile(r"\[\s*(\w+)\] ECE all ([\d.]+)\s+eu ([\d.]+)\s+us ([\d.]+)")
+STATUS = re.compile(r"\[\s*(\w+)\] ECE all ([\d.]+)\s+eu ([\d.]+)(?: \(cal \d+\))?\s+us ([\d.]+)")
 
 
 def _listening(port: int) -> bool:
@@ -32,7 +34,7 @@ def test_demo_shows_the_drift_and_stops_cleanly(tmp_path: Path) -> None:
             "monitor",
             "demo",
             "--duration",
-            "90s",
+            "170s",
             "--healthy",
             "30s",
             "--dir",
@@ -42,16 +44,22 @@ def test_demo_shows_the_drift_and_stops_cleanly(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    output, _ = process.communicate(timeout=240)
+    output, _ = process.communicate(timeout=360)
     assert process.returncode == 0, output
     rows = [(phase, float(a), float(eu), float(us)) for phase, a, eu, us in STATUS.findall(output)]
     healthy = [row for row in rows if row[0] == "healthy"]
     final = rows[-1]
     assert healthy and final[0] == "final", output
     # Region eu became over-confident: its ECE rises well above its healthy level
-    # and above region us, which stayed calibrated.
-    assert final[2] > max(0.04, 2 * healthy[-1][2]), output
-    assert final[2] > 2 * final[3], output
+    # and above region us, which stayed calibrated...
+    drifted = [row for row in rows if row[0] == "drift"]
+    peak = max(drifted, key=lambda row: row[2])
+    assert peak[2] > max(0.07, 2 * healthy[-1][2]), output
+    assert peak[2] > 2 * peak[3], output
+    # ... until the recommended calibrator is deployed (version 2): eu recovers.
+    (final_line,) = [line for line in output.splitlines() if line.startswith("[   final]")]
+    assert "eu" in final_line and "(cal 2)" in final_line, output
+    assert final[2] < 0.6 * peak[2], output
     assert "nothing left listening" in output
     fired = re.findall(
         r">>> ALERT firing CalibrationErrorHigh: ECE ([\d.]+) on (\S+) (\S+)", output
@@ -62,7 +70,17 @@ def test_demo_shows_the_drift_and_stops_cleanly(tmp_path: Path) -> None:
         r">>> recalibration webhook received, signature (\w+): fraud-detector v1 (\S+)", output
     )
     assert webhooks == [("valid", "region=eu")], output
-    assert "1 alert(s) fired; 1 recalibration webhook(s) received" in output
+    assert re.search(r">>> recommended calibrator: (temperature|platt|beta)", output), output
+    assert ">>> deployed as calibrator version 2" in output
+    verified = re.findall(
+        r">>> recalibration verified, signature valid: fraud-detector v1 region=eu \(90s\) "
+        r"ECE ([\d.]+) -> ([\d.]+) .* on v1\+cal=2",
+        output,
+    )
+    assert len(verified) == 1 and float(verified[0][1]) < float(verified[0][0]), output
+    assert "1 alert(s) fired; 1 recalibration webhook(s) received; 1 recalibration(s) verified" in (
+        output
+    )
     # Raw scores shifted by one logit: PSI against the healthy snapshot moves well off 0.
     psi = re.findall(r"\[\s*(\w+)\].*PSI raw score ([\d.]+)", output)
     assert [float(v) for phase, v in psi if phase == "healthy"][-1] < 0.02

@@ -130,3 +130,26 @@ def test_an_empty_later_part_is_refused_by_name() -> None:
     earlier = _cells(*_draw(rng, 1_000, 1.0, 0.0))
     with pytest.raises(ValueError, match="later part of the window has no labelled events"):
         recommend(earlier, LabelledCells.of(EventAggregate.empty()))
+
+
+def test_the_recommended_method_is_refitted_on_the_whole_window() -> None:
+    rng = np.random.default_rng(8)
+    p1, y1 = _draw(rng, 4_000, 0.6, 0.0)
+    p2, y2 = _draw(rng, 4_000, 0.4, 0.0)  # the drift went on: the later part is worse
+    earlier, later, whole = _cells(p1, y1), _cells(p2, y2), _cells(np.r_[p1, p2], np.r_[y1, y2])
+    validated = recommend(earlier, later)
+    refitted = recommend(earlier, later, refit_on=whole)
+    method = validated.recommended.method
+    assert method == refitted.recommended.method == "temperature"
+    # The scores are those of the fits on the earlier part.
+    assert [c.log_loss for c in refitted.candidates] == [c.log_loss for c in validated.candidates]
+    (truth,) = _sklearn_slope(np.r_[p1, p2], np.r_[y1, y2])
+    assert 1 / refitted.recommended.parameters["temperature"] == pytest.approx(truth, abs=5e-3)
+    assert refitted.recommended.parameters != validated.recommended.parameters
+
+
+def _sklearn_slope(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=np.inf, fit_intercept=False, tol=1e-10, max_iter=10_000)
+    return model.fit(logit(p)[:, None], y).coef_[0]
