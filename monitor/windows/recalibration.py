@@ -1,9 +1,9 @@
 """A series' window split in time, candidates fitted on the earlier half and validated on
 the later one: the recalibration a webhook, the API and ``calmon recalibrate`` hand over.
 
-The window [start, end) is split at the minute boundary nearest its middle, so the two halves are made of whole stored buckets: each half is read
-from the aggregates exactly as the window itself is (``store.aggregates.load_window``),
-no event is re-read.
+The window [start, end) is split at the minute boundary nearest its middle, so the two
+halves are made of whole stored buckets: each half is read from the aggregates exactly
+as the window itself is (``store.aggregates.load_window``), no event is re-read.
 
 >>> MINUTE = 60_000
 >>> now = 1_000 * MINUTE + 40_000  # a 1-minute window whose edges fall mid-minute
