@@ -84,7 +84,8 @@ def main() -> None:
         kafka = kafka_settings(broker.bootstrap_servers, topics, f"stages-{uuid.uuid4().hex[:8]}")
         metrics = IngestMetrics(CollectorRegistry())
         worker = IngestWorker(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
-        consumer = worker._consumer
+        worker.connect(threading.Event())
+        consumer = worker.consumer
         while not consumer.assignment():  # join the group before timing
             consumer.poll(timeout_ms=100, max_records=1)
         consumer.seek_to_beginning()

@@ -107,6 +107,19 @@ class KafkaSettings(_Section):
     session_timeout_ms: int = Field(10_000, gt=0)
     heartbeat_interval_ms: int = Field(3_000, gt=0)
     max_poll_interval_ms: int = Field(300_000, gt=0)
+    #: Reconnection backoff of the Kafka client: from ``reconnect_backoff_ms``, doubling
+    #: per failed attempt up to ``reconnect_backoff_max_ms`` (kafka-python's own cap is
+    #: 30 s, so ingest could resume up to 30 s after a broker came back).
+    reconnect_backoff_ms: int = Field(100, gt=0)
+    reconnect_backoff_max_ms: int = Field(2_000, gt=0)
+    #: One attempt to reach the cluster at start-up; attempts repeat, with the ingest
+    #: backoff (``ingest.retry_initial`` .. ``retry_max``) between them, until one works.
+    bootstrap_timeout_ms: int = Field(10_000, gt=0)
+    #: Longest wait for an offset commit; a batch whose commit fails is read again
+    #: (and written again idempotently), so waiting longer only delays ingest.
+    commit_timeout_ms: int = Field(5_000, gt=0)
+    #: /readyz fails when the group coordinator has answered no heartbeat for this long.
+    readiness_timeout: Duration = 15.0
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -116,12 +129,26 @@ class KafkaSettings(_Section):
     ssl_keyfile: str | None = None
     ssl_password: SecretStr | None = None
 
+    @model_validator(mode="after")
+    def _readiness_outlasts_heartbeats(self) -> KafkaSettings:
+        if self.readiness_timeout * 1000 <= 2 * self.heartbeat_interval_ms:
+            raise ValueError(
+                "readiness_timeout must be longer than two heartbeat intervals"
+                f" ({2 * self.heartbeat_interval_ms} ms), or /readyz would flap"
+            )
+        if self.reconnect_backoff_max_ms < self.reconnect_backoff_ms:
+            raise ValueError("reconnect_backoff_max_ms must be at least reconnect_backoff_ms")
+        return self
+
     def client_options(self) -> dict[str, Any]:
         """Connection and security options shared by consumers and producers."""
         options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "client_id": self.client_id,
             "security_protocol": self.security_protocol,
+            "reconnect_backoff_ms": self.reconnect_backoff_ms,
+            "reconnect_backoff_max_ms": self.reconnect_backoff_max_ms,
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
         }
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism

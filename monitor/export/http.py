@@ -1,8 +1,8 @@
 """The daemon's HTTP endpoints.
 
 - ``/metrics``: Prometheus text format (window results and operational metrics);
-- ``/healthz``: the process is alive;
-- ``/readyz``: the store is reachable and migrated, the broker reachable (503 if not);
+- ``/healthz``: the ingest loop and the scheduler go round (503 if stuck);
+- ``/readyz``: the store is reachable and migrated, the consumer connected (503 if not);
 - ``/api/v1/series``: latest results of every series (JSON);
 - ``/api/v1/history?model=M&metric=ece[&model_version=&segment=&window=&since=]``;
 - ``/api/v1/reliability?model=M[&model_version=__all__&segment=__all__&window=]``;
@@ -42,6 +42,10 @@ PROBE_PATHS = ("/healthz", "/readyz")
 ReadinessCheck = Callable[[], dict[str, str | None]]  # check name -> problem (None = ok)
 
 
+def _no_problems() -> dict[str, str | None]:
+    return {}
+
+
 def result_json(result: WindowResult) -> dict[str, Any]:
     return {
         "model": result.series.model,
@@ -78,18 +82,27 @@ def recalibration_json(recalibration: Recalibration) -> dict[str, Any]:
 
 class HttpApi:
     def __init__(
-        self, *, engine: Engine, registry: CollectorRegistry, readiness: ReadinessCheck
+        self,
+        *,
+        engine: Engine,
+        registry: CollectorRegistry,
+        readiness: ReadinessCheck,
+        liveness: ReadinessCheck = _no_problems,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.readiness = readiness
+        self.liveness = liveness
         self._openapi = openapi.document()
 
     def handle(self, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
         if path == "/healthz":
-            return 200, "text/plain", b"ok\n"
+            problems = {name: p for name, p in self.liveness().items() if p is not None}
+            if not problems:
+                return 200, "text/plain", b"ok\n"
+            return 503, "application/json", orjson.dumps({"alive": False, "problems": problems})
         if path == "/readyz":
             problems = {name: p for name, p in self.readiness().items() if p is not None}
             status = 503 if problems else 200

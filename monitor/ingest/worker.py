@@ -10,16 +10,25 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from monitor.core.records import Label, Prediction
 from monitor.ingest import dead_letter
 from monitor.ingest.budget import CardinalityBudget
+from monitor.ingest.cluster import ClusterWatch, heartbeat_answered_at
+from monitor.ingest.connect import (
+    CLOSE_TIMEOUT_S,
+    Clients,
+    ConnectAttempt,
+    close_clients,
+    closing_on_failure,
+)
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.ratelimit import RateLimitedWarning
 from monitor.ingest.validation import InvalidMessage, parse_message
+from monitor.logs import KAFKA_CLIENT_LOG
 from monitor.settings import IngestSettings, KafkaSettings
 from monitor.store.errors import RecordsRefused, StoreUnavailable
 from monitor.store.write.event_store import EventStore
@@ -31,6 +40,9 @@ POLL_TIMEOUT_MS = 200
 #: Longest wait for a rebalance under way before writing anyway (``_finish_rebalance``).
 REBALANCE_WAIT_S = 30.0
 
+#: An offset commit is tried in slices this long, so that a stop is seen between them.
+COMMIT_SLICE_MS = 500
+
 #: A valid message and the Kafka record it came from (for its offset or dead letter).
 Parsed = tuple[ConsumerRecord, Prediction | Label]
 
@@ -38,8 +50,10 @@ Parsed = tuple[ConsumerRecord, Prediction | Label]
 def make_consumer(
     kafka: KafkaSettings, ingest: IngestSettings, listener: ConsumerRebalanceListener
 ) -> KafkaConsumer:
-    """A consumer in the configured group; offsets are committed only by the worker."""
-    consumer = KafkaConsumer(
+    """A consumer in the configured group; offsets are committed only by the worker.
+    Blocks for up to ``kafka.bootstrap_timeout_ms`` while it reaches the cluster."""
+    consumer: KafkaConsumer = closing_on_failure(
+        KafkaConsumer,
         **kafka.client_options(),
         group_id=kafka.group_id,
         enable_auto_commit=False,
@@ -68,7 +82,10 @@ class RebalanceWatch(ConsumerRebalanceListener):
 
 
 def make_producer(kafka: KafkaSettings) -> KafkaProducer:
-    return KafkaProducer(**kafka.client_options(), acks="all", retries=5)
+    producer: KafkaProducer = closing_on_failure(
+        KafkaProducer, **kafka.client_options(), acks="all", retries=5
+    )
+    return producer
 
 
 class IngestWorker:
@@ -91,11 +108,16 @@ class IngestWorker:
         self._store = store
         self._metrics = metrics
         self._rebalance = RebalanceWatch()
-        self._consumer = make_consumer(kafka, ingest, self._rebalance)
-        self._producer = producer
-        if producer is None and kafka.dead_letter_topic:
-            self._producer = make_producer(kafka)
+        #: Made by ``connect`` (in ``run``), once the cluster is reachable.
+        self._consumer: KafkaConsumer | None = None
+        self._given_producer = producer
+        self._producer: KafkaProducer | None = None
         self._warn = RateLimitedWarning(logger)
+        self._cluster = ClusterWatch(kafka.readiness_timeout)
+        #: ``time.monotonic()`` when the loop last went round (``stall_problem``).
+        self._progress_at = time.monotonic()
+        #: Set once the Kafka clients exist.
+        self.connected = threading.Event()
         #: Records a paused poll returned (see ``_poll_paused``): the next batch's first.
         self._carried: list[ConsumerRecord] = []
         #: Set after each committed batch; tests and /readyz read it.
@@ -103,23 +125,95 @@ class IngestWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
-        logger.info("ingest started", extra={"topics": self._kafka.topics.unique()})
         try:
+            if not self.connect(stop):
+                return
+            logger.info("ingest started", extra={"topics": self._kafka.topics.unique()})
             while not stop.is_set():
+                self._progress_at = time.monotonic()
                 records = self._collect(stop)
                 if records:
                     self.process(records, stop)
                 self._update_lag()
+                self._cluster.observe(self.broker_problem())
         finally:
             self.close()
 
-    def broker_connected(self) -> bool:
-        return bool(self._consumer.bootstrap_connected())
+    def connect(self, stop: threading.Event) -> bool:
+        """Make the Kafka clients, retrying with backoff (``ingest.retry_initial`` ..
+        ``retry_max``) while the cluster is unreachable. False if ``stop`` came first."""
+        delay = self._settings.retry_initial
+        while True:
+            attempt = ConnectAttempt(self._make_clients)
+            while not attempt.done.wait(0.1):
+                self._progress_at = time.monotonic()
+                if stop.is_set():
+                    attempt.abandon()
+                    return False
+            clients = attempt.clients()
+            if clients is not None:
+                self._consumer, self._producer = clients
+                self.connected.set()
+                return True
+            self._warn.warn(
+                "connect",
+                "Kafka cluster unreachable at start-up; retrying",
+                error=attempt.error,
+                kafka_client=KAFKA_CLIENT_LOG.latest(),
+                retry_in_s=delay,
+            )
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                self._progress_at = time.monotonic()
+                if stop.wait(0.1):
+                    return False
+            delay = min(delay * 2, self._settings.retry_max)
+
+    def _make_clients(self) -> Clients:
+        consumer = make_consumer(self._kafka, self._settings, self._rebalance)
+        producer = self._given_producer
+        if producer is None and self._kafka.dead_letter_topic:
+            try:
+                producer = make_producer(self._kafka)
+            except BaseException:
+                consumer.close(autocommit=False, timeout_ms=int(CLOSE_TIMEOUT_S * 1000))
+                raise
+        return consumer, producer
+
+    def broker_problem(self) -> str | None:
+        """Why the consumer is not connected to the cluster (readiness), or None."""
+        consumer = self._consumer
+        if consumer is None:
+            return "not connected to the Kafka cluster yet"
+        answered = heartbeat_answered_at(consumer)
+        if answered is None:
+            return "not a member of the consumer group yet"
+        silent_s = time.monotonic() - answered
+        if silent_s > self._kafka.readiness_timeout:
+            return f"no heartbeat answered by the Kafka cluster for {int(silent_s)} s"
+        return None
+
+    def stall_problem(self) -> str | None:
+        """Why the ingest loop looks stuck (liveness), or None. Stuck: it has not gone
+        round for ``max_poll_interval_ms``, the bound after which Kafka itself gives the
+        partitions to another member. A broker outage is not a stall: the loop goes on
+        polling (and retrying) meanwhile."""
+        idle_s = time.monotonic() - self._progress_at
+        if idle_s > self._kafka.max_poll_interval_ms / 1000:
+            return f"the ingest loop has not gone round for {int(idle_s)} s"
+        return None
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        """The consumer, once ``connect`` has made it."""
+        if self._consumer is None:
+            raise RuntimeError("the ingest worker is not connected to Kafka")
+        return self._consumer
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            close_clients((consumer, self._producer))
         logger.info("ingest stopped")
 
     def _collect(self, stop: threading.Event) -> list[ConsumerRecord]:
@@ -134,7 +228,7 @@ class IngestWorker:
                 if remaining <= 0:
                     break
                 timeout_ms = min(timeout_ms, max(int(remaining * 1000), 1))
-            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
+            polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit - len(records))
             for partition_records in polled.values():
                 records.extend(partition_records)
             if records and deadline is None:
@@ -189,7 +283,7 @@ class IngestWorker:
         # Counted before the commit: whoever sees the offsets committed (another
         # replica, a test, an operator) then also sees the batch in the counters.
         self._count([message for _, message in valid], result)
-        self._commit(records)
+        self._commit(records, stop)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self.batches_committed += 1
         return True
@@ -264,6 +358,7 @@ class IngestWorker:
                 paused = True
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:
+                    self._progress_at = time.monotonic()
                     if stop.is_set():
                         logger.warning("stopping with an unwritten batch; it will be redelivered")
                         return None
@@ -271,7 +366,7 @@ class IngestWorker:
                 delay = min(delay * 2, self._settings.retry_max)
         finally:
             if paused:
-                self._consumer.resume(*self._consumer.paused())
+                self.consumer.resume(*self.consumer.paused())
 
     def _finish_rebalance(self, stop: threading.Event) -> bool:
         """Before work outside ``poll``: if a rebalance is under way, poll (partitions
@@ -290,6 +385,7 @@ class IngestWorker:
             return False
         deadline = time.monotonic() + REBALANCE_WAIT_S
         while self._rebalance.under_way.is_set() and not stop.is_set():
+            self._progress_at = time.monotonic()
             if time.monotonic() >= deadline:
                 logger.warning("rebalance still under way; writing meanwhile")
                 break
@@ -304,11 +400,11 @@ class IngestWorker:
         the poll then returns their records. They are kept for the next batch: dropped,
         they would be skipped for good once a later batch commits past them.
         """
-        self._consumer.pause(*self._consumer.assignment())
-        for records in self._consumer.poll(timeout_ms=100).values():
+        self.consumer.pause(*self.consumer.assignment())
+        for records in self.consumer.poll(timeout_ms=100).values():
             self._carried.extend(records)
 
-    def _commit(self, records: list[ConsumerRecord]) -> None:
+    def _commit(self, records: list[ConsumerRecord], stop: threading.Event) -> None:
         """Commit the offsets after ``records`` for the partitions this consumer still owns.
 
         A partition that a rebalance (during a retry) gave to another replica is left to
@@ -320,7 +416,8 @@ class IngestWorker:
             key = (record.topic, record.partition)
             if last.get(key, -1) < record.offset:
                 last[key] = record.offset
-        assigned = self._consumer.assignment()
+        consumer = self.consumer
+        assigned = consumer.assignment()
         offsets = {
             partition: OffsetAndMetadata(offset + 1, "", -1)
             for (topic, number), offset in last.items()
@@ -328,18 +425,37 @@ class IngestWorker:
         }
         if not offsets:
             return
-        try:
-            self._consumer.commit(offsets=offsets)
-        except CommitFailedError as exc:
-            # The partitions moved to another replica during the batch; it will
-            # re-read them from the last commit, and the write above is idempotent.
-            logger.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
-        except KafkaError as exc:
-            # The broker is unreachable (or timed out). Same outcome: the batch is
-            # durable, its records will be read again and re-written idempotently.
-            logger.warning(
-                "offset commit failed; the batch will be re-read", extra={"error": repr(exc)}
-            )
+        # In slices, up to kafka.commit_timeout_ms: kafka-python's own default is its
+        # request timeout (305 s), and a commit sent as the broker went away held ingest
+        # that long after it came back. A commit given up here is harmless: the batch is
+        # durable, its records are read again and re-written idempotently.
+        deadline = time.monotonic() + self._kafka.commit_timeout_ms / 1000
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            try:
+                consumer.commit(
+                    offsets=offsets, timeout_ms=max(min(COMMIT_SLICE_MS, remaining_ms), 1)
+                )
+                return
+            except KafkaTimeoutError as exc:
+                if remaining_ms <= COMMIT_SLICE_MS or stop.is_set():
+                    self._warn.warn(
+                        "commit",
+                        "offset commit timed out; the batch will be re-read",
+                        error=repr(exc),
+                    )
+                    return
+            except CommitFailedError as exc:
+                # The partitions moved to another replica during the batch; it will
+                # re-read them from the last commit, and the write above is idempotent.
+                self._warn.warn("commit", "offset commit failed after a rebalance", error=str(exc))
+                return
+            except KafkaError as exc:
+                # The broker is unreachable (or refused). Same outcome as a timeout.
+                self._warn.warn(
+                    "commit", "offset commit failed; the batch will be re-read", error=repr(exc)
+                )
+                return
 
     def _count(self, valid: list[Prediction | Label], result: WriteResult) -> None:
         labels = sum(1 for record in valid if isinstance(record, Label))
@@ -353,12 +469,12 @@ class IngestWorker:
             self._metrics.label_delay.observe(delay)
 
     def _update_lag(self) -> None:
-        for partition in self._consumer.assignment():
-            highwater = self._consumer.highwater(partition)
+        for partition in self.consumer.assignment():
+            highwater = self.consumer.highwater(partition)
             if highwater is None:
                 continue
             try:
-                position = self._consumer.position(partition, timeout_ms=100)
+                position = self.consumer.position(partition, timeout_ms=100)
             except KafkaError:
                 continue  # not known yet; next round
             self._metrics.lag.labels(partition.topic, str(partition.partition)).set(

@@ -197,7 +197,8 @@ def test_a_committed_batch_is_already_counted(
     CI run once read 100 of 180, the commit having landed before the count)."""
     seen_at_commit: list[float] = []
     with running_worker(kafka_settings, EventStore(sqlite_engine)) as (worker, _metrics, registry):
-        commit = worker._consumer.commit
+        assert worker.connected.wait(30), "the worker did not reach the broker"
+        commit = worker.consumer.commit
 
         def commit_and_note(*args, **kwargs):  # type: ignore[no-untyped-def]
             seen_at_commit.append(
@@ -206,7 +207,7 @@ def test_a_committed_batch_is_already_counted(
             )
             return commit(*args, **kwargs)
 
-        worker._consumer.commit = commit_and_note  # type: ignore[method-assign]
+        worker.consumer.commit = commit_and_note  # type: ignore[method-assign]
         send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(50)])
         wait_until(
             lambda: committed_total(kafka_settings, kafka_settings.topics.probabilities) == 50,

@@ -40,7 +40,9 @@ def test_partitions_gained_during_a_store_outage_are_read_again_not_skipped(
 
     def predictions_owned(worker) -> set[int]:  # type: ignore[no-untyped-def]
         # The consumer belongs to the worker's thread; reading its assignment is a copy.
-        return {p.partition for p in worker._consumer.assignment() if p.topic == topic}
+        if not worker.connected.is_set():
+            return set()
+        return {p.partition for p in worker.consumer.assignment() if p.topic == topic}
 
     store_a = EventStore(engine_a, clock_ms=lambda: BASE_MS + 86_400_000)
     store_b = EventStore(engine_b, clock_ms=lambda: BASE_MS + 86_400_000)
@@ -88,6 +90,6 @@ def test_partitions_gained_during_a_store_outage_are_read_again_not_skipped(
         lock.close()
 
         wait_until(lambda: count_events(engine_a) == 200, timeout_s=60, what="all 200 in A's store")
-        assert TopicPartition(topic, partition_b) in worker_a._consumer.assignment()
+        assert TopicPartition(topic, partition_b) in worker_a.consumer.assignment()
     engine_a.dispose()
     engine_b.dispose()

@@ -23,7 +23,7 @@ from monitor.store.write.event_store import EventStore
 
 
 class CrashBeforeCommit(IngestWorker):
-    def _commit(self, records):  # type: ignore[no-untyped-def]
+    def _commit(self, records, stop):  # type: ignore[no-untyped-def]
         print(f"written {len(records)} records; dying before commit", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
