@@ -157,6 +157,9 @@ class App:
         self.stop_event = threading.Event()
         self.worker: IngestWorker | None = None
         self._ingest_thread: threading.Thread | None = None
+        #: Whether this process ingests (not ``--no-ingest``); set before the HTTP server
+        #: starts, so that /readyz never answers for a worker not made yet.
+        self._ingests = False
         self.store_health = StoreHealth(self.engine)
         self._scheduler_beat = time.monotonic()
 
@@ -180,8 +183,11 @@ class App:
         """/readyz: the store answers at the latest migration, and (unless --no-ingest)
         the consumer is in its group with the cluster answering its heartbeats."""
         problems: dict[str, str | None] = {"store": self.store_health.problem(), "broker": None}
-        if self.worker is not None:
-            problems["broker"] = self.worker.broker_problem()
+        if self._ingests:
+            worker = self.worker
+            problems["broker"] = (
+                worker.broker_problem() if worker else "not connected to the Kafka cluster yet"
+            )
         return problems
 
     def liveness(self) -> dict[str, str | None]:
@@ -243,6 +249,7 @@ class App:
     def start(self, *, ingest: bool = True) -> None:
         """Start the HTTP server, the ingest thread and the scheduler."""
         limit_heap_fragmentation()  # before the threads start: it caps their heaps
+        self._ingests = ingest
         api = HttpApi(
             engine=self.engine,
             registry=self.registry,

@@ -79,3 +79,8 @@ class StoreHealth:
                 logger.warning("store unreachable", extra={"error": str(exc)[:500]})
             return UNREACHABLE
         return None if revision == self._head else NOT_MIGRATED
+
+
+def store_problem(engine: Engine) -> str | None:
+    """One uncached check, for callers that ask once."""
+    return StoreHealth(engine).problem()

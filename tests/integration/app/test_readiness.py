@@ -240,6 +240,12 @@ def test_probes_follow_the_broker_through_start_up_an_outage_and_its_return(
         wait_until(lambda: predictions_counted(http_port) == 100, timeout_s=60, what="ingest")
 
         # Probes are silent: a hundred of them add no log line (each used to add two).
+        wait_until(
+            lambda: (
+                "connected to the Kafka cluster" in [line["message"] for line in log_lines(log)]
+            ),
+            what="the ingest loop's own line about the connection",
+        )
         quiet_from = len(log_lines(log))
         assert all(readiness.succeeds() and liveness.succeeds() for _ in range(100))
         assert log_lines(log)[quiet_from:] == []
