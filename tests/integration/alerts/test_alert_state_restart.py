@@ -16,7 +16,7 @@ from monitor.core.results import WindowResult
 from monitor.core.series import SeriesWindow
 from monitor.rules.model import Rule
 from monitor.settings import Settings, WebhookSettings
-from monitor.store.alerts import load_alerts
+from monitor.store.alerts import alerts_to_send, load_alerts, mark_sent
 from monitor.store.db.engine import make_engine
 from monitor.store.db.tables import WebhookDelivery
 
@@ -166,3 +166,37 @@ def test_each_window_reads_and_changes_only_its_own_alerts(
     assert {a.state.series.window for a in load_alerts(migrated_engine).values()} == {"1h", "24h"}
     (only,) = load_alerts(migrated_engine, window="1h").values()
     assert only.state.series == hourly and only.state.state == "firing"
+
+
+def test_resolved_alerts_are_resent_until_their_period_ends_and_sends_are_marked(
+    daemon: Callable[..., AlertPipeline], migrated_engine: Engine
+) -> None:
+    rule = _rule()
+    us = SeriesWindow("fraud", "v2", "region=us", "24h")
+    at = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+    def both(eu: float, us_ece: float) -> list[WindowResult]:
+        other = WindowResult(
+            us, at, at, at, predictions=5000, labelled=4000, values={"ece": us_ece}
+        )
+        return [_result(eu), other]
+
+    daemon(rule, T0).on_results("24h", both(0.08, 0.08))
+    resolved_at = T0 + MINUTE_MS
+    daemon(rule, resolved_at).on_results("24h", both(0.08, 0.01))
+
+    def segments(before_ms: int) -> dict[str, str]:
+        found = alerts_to_send(migrated_engine, resolved_before_ms=before_ms).values()
+        return {a.state.series.segment: a.state.state for a in found}
+
+    # Kept while resolved at or after the bound, forgotten (deleted) once before it.
+    assert segments(resolved_at) == {"region=eu": "firing", "region=us": "resolved"}
+    assert segments(resolved_at + 1) == {"region=eu": "firing"}
+    assert segments(T0) == {"region=eu": "firing"}  # gone for good
+
+    (eu,) = load_alerts(migrated_engine).keys()
+    mark_sent(migrated_engine, [eu], T0 + 5 * MINUTE_MS)
+    (sent,) = load_alerts(migrated_engine).values()
+    assert sent.last_sent_ms == T0 + 5 * MINUTE_MS
+    mark_sent(migrated_engine, [], T0 + 9 * MINUTE_MS)  # nobody: nothing changes
+    assert load_alerts(migrated_engine)[eu].last_sent_ms == T0 + 5 * MINUTE_MS

@@ -236,3 +236,7 @@ def test_headers_that_are_not_text_are_ignored_or_false_never_an_exception() -> 
     for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
         for value in (7, None, b"bytes"):
             assert signing.verify(KEY, BODY, {**headers, name: value}) is False, (name, value)
+
+
+def test_a_delivery_says_its_body_is_json() -> None:
+    assert delivery()["Content-Type"] == "application/json"
