@@ -45,6 +45,7 @@ from monitor.store.maintenance.jobs import Maintenance
 from monitor.store.maintenance.retention import RetentionPolicy
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
+from monitor.windows.reference_thresholds import configuration_problems
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class App:
             clock_ms=clock_ms,
         )
         self.rules = load_rules(settings.rules, webhooks=settings.webhooks)
+        for problem in configuration_problems(
+            {rule.name: rule.windows_from_reference(settings.windows) for rule in self.rules},
+            settings.reference,
+        ):
+            logger.warning(problem)  # the rule stays loaded: it never fires nor resolves
         self.notifier = (
             AlertmanagerNotifier(
                 self.engine,
@@ -134,6 +140,12 @@ class App:
                 metrics=job_metrics,
                 clock_ms=clock_ms,
                 on_results=after_window,
+                reference_metrics=frozenset(
+                    metric
+                    for rule in self.rules
+                    if rule.select.matches_window(window.name)
+                    for metric in rule.reference_metrics()
+                ),
             )
             for window in settings.windows
         ]

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.alerts.webhooks import MissingWebhookSecret, webhook_key
     from monitor.core.redaction import redact_url
     from monitor.rules.model import RulesError, load_rules
+    from monitor.windows.reference_thresholds import configuration_problems
 
     raw = read_config(args.config, os.environ)
     settings, config_problems = _best_effort(raw)
@@ -59,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except RulesError as error:
         problems += error.problems
+    problems += configuration_problems(
+        {rule.name: rule.windows_from_reference(settings.windows) for rule in rules},
+        settings.reference,
+    )
     for name, hook in settings.webhooks.items():
         try:
             webhook_key(hook, name)

@@ -34,6 +34,7 @@ CALIBRATION_HELP = {
     **metric_names.ESTIMATED,
     **metric_names.ESTIMATE_GAPS,
     **metric_names.SEQUENTIAL,
+    **metric_names.REFERENCE_STATISTICS,
     **metric_names.VOLUME,
 }
 DRIFT_HELP = {**metric_names.DRIFT, **metric_names.DRIFT_VOLUME}

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from monitor.core.errors import UserError
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL, SeriesWindow
-from monitor.rules.model import OPERATORS, Condition
+from monitor.rules.model import OPERATORS, Condition, FromReference
 
 _CONDITION = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(>=|<=|>|<)\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
 
@@ -69,6 +69,8 @@ def check_conditions(
     """One line per failed (condition, series), or one line per passed condition."""
     verdicts: list[Verdict] = []
     for condition in conditions:
+        # --fail-if conditions are parsed from "metric op number": always a number here.
+        assert not isinstance(condition.threshold, FromReference)
         measured = [
             (r, r.values[condition.metric]) for r in results if condition.metric in r.values
         ]

@@ -98,6 +98,16 @@ def _condition_values(
                 return None
             values[f"{condition.metric}_{condition.relative_to.window}"] = base
             values[f"{condition.metric}_ratio"] = value / base
+        if condition.from_reference is not None:
+            mean = result.values.get(f"{condition.metric}_reference_mean")
+            sd = result.values.get(f"{condition.metric}_reference_sd")
+            if mean is None or sd is None:
+                return None  # reference too short or not measured: no evidence either way
+            values[f"{condition.metric}_reference_mean"] = mean
+            values[f"{condition.metric}_reference_sd"] = sd
+            values[f"{condition.metric}_threshold"] = condition.from_reference.limit(
+                condition.op, mean, sd
+            )
         values[condition.metric] = value
     return values
 
@@ -107,6 +117,7 @@ def _holds(rule: Rule, values: Mapping[str, float], *, firing: bool) -> bool:
         condition.passes(
             values[f"{condition.metric}_ratio" if condition.relative_to else condition.metric],
             firing=firing,
+            threshold=values.get(f"{condition.metric}_threshold"),
         )
         for condition in rule.conditions
     )

@@ -96,6 +96,9 @@ class Selector(_Strict):
                 raise ValueError(f"bad regular expression {pattern[3:]!r}: {exc}") from None
         return pattern
 
+    def matches_window(self, window: str) -> bool:
+        return _matches(self.window, window)
+
     def matches(self, model: str, model_version: str, segment: str, window: str) -> bool:
         return all(
             _matches(pattern, value)
@@ -122,10 +125,34 @@ class RelativeTo(_Strict):
     window: str
 
 
+class FromReference(_Strict):
+    """A threshold set per series from the metric's spread over its reference period:
+    mean + ``sigmas`` x sd of the metric over reference chunks of the window's length
+    (mean - ``sigmas`` x sd for ``<`` / ``<=``). Written ``{from_reference: 3 sigma}``."""
+
+    sigmas: float = Field(gt=0, le=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*sigma\s*", data)
+            if match is None:
+                raise ValueError(
+                    f"from_reference {data!r}: write it as '<number> sigma', e.g. '3 sigma'"
+                )
+            return {"sigmas": float(match.group(1))}
+        return data
+
+    def limit(self, op: str, mean: float, sd: float) -> float:
+        return mean + self.sigmas * sd if op in (">", ">=") else mean - self.sigmas * sd
+
+
 class Condition(_Strict):
     metric: str
     op: Literal[">", ">=", "<", "<="]
-    threshold: float
+    #: A number, or ``{from_reference: 3 sigma}`` (see :class:`FromReference`).
+    threshold: float | FromReference
     #: While firing, the alert resolves only once the metric no longer passes this
     #: (less strict) threshold. Default: the threshold itself (no hysteresis).
     resolve_threshold: float | None = None
@@ -138,10 +165,45 @@ class Condition(_Strict):
             raise ValueError(f"unknown metric {metric!r}{_did_you_mean(metric, KNOWN_METRICS)}")
         return metric
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"from_reference"}:
+            return FromReference.model_validate(value["from_reference"])
+        if isinstance(value, dict):
+            raise ValueError(f"threshold {value!r}: a number or {{from_reference: 3 sigma}}")
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ValueError(
+                    f"threshold {value!r}: a number or {{from_reference: 3 sigma}}"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _reference_metric(self) -> Condition:
+        allowed = metric_names.REFERENCE_THRESHOLD_METRICS
+        if isinstance(self.threshold, FromReference) and self.metric not in allowed:
+            raise ValueError(
+                f"from_reference thresholds are measured for {', '.join(allowed)}; "
+                f"not for {self.metric!r}"
+            )
+        return self
+
+    @property
+    def from_reference(self) -> FromReference | None:
+        return self.threshold if isinstance(self.threshold, FromReference) else None
+
     @model_validator(mode="after")
     def _hysteresis_direction(self) -> Condition:
         if self.resolve_threshold is None:
             return self
+        if isinstance(self.threshold, FromReference):
+            raise ValueError(
+                "resolve_threshold cannot go with a from_reference threshold (the threshold "
+                "is set per series; use a smaller sigma in a second rule instead)"
+            )
         looser = (
             self.resolve_threshold <= self.threshold
             if self.op in (">", ">=")
@@ -154,7 +216,12 @@ class Condition(_Strict):
             )
         return self
 
-    def passes(self, value: float, *, firing: bool) -> bool:
+    def passes(self, value: float, *, firing: bool, threshold: float | None = None) -> bool:
+        """``threshold``: this series' value of a from_reference threshold."""
+        if isinstance(self.threshold, FromReference):
+            if threshold is None:
+                raise ValueError("a from_reference threshold needs the series' value")
+            return OPERATORS[self.op](value, threshold)
         limit = self.resolve_threshold if firing and self.resolve_threshold is not None else None
         return OPERATORS[self.op](value, self.threshold if limit is None else limit)
 
@@ -224,12 +291,21 @@ class Rule(_Strict):
         clash = reserved & set(self.labels)
         if clash:
             raise ValueError(f"labels {sorted(clash)} are set by calmon and cannot be overridden")
-        numbers = KNOWN_METRICS | {
-            f"{c.metric}_{suffix}"
-            for c in self.conditions
-            if c.relative_to
-            for suffix in ("ratio", c.relative_to.window)
-        }
+        numbers = (
+            KNOWN_METRICS
+            | {
+                f"{c.metric}_{suffix}"
+                for c in self.conditions
+                if c.relative_to
+                for suffix in ("ratio", c.relative_to.window)
+            }
+            | {
+                f"{c.metric}_{suffix}"
+                for c in self.conditions
+                if c.from_reference
+                for suffix in ("threshold", "reference_mean", "reference_sd")
+            }
+        )
         for name, template in self.annotations.items():
             problem = template_problem(template, text_fields=TEXT_FIELDS, number_fields=numbers)
             if problem is not None:
@@ -240,6 +316,16 @@ class Rule(_Strict):
                     )
                 raise ValueError(f"annotation {name}: {problem}")
         return self
+
+    def windows_from_reference(self, windows: Iterable[Any]) -> list[Any]:
+        """The windows (anything with a ``name``) this rule thresholds from the reference."""
+        if not self.reference_metrics():
+            return []
+        return [w for w in windows if self.select.matches_window(w.name)]
+
+    def reference_metrics(self) -> set[str]:
+        """Metrics whose threshold comes from the reference (the window job measures them)."""
+        return {c.metric for c in self.conditions if c.from_reference is not None}
 
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:
         needs_labels = {**metric_names.LABELLED, **metric_names.ESTIMATE_GAPS}

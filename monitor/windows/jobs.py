@@ -23,9 +23,15 @@ from monitor.store.aggregates import (
 )
 from monitor.store.buckets import bucket_start
 from monitor.store.db.engine import Engine
+from monitor.store.references import FittedReferences
 from monitor.store.results import save_results
 from monitor.windows.evaluate import evaluate
-from monitor.windows.references import ReferenceResolver
+from monitor.windows.reference_thresholds import (
+    MIN_CHUNKS,
+    ReferencePeriod,
+    reference_statistics,
+)
+from monitor.windows.references import FIXED_SETTLE_MS, ReferenceResolver
 from monitor.windows.segments import OTHER, cap_segments
 from monitor.windows.sequential import detector_values, plan_for
 
@@ -60,8 +66,12 @@ class WindowJob:
         metrics: JobMetrics,
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_results: Callable[[str, list[WindowResult]], None] | None = None,
+        reference_metrics: frozenset[str] = frozenset(),
     ) -> None:
         self._engine = engine
+        #: Metrics that rules threshold from the reference (``from_reference``).
+        self._reference_metrics = reference_metrics
+        self._reference_cache: dict[ReferencePeriod, dict[str, float]] = {}
         self._settings = settings
         self._window = window
         self._owner = owner
@@ -174,10 +184,48 @@ class WindowJob:
                     last_prediction_ms=_latest(i.last_prediction_ms for i in members),
                     last_label_ms=_latest(i.last_label_ms for i in members),
                     settings=settings,
-                    sequential_values=self._sequential_values(model_id, version, segment, end),
+                    sequential_values={
+                        **self._sequential_values(model_id, version, segment, end),
+                        **self._reference_values(model_id, version, segment, resolved, now),
+                    },
                 )
             )
         return results
+
+    def _reference_values(
+        self,
+        model_id: str,
+        version: str,
+        segment: str,
+        resolved: FittedReferences | None,
+        now: int,
+    ) -> dict[str, float]:
+        if not self._reference_metrics or resolved is None:
+            return {}
+        length = int(self._window.length * 1000)
+        period = ReferencePeriod(
+            model_id,
+            None if version == ALL else version,
+            segment,
+            resolved.start_ms,
+            resolved.end_ms,
+        )
+        if (period.end_ms - period.start_ms) // length < MIN_CHUNKS:
+            return {"reference_chunks": float(max((period.end_ms - period.start_ms) // length, 0))}
+        cached = self._reference_cache.get(period)
+        if cached is not None:
+            return cached
+        values = reference_statistics(
+            self._engine,
+            period,
+            length_ms=length,
+            metrics=self._reference_metrics,
+            settings=self._settings.evaluation,
+            now_ms=now,
+        )
+        if period.end_ms + FIXED_SETTLE_MS <= now:  # the period is over: it cannot change
+            self._reference_cache[period] = values
+        return values
 
     def _sequential_values(
         self, model_id: str, version: str, segment: str, end: int

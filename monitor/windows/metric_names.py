@@ -73,6 +73,28 @@ SEQUENTIAL = {
     "evaluations between false alarms on a calibrated model.",
     "calibration_cusum_ratio": "The larger CUSUM over its limit: 1 or more is an alarm.",
 }
+#: Metrics a rule may threshold from the reference (``threshold: {from_reference: 3 sigma}``);
+#: their spread over reference chunks is exported only for metrics such rules use.
+REFERENCE_THRESHOLD_METRICS = (
+    "ece",
+    "ece_debiased",
+    "ace",
+    "mce",
+    "rmsce",
+    "brier_score",
+    "log_loss",
+)
+REFERENCE_STATISTICS = {
+    "reference_chunks": "Reference chunks of the window's length with enough labels, for "
+    "thresholds from the reference (fewer than 5: no threshold).",
+}
+for _metric in REFERENCE_THRESHOLD_METRICS:
+    REFERENCE_STATISTICS[f"{_metric}_reference_mean"] = (
+        f"Mean of {_metric} over the reference chunks."
+    )
+    REFERENCE_STATISTICS[f"{_metric}_reference_sd"] = (
+        f"Sample standard deviation of {_metric} over the reference chunks."
+    )
 #: Volume and freshness, always present.
 VOLUME = {
     "window_predictions": "Predictions in the window (by prediction time).",
@@ -121,6 +143,7 @@ ALL_KEYS = (
     | frozenset(ESTIMATED)
     | frozenset(ESTIMATE_GAPS)
     | frozenset(SEQUENTIAL)
+    | frozenset(REFERENCE_STATISTICS)
     | frozenset(VOLUME)
     | DRIFT_KEYS
     | set(LABEL_DELAY_QUANTILES.values())

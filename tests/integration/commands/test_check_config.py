@@ -167,3 +167,26 @@ def test_exit_codes_are_documented_in_help() -> None:
         timeout=60,
     )
     assert bad.returncode == 2
+
+
+def test_a_threshold_from_a_reference_too_short_is_reported(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: R, select: {window: 24h}, metric: ece, op: '>',"
+        " threshold: {from_reference: 3 sigma}}\n"
+    )
+    config = tmp_path / "calmon.yaml"
+    config.write_text(f"rules: [{rules}]\n")
+    done = check_config(config)
+    assert done.returncode == 1
+    assert (
+        "rule R: a from_reference threshold on window 24h needs a reference of at least "
+        "5 x 24h; reference.mode trailing gives one window" in done.stdout
+    ), done.stdout
+    # A fixed period of 10 days holds 10 day-long chunks: fine.
+    config.write_text(
+        f"rules: [{rules}]\n"
+        "reference: {mode: fixed, start: '2026-11-01T00:00:00Z', end: '2026-11-11T00:00:00Z'}\n"
+    )
+    assert check_config(config).returncode == 0

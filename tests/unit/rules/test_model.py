@@ -35,7 +35,8 @@ def load_text(tmp_path: Path, text: str, webhooks: tuple[str, ...] = ()) -> None
         ),
         (
             "rules:\n- {name: A, metric: ece, op: '>', threshold: high}",
-            r"rules\[0\] \(A\)\.conditions\[0\]\.threshold: Input should be a valid number",
+            r"rules\[0\] \(A\)\.conditions\[0\]\.threshold: "
+            r"Value error, threshold 'high': a number",
         ),
         (
             "rules:\n- {name: A, metric: ece, op: '=>', threshold: 0.1}",
