@@ -186,7 +186,7 @@ def test_broker_restart_resumes_from_committed_offsets(
         wait_until(lambda: committed_total(kafka, "preds") == 100, what="first batch committed")
 
         persistent_broker.stop()
-        wait_until(lambda: not worker.broker_connected(), timeout_s=30, what="broker gone")
+        wait_until(lambda: worker.broker_problem() is not None, timeout_s=30, what="broker gone")
         persistent_broker.start()
         produce([prediction(i) for i in range(100, 180)])
 
