@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint lock system-deps tools bench mutants clean
+.PHONY: demo test lint lock system-deps tools bench mutants generated clean
 
 # Every package from the hashed lock (requirements/dev.txt), then calmon itself without
 # resolving anything; `pip check` fails when the lock no longer satisfies pyproject.toml.
@@ -47,6 +47,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check monitor tests bench scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+## generated: rewrite every file generated from the code (docs/openapi.json, the metric
+## table in docs/operations.md, helm values.schema.json, the dashboards); run it after
+## changing a metric, a setting, an API parameter or a panel, and commit what it changed
+generated: $(STAMP)
+	$(PY) scripts/generated.py
 
 ## mutants: mutation testing of the modules that guard data and delivery ([tool.mutmut]
 ## in pyproject.toml); about 40 minutes here, so not part of CI (docs/testing.md)

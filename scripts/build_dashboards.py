@@ -1,7 +1,8 @@
 """Writes calmon's Grafana dashboards (helm/calmon/dashboards/*.json) from one description.
 
-Run after changing a panel: ``.venv/bin/python scripts/build_dashboards.py``. A test
-fails when the committed JSON differs from what this script writes, and another checks
+Run after changing a panel: ``make generated`` (scripts/generated.py runs every
+generator). tests/unit/test_docs.py fails when the committed JSON differs from what this
+script writes, and tests/integration/deploy/test_dashboards.py checks
 every PromQL expression against promtool and the metric names a running daemon exports.
 
 Why generate: two dashboards share variables, selectors and panel styling; written by

@@ -1,6 +1,6 @@
 """Writes the table of every Prometheus metric calmon exports into docs/operations.md.
 
-Run after adding or changing a metric: ``.venv/bin/python scripts/build_metric_docs.py``.
+Run after adding or changing a metric: ``make generated`` (scripts/generated.py).
 The table is built from the daemon's own registry (an ``App`` on a throwaway SQLite
 store, with a webhook and an Alertmanager configured so that every metric exists), so
 it lists exactly what ``/metrics`` serves. ``tests/unit/test_docs.py`` fails when the

@@ -1,7 +1,7 @@
 """Writes docs/openapi.json, the copy of the document the daemon serves at /api/v1/openapi.json.
 
 Run after changing a parameter, a response or a metric key:
-``.venv/bin/python scripts/build_openapi.py``. ``tests/unit/test_openapi_doc.py`` fails
+``make generated`` (scripts/generated.py). ``tests/unit/test_docs.py`` fails
 when the committed copy differs from what this writes.
 """
 

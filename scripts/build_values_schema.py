@@ -1,7 +1,7 @@
 """Writes the `config` part of helm/calmon/values.schema.json from calmon's settings model.
 
-Run after changing monitor/settings.py: ``.venv/bin/python scripts/build_values_schema.py``.
-``tests/unit/test_values_schema.py`` fails when the committed schema differs from what
+Run after changing monitor/settings.py: ``make generated`` (scripts/generated.py).
+``tests/unit/test_docs.py`` fails when the committed schema differs from what
 this writes, so `helm template` / `helm install` refuse exactly what calmon would refuse
 (unknown keys, wrong types, bad durations), naming the path, before anything is applied.
 
@@ -123,12 +123,16 @@ def _without_null(node: dict[str, Any]) -> dict[str, Any]:
     return branches[0] if len(branches) == 1 else node
 
 
+def rendered(path: Path = SCHEMA) -> str:
+    """The chart's values.schema.json with its `config` part generated anew."""
+    values = json.loads(path.read_text())
+    values["properties"]["config"] = config_schema()
+    return json.dumps(values, indent=2) + "\n"
+
+
 def write(path: Path = SCHEMA) -> bool:
     """Update the file; True when it changed."""
-    text = path.read_text()
-    values = json.loads(text)
-    values["properties"]["config"] = config_schema()
-    updated = json.dumps(values, indent=2) + "\n"
+    text, updated = path.read_text(), rendered(path)
     path.write_text(updated)
     return updated != text
 
