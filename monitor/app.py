@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
@@ -219,10 +220,20 @@ class App:
     def _beat(self) -> None:
         self._scheduler_beat = time.monotonic()
 
+    def _window_run_skipped(self, event: JobEvent) -> None:
+        job = next((job for job in self.jobs if job.name == event.job_id), None)
+        if job is not None:
+            job.skipped()
+
     def scheduler(self) -> BackgroundScheduler:
+        # One run of a job at a time; a run due while the previous one still goes is
+        # skipped (max_instances), runs missed meanwhile are one run (coalesce), and a
+        # run that could not start within 30 s is dropped (misfire_grace_time): a slow
+        # window job never piles up runs behind it. Window jobs count their skips.
         scheduler = BackgroundScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
         )
+        scheduler.add_listener(self._window_run_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         for job in self.jobs:
             scheduler.add_job(job.run, "interval", seconds=job.every_s, id=job.name, name=job.name)
         if self.notifier is not None:

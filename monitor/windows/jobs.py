@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL, SeriesWindow
@@ -53,6 +53,13 @@ class JobMetrics:
             ["window"],
             registry=registry,
         )
+        self.skipped = Counter(
+            "calmon_window_job_skipped",
+            "Runs of the window job this replica skipped because the previous run was "
+            "still going (it overran the window's every), or could not start in time.",
+            ["window"],
+            registry=registry,
+        )
 
 
 class WindowJob:
@@ -78,6 +85,9 @@ class WindowJob:
         self._metrics = metrics
         # Series exist from the first scrape; the first run fills them.
         metrics.duration.labels(window.name)
+        metrics.skipped.labels(window.name)
+        #: When the run in progress started (monotonic seconds); None between runs.
+        self._running_since: float | None = None
         self._clock_ms = clock_ms
         self._on_results = on_results
 
@@ -91,13 +101,47 @@ class WindowJob:
 
     def run(self) -> list[WindowResult] | None:
         """Claim this schedule slot and evaluate; None if another replica has it."""
-        return claims.run_once(
-            self._engine,
-            self.name,
-            self._window.every,
-            self._owner,
-            self._clock_ms,
-            self.evaluate_now,
+        self._running_since = time.monotonic()
+        try:
+            return claims.run_once(
+                self._engine,
+                self.name,
+                self._window.every,
+                self._owner,
+                self._clock_ms,
+                self.evaluate_now,
+            )
+        finally:
+            self._running_since = None
+
+    def skipped(self) -> None:
+        """The scheduler skipped a run (APScheduler: ``max_instances`` reached, or the
+        run missed its start by more than ``misfire_grace_time``): count it and say why.
+
+        Skipped, never queued: a window evaluated late is evaluated "now" anyway, so
+        queued runs would only pile up behind a slow one.
+        """
+        self._metrics.skipped.labels(self._window.name).inc()
+        started, every = self._running_since, self._window.every
+        if started is None:
+            logger.warning(
+                "window job run skipped: it could not start in time",
+                extra={"window": self._window.name, "every_s": every},
+            )
+            return
+        running = time.monotonic() - started
+        overrun = max(running - every, 0.0)
+        logger.warning(
+            "window job run skipped: the previous run is still going, %.1f s past the "
+            "window's every of %g s",
+            overrun,
+            every,
+            extra={
+                "window": self._window.name,
+                "running_s": round(running, 3),
+                "every_s": every,
+                "overrun_s": round(overrun, 3),
+            },
         )
 
     def evaluate_now(self, now: int) -> list[WindowResult]:
