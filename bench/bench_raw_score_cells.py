@@ -1,10 +1,12 @@
-"""What a raw-score refit would add to every aggregate bucket: label sums per raw-score
-cell (the design in docs/recalibration.md, "Refitting from the raw score": not built).
+"""What the raw-score refit costs every aggregate bucket: the histogram of labelled
+events by raw-score cell (``EventAggregate.raw_labelled``: count, sums of y, of the raw
+score and of p per occupied cell of ``grids.score_cells``, a 4-byte key and four 8-byte
+sums, 36 bytes a cell), measured as stored (``to_bytes``) against the same bucket
+without it.
 
-For a bucket of n labelled events with raw scores, the added histogram has one row per
-occupied value cell (``grids.value_cells``, 0.5% relative width): a 4-byte key and two
-8-byte sums (count, sum of labels), 20 bytes a row, as the aggregate serialises its
-histograms. Measured here against the bucket as it is stored today (``to_bytes``).
+Two kinds of raw score: log-odds (normal, as the demo's model) and scores in [0, 1]
+(an uncalibrated probability, Beta-distributed). Every event is labelled, the worst
+case for the bucket's size.
 
 Run: ``.venv/bin/python bench/bench_raw_score_cells.py``.
 """
@@ -13,26 +15,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.metrics import grids
 from monitor.metrics.aggregates import EventAggregate
-from monitor.metrics.histogram import SparseHistogram
+
+
+def _bucket(raw: np.ndarray, p: np.ndarray, y: np.ndarray, *, with_raw: bool) -> EventAggregate:
+    bucket = EventAggregate.empty()
+    bucket.add_scores(raw)
+    bucket.add_probabilities(p)
+    bucket.add_labelled(p, y)
+    if with_raw:
+        bucket.add_raw_labelled(raw, p, y)
+    return bucket
+
+
+def _scores(kind: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "log-odds":
+        raw = rng.normal(-1.2, 1.3, n)
+        return raw, 1 / (1 + np.exp(-raw))
+    raw = rng.beta(0.6, 2.0, n)
+    return raw, np.clip(raw * 0.8 + 0.05, 0, 1)
 
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    print(f"{'labelled':>9} {'bucket bytes':>13} {'added bytes':>12} {'added %':>8}")
-    for n in (100, 1_000, 10_000, 100_000):
-        raw = rng.normal(-1.2, 1.3, n)  # logit-like raw scores, as the demo's model
-        p = 1 / (1 + np.exp(-raw))
-        y = (rng.uniform(size=n) < p).astype(float)
-        bucket = EventAggregate.empty()
-        bucket.add_scores(raw)
-        bucket.add_probabilities(p)
-        bucket.add_labelled(p, y)
-        stored = len(bucket.to_bytes(compress=False))
-        added = SparseHistogram.from_cells(grids.value_cells(raw), [None, y])
-        extra = added.keys.size * (4 + 8 * 2) + 8  # rows, plus the histogram's header
-        print(f"{n:>9} {stored:>13} {extra:>12} {100 * extra / stored:>7.1f}%")
+    columns = ("raw score", "labelled", "cells", "bucket", "added", "share")
+    print(" ".join(f"{c:>9}" for c in columns) + "   (bytes as stored: zlib below 64 KiB)")
+    for kind in ("log-odds", "[0, 1]"):
+        for n in (100, 1_000, 10_000, 100_000):
+            raw, p = _scores(kind, rng, n)
+            y = (rng.uniform(size=n) < p).astype(float)
+            without = len(_bucket(raw, p, y, with_raw=False).to_bytes())
+            bucket = _bucket(raw, p, y, with_raw=True)
+            added = len(bucket.to_bytes()) - without
+            cells = bucket.raw_labelled.keys.size
+            share = f"{100 * added / without:.1f}%"
+            print(" ".join(f"{v:>9}" for v in (kind, n, cells, without, added, share)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -46,9 +46,19 @@ LABELLED_COLUMNS = (
     "sum_logit",
 )
 COLUMN = {name: i for i, name in enumerate(LABELLED_COLUMNS)}
+#: Columns of the raw-score histogram of labelled events, per score cell
+#: (``grids.score_cells``): what a calibrator refitted from the raw score needs, and the
+#: served p to compare it with the corrections of p on the same events.
+RAW_LABELLED_COLUMNS = ("count", "sum_y", "sum_score", "sum_p")
+RAW_COLUMN = {name: i for i, name in enumerate(RAW_LABELLED_COLUMNS)}
 
-_MAGIC_COMPRESSED = b"CAG1"
-_MAGIC_RAW = b"CAG2"
+#: Serialised forms, by magic: (zlib-compressed, histograms stored). Format 1 (CAG1,
+#: CAG2) has the first four histograms; format 3 (CAG3, CAG4) says how many follow, so
+#: a later format may append one and still read these. Every form stays readable: a
+#: store upgrades bucket by bucket as compaction rewrites them.
+_FORMATS = {b"CAG1": (True, 4), b"CAG2": (False, 4), b"CAG3": (True, None), b"CAG4": (False, None)}
+_MAGIC_COMPRESSED = b"CAG3"
+_MAGIC_RAW = b"CAG4"
 #: Larger serialized aggregates are stored uncompressed. The hour and day buckets of a
 #: busy series reach hundreds of kilobytes and are rewritten by every compaction run
 #: that merges deltas into them: zlib took almost all of the time to serialise one, and
@@ -65,6 +75,11 @@ class EventAggregate:
     labelled: SparseHistogram  # labelled events, LABELLED_COLUMNS by probability cell
     scores: SparseHistogram  # all events with a raw score, by value cell
     label_delays: SparseHistogram  # seconds from prediction to label, by value cell
+    #: labelled events with a raw score, RAW_LABELLED_COLUMNS by score cell (empty in
+    #: buckets written before format 3)
+    raw_labelled: SparseHistogram = field(
+        default_factory=lambda: SparseHistogram.empty(len(RAW_LABELLED_COLUMNS))
+    )
     spiegelhalter_numerator: float = 0.0
     spiegelhalter_variance: float = 0.0
 
@@ -93,6 +108,10 @@ class EventAggregate:
     @property
     def n_label_delays(self) -> int:
         return round(self.label_delays.column_total(0))
+
+    @property
+    def n_raw_labelled(self) -> int:
+        return round(self.raw_labelled.column_total(0))
 
     # -- adding events --------------------------------------------------------------
     def add_probabilities(self, p: ArrayLike) -> None:
@@ -136,6 +155,17 @@ class EventAggregate:
         self.spiegelhalter_numerator += numerator
         self.spiegelhalter_variance += variance
 
+    def add_raw_labelled(self, raw_scores: ArrayLike, p: ArrayLike, y: ArrayLike) -> None:
+        """Add the raw scores of labelled events (already added with ``add_labelled``,
+        whenever their raw score is known): the input of a raw-score refit."""
+        probs, labels = probabilities_and_labels(p, y)
+        values = finite_values(raw_scores, "raw_scores")
+        if values.shape != probs.shape:
+            raise ValueError("raw_scores, p and y must have the same length")
+        self.raw_labelled = self.raw_labelled.merged(
+            SparseHistogram.from_cells(grids.score_cells(values), [None, labels, values, probs])
+        )
+
     # -- merging ----------------------------------------------------------------------
     def merge(self, other: EventAggregate) -> None:
         """Add ``other``'s events to this aggregate, in place."""
@@ -143,6 +173,7 @@ class EventAggregate:
         self.labelled = self.labelled.merged(other.labelled)
         self.scores = self.scores.merged(other.scores)
         self.label_delays = self.label_delays.merged(other.label_delays)
+        self.raw_labelled = self.raw_labelled.merged(other.raw_labelled)
         self.spiegelhalter_numerator += other.spiegelhalter_numerator
         self.spiegelhalter_variance += other.spiegelhalter_variance
 
@@ -152,7 +183,7 @@ class EventAggregate:
         result = cls.empty()
         if not aggregates:
             return result
-        for name in ("probabilities", "labelled", "scores", "label_delays"):
+        for name in _HISTOGRAMS:
             merged = SparseHistogram.merge_many([getattr(a, name) for a in aggregates])
             setattr(result, name, merged)
         result.spiegelhalter_numerator = sum(a.spiegelhalter_numerator for a in aggregates)
@@ -161,11 +192,16 @@ class EventAggregate:
 
     # -- persistence ----------------------------------------------------------------
     def to_bytes(self, *, compress: bool = True) -> bytes:
-        """Binary form for the store: a magic that says how it is stored, then the sums
-        (zlib-compressed below :data:`COMPRESS_BELOW_BYTES`, unless ``compress`` is
-        False: for data that is read back soon, such as ingest's deltas)."""
-        parts = [struct.pack("<dd", self.spiegelhalter_numerator, self.spiegelhalter_variance)]
-        for histogram in self._histograms():
+        """Binary form for the store (format 3): a magic that says how it is stored, then
+        the sums (zlib-compressed below :data:`COMPRESS_BELOW_BYTES`, unless ``compress``
+        is False: for data that is read back soon, such as ingest's deltas)."""
+        histograms = self._histograms()
+        parts = [
+            struct.pack(
+                "<ddI", self.spiegelhalter_numerator, self.spiegelhalter_variance, len(histograms)
+            )
+        ]
+        for histogram in histograms:
             parts.append(struct.pack("<II", histogram.keys.size, histogram.n_columns))
             parts.append(histogram.keys.astype("<i4").tobytes())
             parts.append(histogram.values.astype("<f8").tobytes())
@@ -176,29 +212,34 @@ class EventAggregate:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> EventAggregate:
-        magic = blob[:4]
-        raw: bytes | memoryview
-        if magic == _MAGIC_COMPRESSED:
-            raw = zlib.decompress(blob[4:])
-        elif magic == _MAGIC_RAW:
-            raw = memoryview(blob)[4:]
-        else:
+        """Read any format this or an earlier version wrote."""
+        form = _FORMATS.get(blob[:4])
+        if form is None:
             raise ValueError(
                 "not a calmon aggregate (bad magic); was it written by a newer version?"
             )
+        compressed, count = form
+        raw: bytes | memoryview = zlib.decompress(blob[4:]) if compressed else memoryview(blob)[4:]
         numerator, variance = struct.unpack_from("<dd", raw, 0)
         offset = 16
-        histograms = []
-        for _ in range(4):
+        if count is None:
+            (count,) = struct.unpack_from("<I", raw, offset)
+            offset += 4
+        result = cls.empty()
+        result.spiegelhalter_numerator, result.spiegelhalter_variance = numerator, variance
+        for name in _HISTOGRAMS[:count]:
             size, n_columns = struct.unpack_from("<II", raw, offset)
             offset += 8
             keys = np.frombuffer(raw, dtype="<i4", count=size, offset=offset).astype(np.int64)
             offset += 4 * size
             values = np.frombuffer(raw, dtype="<f8", count=size * n_columns, offset=offset)
             offset += 8 * size * n_columns
-            histograms.append(SparseHistogram(keys, values.reshape(size, n_columns).copy()))
-        probabilities_, labelled, scores, label_delays = histograms
-        return cls(probabilities_, labelled, scores, label_delays, numerator, variance)
+            setattr(result, name, SparseHistogram(keys, values.reshape(size, n_columns).copy()))
+        return result
 
     def _histograms(self) -> tuple[SparseHistogram, ...]:
-        return (self.probabilities, self.labelled, self.scores, self.label_delays)
+        return tuple(getattr(self, name) for name in _HISTOGRAMS)
+
+
+#: The histograms, in the order they are stored.
+_HISTOGRAMS = ("probabilities", "labelled", "scores", "label_delays", "raw_labelled")

@@ -139,3 +139,55 @@ def value_cell_upper_bounds() -> FloatArray:
     positive = ZERO_THRESHOLD * GAMMA**k
     negative_upper = -ZERO_THRESHOLD * GAMMA ** (k[::-1] - 1)
     return np.concatenate([negative_upper, [ZERO_THRESHOLD], positive])
+
+
+# --- raw scores of labelled events ---------------------------------------------------
+
+#: Uniform cells of the probability grid per cell of the unit interval on the score grid.
+UNIT_FACTOR = 10
+
+
+def _unit_cell_of_probability_cell() -> np.ndarray:
+    """Each probability cell's cell on [0, 1] of the score grid: the tails as they are,
+    the first and last 2 * UNIT_FACTOR uniform cells too (coarser, they would be wide in
+    logit: [1/1024, 2/1024] is 0.69), the others UNIT_FACTOR at a time (1/1024 wide)."""
+    cells = np.arange(PROBABILITY_CELLS)
+    uniform = cells - TAIL_CELLS
+    edge = 2 * UNIT_FACTOR
+    coarse = (uniform >= edge) & (uniform < GRID_CELLS - edge)
+    group = np.where(coarse, edge + (uniform - edge) // UNIT_FACTOR * UNIT_FACTOR, uniform)
+    return np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
+
+
+UNIT_CELL_OF_PROBABILITY_CELL = _unit_cell_of_probability_cell()
+#: Cells of [0, 1] on the score grid.
+UNIT_CELLS = int(UNIT_CELL_OF_PROBABILITY_CELL[-1]) + 1
+#: The value cell of 1.0, which also holds scores a little above 1.
+_FIRST_ABOVE_ONE = int(value_cells(np.array([1.0]))[0])
+#: Layout: [negative values, value grid] [0 <= s <= 1, unit cells] [s > 1, value grid].
+SCORE_CELLS = MAGNITUDE_CELLS + UNIT_CELLS + VALUE_CELLS - _FIRST_ABOVE_ONE
+
+
+def score_cells(s: FloatArray) -> np.ndarray:
+    """Cell index of each finite raw score on the score grid, in increasing order of s.
+
+    Raw scores are margins or log-odds (any real) or scores in [0, 1]. Outside [0, 1]
+    the cells are those of the value grid (0.5% relative width); inside, they are at
+    most 1/1024 wide and at most ln 2 in logit (the probability grid's cells, ten at a
+    time away from the ends): a score in [0, 1] may be a probability, whose logit
+    matters near 0 and 1, and a margin near 0 needs no finer cells than that.
+    """
+    cells = value_cells(s)
+    unit = (cells >= MAGNITUDE_CELLS) & (s <= 1.0)  # |s| < 1e-9 counts as 0
+    above = s > 1.0
+    out = cells.copy()  # negative values keep their value cells
+    if unit.any():
+        fine = probability_cells(np.clip(s[unit], 0.0, 1.0))
+        out[unit] = MAGNITUDE_CELLS + UNIT_CELL_OF_PROBABILITY_CELL[fine]
+    out[above] = MAGNITUDE_CELLS + UNIT_CELLS + cells[above] - _FIRST_ABOVE_ONE
+    return out
+
+
+def unit_interval_score_cells(cells: np.ndarray) -> np.ndarray:
+    """Which score-grid cells hold scores in [0, 1]."""
+    return (cells >= MAGNITUDE_CELLS) & (cells < MAGNITUDE_CELLS + UNIT_CELLS)

@@ -53,6 +53,7 @@ _JOINED_COLUMNS = [
     "segment_json",
     "label",
     "label_time_ms",
+    "raw_score",
 ]
 _NO_SEGMENT_JSON = segment_json({})
 
@@ -192,6 +193,7 @@ def _insert_labelled_events(
                 p.probability,
                 label.label,
                 label.label_time_ms,
+                p.raw_score,
             )
     result.predictions_new += len(inserted)
     return others
@@ -231,7 +233,16 @@ def _complete_waiting_events(
         series = group(model_id, p.model_version, text)
         add_prediction(deltas, series, p)
         if p.probability is not None and label is not None:
-            add_join(deltas, result, series, p.event_time_ms, p.probability, label, label_time_ms)
+            add_join(
+                deltas,
+                result,
+                series,
+                p.event_time_ms,
+                p.probability,
+                label,
+                label_time_ms,
+                p.raw_score,
+            )
     result.predictions_new += len(completed)
     return [p for p, _ in by_key.values()]
 
@@ -289,9 +300,9 @@ def _join_waiting_predictions(
         returning=_JOINED_COLUMNS,
     )
     group = deltas.group
-    for model_id, _, version, event_time_ms, probability, text, label, label_time_ms in joined:
+    for model_id, _, version, event_time_ms, probability, text, label, label_time, raw in joined:
         series = group(model_id, version, text)
-        add_join(deltas, result, series, event_time_ms, probability, label, label_time_ms)
+        add_join(deltas, result, series, event_time_ms, probability, label, label_time, raw)
     if len(joined) == len(labels):
         return []
     done = {(row[0], row[1]) for row in joined}

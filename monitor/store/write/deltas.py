@@ -52,6 +52,14 @@ class BatchDeltas:
         self._labelled: tuple[
             list[int], list[int], list[float], list[int], list[float], list[int]
         ] = ([], [], [], [], [], [])
+        #: group, event time, raw score, p, y: labelled events whose raw score is known
+        self._raw_labelled: tuple[list[int], list[int], list[float], list[float], list[int]] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
 
     def group(self, model_id: str, model_version: str, segment_json: str | None) -> int:
         """The id of the series group of events with these fields (created on first use)."""
@@ -83,9 +91,16 @@ class BatchDeltas:
         self._probabilities[2].append(value)
 
     def labelled(
-        self, group: int, event_time_ms: int, probability: float, label: int, label_time_ms: int
+        self,
+        group: int,
+        event_time_ms: int,
+        probability: float,
+        label: int,
+        label_time_ms: int,
+        raw_score: float | None,
     ) -> None:
-        """The event now has both probability and label: it enters calibration."""
+        """The event now has both probability and label: it enters calibration (and
+        the raw-score refit's cells, if its raw score is known)."""
         groups, times, p, y, delays, label_times = self._labelled
         groups.append(group)
         times.append(event_time_ms)
@@ -93,6 +108,20 @@ class BatchDeltas:
         y.append(label)
         delays.append(max((label_time_ms - event_time_ms) / 1000, 0.0))
         label_times.append(label_time_ms)
+        if raw_score is not None:
+            self.raw_score_of_labelled(group, event_time_ms, raw_score, probability, label)
+
+    def raw_score_of_labelled(
+        self, group: int, event_time_ms: int, raw_score: float, probability: float, label: int
+    ) -> None:
+        """A labelled event's raw score: at its join, or later (a raw score sent in a
+        message of its own, after the probability and the label)."""
+        groups, times, s, p, y = self._raw_labelled
+        groups.append(group)
+        times.append(event_time_ms)
+        s.append(raw_score)
+        p.append(probability)
+        y.append(label)
 
     @property
     def last_prediction_ms(self) -> dict[SeriesKey, int]:
@@ -150,6 +179,8 @@ class BatchDeltas:
         for key, (p_in, y_in, delays_in) in self._buckets(groups, event_times, p, y, delays):
             aggregates[key].add_labelled(p_in, y_in)
             aggregates[key].add_label_delays(delays_in)
+        for key, (s_in, p_in, y_in) in self._buckets(*self._raw_labelled):
+            aggregates[key].add_raw_labelled(s_in, p_in, y_in)
         series_counts: dict[AggregateKey, int] = defaultdict(int)
         series_parts: dict[AggregateKey, list[EventAggregate]] = defaultdict(list)
         for group_bucket in set(counts) | set(aggregates):

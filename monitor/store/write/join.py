@@ -66,9 +66,10 @@ def add_join(
     probability: float,
     label: int,
     label_time_ms: int,
+    raw_score: float | None,
 ) -> None:
     """What an event gains when it has both a probability and a label: it enters
-    calibration, and its label delay is counted."""
-    deltas.labelled(series, event_time_ms, probability, label, label_time_ms)
+    calibration (with its raw score, if known), and its label delay is counted."""
+    deltas.labelled(series, event_time_ms, probability, label, label_time_ms, raw_score)
     result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
     result.labels_joined += 1

@@ -120,6 +120,10 @@ def _apply_prediction(
         row.raw_score = record.raw_score
         deltas.score(_series_group(deltas, row), _time(row), record.raw_score)
         added = True
+        if row.probability is not None and row.label is not None:  # joined before
+            deltas.raw_score_of_labelled(
+                _series_group(deltas, row), _time(row), row.raw_score, row.probability, row.label
+            )
     if record.probability is not None and row.probability is None:
         row.probability = record.probability
         deltas.probability(_series_group(deltas, row), _time(row), record.probability)
@@ -175,6 +179,7 @@ def _join(row: EventRow, deltas: BatchDeltas, result: WriteResult) -> None:
         row.probability,
         row.label,
         row.label_time_ms,
+        row.raw_score,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from monitor.core.records import Label, Prediction
 from monitor.metrics import calibration as core
+from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.summary import calibration_summary
 from monitor.store.aggregates import load_window
 from monitor.store.db.tables import Event
@@ -97,11 +98,19 @@ def random_stream(seed: int, n_events: int) -> list[Prediction | Label]:
         segment = {"region": rng.choice(["eu", "us", "apac"])} if rng.random() < 0.8 else {}
         event = f"e{i}"
         shape = rng.random()
+        raw_last: list[Prediction | Label] = []
         if shape < 0.2:  # raw score and probability in two messages
             messages: list[Prediction | Label] = [
                 Prediction(model, event, version, time_ms, raw_score=p * 6 - 3, segment=segment),
                 Prediction(model, event, version, time_ms, probability=p, segment=segment),
             ]
+        elif shape < 0.3:  # the raw score last, after the probability and the label
+            messages = [Prediction(model, event, version, time_ms, probability=p, segment=segment)]
+            raw_last = [
+                Prediction(model, event, version, time_ms, raw_score=p * 6 - 3, segment=segment)
+            ]
+        elif shape < 0.35:  # no raw score at all
+            messages = [Prediction(model, event, version, time_ms, probability=p, segment=segment)]
         else:
             messages = [Prediction(model, event, version, time_ms, p * 6 - 3, p, segment)]
         label_time = time_ms + rng.choice([60_000, 3_600_000, 5 * DAY_MS, 31 * DAY_MS])
@@ -114,6 +123,7 @@ def random_stream(seed: int, n_events: int) -> list[Prediction | Label]:
                 messages = labels + messages  # the label first
             else:
                 messages += labels
+        messages += raw_last
         if rng.random() < 0.05:
             messages.append(messages[0])  # a replayed message
         records.extend(messages)
@@ -187,6 +197,7 @@ def test_every_path_follows_the_rules(
 
     # Aggregates: each series' window holds exactly its events, and its metrics are the
     # metrics core's on them.
+    unscored = 0
     for model, version, region in [("fraud", "v1", "eu"), ("credit", "v2", None)]:
         segment = f"region={region}" if region else "__all__"
         members = [
@@ -215,6 +226,21 @@ def test_every_path_follows_the_rules(
         values = calibration_summary(window.aggregate, bootstrap_resamples=0).values
         assert values["brier_score"] == pytest.approx(core.brier_score_loss(p, y), abs=1e-9)
         assert values["ece"] == pytest.approx(core.expected_calibration_error(p, y), abs=1e-9)
+        # The raw-score refit's cells: every labelled event whose raw score is known,
+        # however late the raw score came.
+        scored = [r for r in labelled if r.raw_score is not None]
+        assert scored
+        unscored += len(labelled) - len(scored)
+        expected = EventAggregate.empty()
+        expected.add_raw_labelled(
+            np.array([r.raw_score for r in scored]),
+            np.array([r.probability for r in scored]),
+            np.array([r.label for r in scored]),
+        )
+        got = window.aggregate.raw_labelled
+        assert np.array_equal(got.keys, expected.raw_labelled.keys)
+        np.testing.assert_allclose(got.values, expected.raw_labelled.values, rtol=1e-12)
+    assert unscored > 0  # and the others are not there
 
 
 def test_the_set_at_a_time_path_takes_the_common_cases(
