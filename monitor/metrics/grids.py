@@ -143,28 +143,25 @@ def value_cell_upper_bounds() -> FloatArray:
 
 # --- raw scores of labelled events ---------------------------------------------------
 
-#: Uniform cells of the probability grid per cell of the unit interval on the score grid.
-UNIT_FACTOR = 10
+#: Where the score grid's cells of [0, 1] stop being relative to the nearer end.
+UNIT_EDGE = 1.0 / 64
+#: Width of the score grid's cells inside [UNIT_EDGE, 1 - UNIT_EDGE].
+UNIT_STEP = 1.0 / 1024
 
 
-def _unit_cell_of_probability_cell() -> np.ndarray:
-    """Each probability cell's cell on [0, 1] of the score grid: the tails as they are,
-    the first and last 2 * UNIT_FACTOR uniform cells too (coarser, they would be wide in
-    logit: [1/1024, 2/1024] is 0.69), the others UNIT_FACTOR at a time (1/1024 wide)."""
-    cells = np.arange(PROBABILITY_CELLS)
-    uniform = cells - TAIL_CELLS
-    edge = 2 * UNIT_FACTOR
-    coarse = (uniform >= edge) & (uniform < GRID_CELLS - edge)
-    group = np.where(coarse, edge + (uniform - edge) // UNIT_FACTOR * UNIT_FACTOR, uniform)
-    return np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
+def _magnitude_cell(m: FloatArray) -> np.ndarray:
+    """0 for |m| < ZERO_THRESHOLD, else k >= 1 with |m| in (1e-9 GAMMA^(k-1), 1e-9 GAMMA^k]."""
+    return np.abs(value_cells(m) - MAGNITUDE_CELLS)
 
 
-UNIT_CELL_OF_PROBABILITY_CELL = _unit_cell_of_probability_cell()
+#: Magnitude cells below UNIT_EDGE (and above 1 - UNIT_EDGE, mirrored).
+_EDGE_CELLS = int(_magnitude_cell(np.array([np.nextafter(UNIT_EDGE, 0.0)]))[0]) + 1
+_MIDDLE_CELLS = round((1.0 - 2 * UNIT_EDGE) / UNIT_STEP) + 1
 #: Cells of [0, 1] on the score grid.
-UNIT_CELLS = int(UNIT_CELL_OF_PROBABILITY_CELL[-1]) + 1
+UNIT_CELLS = 2 * _EDGE_CELLS + _MIDDLE_CELLS
 #: The value cell of 1.0, which also holds scores a little above 1.
 _FIRST_ABOVE_ONE = int(value_cells(np.array([1.0]))[0])
-#: Layout: [negative values, value grid] [0 <= s <= 1, unit cells] [s > 1, value grid].
+#: Layout: [s < 0: value grid] [0 <= s <= 1: unit cells] [s > 1: value grid].
 SCORE_CELLS = MAGNITUDE_CELLS + UNIT_CELLS + VALUE_CELLS - _FIRST_ABOVE_ONE
 
 
@@ -172,19 +169,30 @@ def score_cells(s: FloatArray) -> np.ndarray:
     """Cell index of each finite raw score on the score grid, in increasing order of s.
 
     Raw scores are margins or log-odds (any real) or scores in [0, 1]. Outside [0, 1]
-    the cells are those of the value grid (0.5% relative width); inside, they are at
-    most 1/1024 wide and at most ln 2 in logit (the probability grid's cells, ten at a
-    time away from the ends): a score in [0, 1] may be a probability, whose logit
-    matters near 0 and 1, and a margin near 0 needs no finer cells than that.
+    the cells are those of the value grid (0.5% relative width). Inside, a score may be
+    a margin near 0 or a probability, whose logit matters near 0 and 1: cells are 1%
+    wide relative to the nearer end within 1/64 of it (0.01 in logit), and 1/1024 wide
+    in between (at most 0.064 in logit).
     """
     cells = value_cells(s)
-    unit = (cells >= MAGNITUDE_CELLS) & (s <= 1.0)  # |s| < 1e-9 counts as 0
-    above = s > 1.0
     out = cells.copy()  # negative values keep their value cells
+    unit = (cells >= MAGNITUDE_CELLS) & (s <= 1.0)  # |s| < 1e-9 counts as 0
     if unit.any():
-        fine = probability_cells(np.clip(s[unit], 0.0, 1.0))
-        out[unit] = MAGNITUDE_CELLS + UNIT_CELL_OF_PROBABILITY_CELL[fine]
+        out[unit] = MAGNITUDE_CELLS + _unit_cells(s[unit])
+    above = s > 1.0
     out[above] = MAGNITUDE_CELLS + UNIT_CELLS + cells[above] - _FIRST_ABOVE_ONE
+    return out
+
+
+def _unit_cells(s: FloatArray) -> np.ndarray:
+    """Cells of scores in [0, 1] (and |s| < 1e-9), numbered from 0."""
+    low, high = s < UNIT_EDGE, s > 1.0 - UNIT_EDGE
+    out = np.empty(s.size, dtype=np.int64)
+    out[low] = _magnitude_cell(s[low])
+    out[high] = UNIT_CELLS - 1 - _magnitude_cell(1.0 - s[high])
+    middle = ~(low | high)
+    steps = np.floor((s[middle] - UNIT_EDGE) / UNIT_STEP).astype(np.int64)
+    out[middle] = _EDGE_CELLS + np.clip(steps, 0, _MIDDLE_CELLS - 1)
     return out
 
 

@@ -46,7 +46,10 @@ def test_a_cell_is_narrow_in_the_measure_that_matters_where_it_lies() -> None:
         low, high = members.min(), members.max()
         if low > 1 or high < 0:  # margins: 0.5% relative (the value grid)
             assert high - low <= 0.01 * max(abs(low), abs(high)) + 1e-9
-        else:  # inside [0, 1]: 1/1024 in s, and ln 2 in logit
+        elif high <= 1 / 64:  # near 0: 1% relative (margins), 0.01 in logit
+            assert high - low <= 0.01 * high + 2e-9  # the zero cell: |s| < 1e-9
+        elif low >= 1 - 1 / 64:  # near 1: 1% of 1 - s, 0.01 in logit
+            assert high - low <= 0.01 * (1 - low) + 2e-9  # and 1 - s < 1e-9
+        else:  # in between: 1/1024 in s, at most 0.064 in logit
             assert high - low < 1 / 1024
-            if low > 0 and high < 1:
-                assert logit(high) - logit(low) <= np.log(2) + 1e-9
+            assert logit(high) - logit(low) <= 0.064
