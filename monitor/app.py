@@ -45,6 +45,7 @@ from monitor.store.db.health import StoreHealth
 from monitor.store.maintenance.jobs import Maintenance
 from monitor.store.maintenance.retention import RetentionPolicy
 from monitor.store.write.event_store import EventStore
+from monitor.windows.incremental import change_log_kept_s
 from monitor.windows.jobs import JobMetrics, WindowJob
 from monitor.windows.reference_thresholds import configuration_problems
 
@@ -163,6 +164,7 @@ class App:
             ),
             self.registry,
             compaction_every_s=settings.store.compaction_interval,
+            changes_kept_s=change_log_kept_s(settings),
             owner=self.owner,
             clock_ms=clock_ms,
             on_orphan_labels=no_prediction.inc,

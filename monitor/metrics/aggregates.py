@@ -177,6 +177,31 @@ class EventAggregate:
         self.spiegelhalter_numerator += other.spiegelhalter_numerator
         self.spiegelhalter_variance += other.spiegelhalter_variance
 
+    def add(self, other: EventAggregate, sign: float = 1.0) -> None:
+        """Add (``sign=1``) or take out (``sign=-1``) ``other``'s events, in place where
+        the cells allow (:meth:`SparseHistogram.plus`). Taking out events that were
+        added before leaves the counts exact and a cell whose events all left empty;
+        the other sums carry the rounding of each addition and subtraction."""
+        self.probabilities = self.probabilities.plus(other.probabilities, sign)
+        self.labelled = self.labelled.plus(other.labelled, sign)
+        self.scores = self.scores.plus(other.scores, sign)
+        self.label_delays = self.label_delays.plus(other.label_delays, sign)
+        if self.labelled.keys.size == 0:
+            self.spiegelhalter_numerator = self.spiegelhalter_variance = 0.0
+        else:
+            self.spiegelhalter_numerator += sign * other.spiegelhalter_numerator
+            self.spiegelhalter_variance += sign * other.spiegelhalter_variance
+
+    def copy(self) -> EventAggregate:
+        return EventAggregate(
+            self.probabilities.copy(),
+            self.labelled.copy(),
+            self.scores.copy(),
+            self.label_delays.copy(),
+            self.spiegelhalter_numerator,
+            self.spiegelhalter_variance,
+        )
+
     @classmethod
     def merge_all(cls, aggregates: list[EventAggregate]) -> EventAggregate:
         """One aggregate of many, merging each histogram once (cheaper than pairwise)."""

@@ -99,6 +99,36 @@ class SparseHistogram:
         cells = np.flatnonzero(present)
         return cls(cells + low, sums[cells])
 
+    def copy(self) -> SparseHistogram:
+        return SparseHistogram(self.keys.copy(), self.values.copy())
+
+    def plus(self, other: SparseHistogram, sign: float = 1.0) -> SparseHistogram:
+        """``self + sign * other``, column 0 being the count of events per cell.
+
+        In place, returning ``self``, when every cell of ``other`` is one of ``self``'s
+        (a window's updates usually are); otherwise a new histogram. Subtracting
+        (``sign=-1``) drops the cells whose count reaches zero, so the sums of a cell
+        whose events have all left are exact zeros, not rounding residue. Counts are
+        integers below 2**53: they stay exact whatever the order of additions.
+        """
+        if other.keys.size == 0:
+            return self
+        index = np.searchsorted(self.keys, other.keys)
+        found = index < self.keys.size
+        found[found] = self.keys[index[found]] == other.keys[found]
+        if found.all():
+            self.values[index] += sign * other.values  # keys are unique: exact fancy add
+            result = self
+        elif sign < 0:
+            raise ValueError("cannot subtract events from cells that hold none")
+        else:
+            result = SparseHistogram.merge_many([self, other.copy()])
+        if sign < 0:
+            emptied = result.values[:, 0] == 0
+            if emptied.any():
+                result = SparseHistogram(result.keys[~emptied], result.values[~emptied])
+        return result
+
     def dense(self, n_cells: int) -> FloatArray:
         out = np.zeros((n_cells, self.n_columns))
         out[self.keys] = self.values

@@ -60,10 +60,16 @@ def window_edge(time_ms: int, now_ms: int, *, end: bool) -> int:
 def cover(start_ms: int, end_ms: int, now_ms: int) -> list[tuple[int, int]]:
     """(resolution_s, bucket_start_ms) pairs covering [start, end) as evaluated at ``now``,
     its edges placed by ``window_edge``."""
-    start = window_edge(start_ms, now_ms, end=False)
-    end = window_edge(end_ms, now_ms, end=True)
+    return partition(
+        window_edge(start_ms, now_ms, end=False), window_edge(end_ms, now_ms, end=True)
+    )
+
+
+def partition(start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """(resolution_s, bucket_start_ms) pairs covering [start, end) greedily, largest
+    buckets first; both edges must be whole minutes (``cover`` places them)."""
     buckets: list[tuple[int, int]] = []
-    position = start
+    position, end = start_ms, end_ms
     while position < end:
         for resolution in (DAY_S, HOUR_S, MINUTE_S):
             size = resolution * 1000

@@ -9,6 +9,7 @@ evaluation and never stored (``monitor/windows/references.py`` decides which app
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,8 +76,32 @@ def load_stored(
                 Reference.segment == segment,
             )
         ).all()
-    if not rows:
-        return None
+    return _from_rows(rows) if rows else None
+
+
+def load_all_stored(engine: Engine) -> dict[tuple[str, str, str], FittedReferences]:
+    """Every series' stored references, by (model_id, model_version, segment)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                Reference.model_id,
+                Reference.model_version,
+                Reference.segment,
+                Reference.distribution,
+                Reference.source,
+                Reference.start_ms,
+                Reference.end_ms,
+                Reference.psi_bins,
+                Reference.profile_json,
+            )
+        ).all()
+    by_series: dict[tuple[str, str, str], list[Any]] = {}
+    for row in rows:
+        by_series.setdefault((row.model_id, row.model_version, row.segment), []).append(row)
+    return {series: _from_rows(series_rows) for series, series_rows in by_series.items()}
+
+
+def _from_rows(rows: Sequence[Any]) -> FittedReferences:
     # A series' rows are written together, so they share source and period. Should a
     # baseline race a job's fixed write, the snapshot's rows win.
     source = SNAPSHOT if any(row.source == SNAPSHOT for row in rows) else rows[0].source

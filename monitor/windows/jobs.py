@@ -14,18 +14,13 @@ from monitor.core.series import ALL, SeriesWindow
 from monitor.core.times import wall_clock_ms
 from monitor.settings import Settings, WindowSettings
 from monitor.store import claims
-from monitor.store.aggregates import (
-    SeriesInfo,
-    WindowAggregate,
-    list_series,
-    load_bucket_residuals,
-    load_window,
-)
-from monitor.store.buckets import bucket_start
+from monitor.store.aggregates import SeriesInfo, list_series
 from monitor.store.db.engine import Engine
-from monitor.store.references import FittedReferences
+from monitor.store.fleet import SeriesKey
+from monitor.store.references import FittedReferences, load_all_stored
 from monitor.store.results import save_results
 from monitor.windows.evaluate import evaluate
+from monitor.windows.incremental import SeriesView, WindowCache, merge_views
 from monitor.windows.reference_thresholds import (
     MIN_CHUNKS,
     ReferencePeriod,
@@ -90,6 +85,7 @@ class WindowJob:
         self._running_since: float | None = None
         self._clock_ms = clock_ms
         self._on_results = on_results
+        self._cache = WindowCache(window, settings)
 
     @property
     def every_s(self) -> float:
@@ -162,11 +158,19 @@ class WindowJob:
     def evaluate_all(self, now: int) -> list[WindowResult]:
         end = now
         start = now - int(self._window.length * 1000)
+        infos = list_series(self._engine)
+        views = self._cache.advance(
+            self._engine, now, [(i.model_id, i.model_version, i.segment) for i in infos]
+        )
         resolver = ReferenceResolver(
-            self._engine, self._settings.reference, now_ms=now, keep_fixed=True
+            self._engine,
+            self._settings.reference,
+            now_ms=now,
+            keep_fixed=True,
+            stored=load_all_stored(self._engine),
         )
         by_model: dict[str, list[SeriesInfo]] = defaultdict(list)
-        for info in list_series(self._engine):
+        for info in infos:
             by_model[info.model_id].append(info)
         results = []
         for model_id, infos in sorted(by_model.items()):
@@ -177,7 +181,7 @@ class WindowJob:
                     versions[ALL].append(info)
             for version, version_infos in sorted(versions.items()):
                 results += self._evaluate_version(
-                    model_id, version, version_infos, start, end, now, resolver
+                    model_id, version, version_infos, views, start, end, now, resolver
                 )
         return results
 
@@ -186,25 +190,18 @@ class WindowJob:
         model_id: str,
         version: str,
         infos: list[SeriesInfo],
+        views: dict[SeriesKey, SeriesView],
         start: int,
         end: int,
         now: int,
         resolver: ReferenceResolver,
     ) -> list[WindowResult]:
         settings = self._settings.evaluation
-        segments = sorted({info.segment for info in infos})
-        windows: dict[str, WindowAggregate] = {
-            segment: load_window(
-                self._engine,
-                model_id=model_id,
-                model_version=None if version == ALL else version,
-                segment=segment,
-                start_ms=start,
-                end_ms=end,
-                now_ms=now,
-            )
-            for segment in segments
-        }
+        by_segment: dict[str, list[SeriesView]] = defaultdict(list)
+        for info in infos:
+            by_segment[info.segment].append(views[(model_id, info.model_version, info.segment)])
+        merged = {segment: merge_views(found) for segment, found in by_segment.items()}
+        windows = {segment: view.window for segment, view in merged.items()}
         capped = cap_segments(windows, settings.max_segment_values)
         results = []
         for segment, window in sorted(capped.items()):
@@ -214,7 +211,17 @@ class WindowJob:
             resolved = (
                 None
                 if segment.endswith(f"={OTHER}")
-                else resolver.resolve(model_id, version, segment, start, end)
+                else resolver.resolve(
+                    model_id,
+                    version,
+                    segment,
+                    start,
+                    end,
+                    trailing=(
+                        merged[segment].reference_scores,
+                        merged[segment].reference_probabilities,
+                    ),
+                )
             )
             results.append(
                 evaluate(
@@ -229,7 +236,7 @@ class WindowJob:
                     last_label_ms=_latest(i.last_label_ms for i in members),
                     settings=settings,
                     sequential_values={
-                        **self._sequential_values(model_id, version, segment, end),
+                        **self._sequential_values(merged.get(segment), segment),
                         **self._reference_values(model_id, version, segment, resolved, now),
                     },
                 )
@@ -271,24 +278,13 @@ class WindowJob:
             self._reference_cache[period] = values
         return values
 
-    def _sequential_values(
-        self, model_id: str, version: str, segment: str, end: int
-    ) -> dict[str, float]:
+    def _sequential_values(self, view: SeriesView | None, segment: str) -> dict[str, float]:
         settings = self._settings.evaluation.sequential
-        if not settings.enabled or segment.endswith(f"={OTHER}"):
+        if not settings.enabled or view is None or segment.endswith(f"={OTHER}"):
             return {}  # __other__ merges segments that change between ticks: no history
-        plan = plan_for(self._window, settings)
-        residuals = load_bucket_residuals(
-            self._engine,
-            model_id=model_id,
-            model_version=None if version == ALL else version,
-            segment=segment,
-            # The lookback's buckets, the newest being the one still filling at ``end``.
-            start_ms=bucket_start(end, plan.resolution_s) - plan.lookback_ms + plan.resolution_ms,
-            end_ms=end,
-            resolution_s=plan.resolution_s,
-        )
-        return detector_values(residuals, plan, settings)
+        # The cache holds the plan's buckets (``spans.plan_buckets``): the same rows as
+        # the window's where they coincide, read once.
+        return detector_values(view.residuals, plan_for(self._window, settings), settings)
 
 
 def _latest(times: Iterable[int | None]) -> int | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from monitor.core.series import ALL
 from monitor.metrics.drift import DISTRIBUTIONS, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
+from monitor.metrics.histogram import SparseHistogram
 from monitor.settings import ReferenceSettings
 from monitor.store.aggregates import list_series, load_window
 from monitor.store.buckets import window_edge
@@ -60,13 +61,18 @@ def fit_references(
         end_ms=end_ms,
         now_ms=now_ms,
     )
+    return fit_from_histograms(
+        window.aggregate.scores, window.aggregate.probabilities, psi_bins=psi_bins
+    )
+
+
+def fit_from_histograms(
+    scores: SparseHistogram, probabilities: SparseHistogram, *, psi_bins: int
+) -> References:
+    """Both distributions' references from a period's score and probability cells."""
     fitted: References = {}
     for distribution in DISTRIBUTIONS:
-        histogram = (
-            window.aggregate.scores
-            if distribution == "raw_score"
-            else window.aggregate.probabilities
-        )
+        histogram = scores if distribution == "raw_score" else probabilities
         try:
             fitted[distribution] = ReferenceProfile.from_histogram(
                 histogram, kind=distribution, n_bins=psi_bins
@@ -138,17 +144,34 @@ class ReferenceResolver:
         *,
         now_ms: int,
         keep_fixed: bool = False,
+        stored: dict[tuple[str, str, str], FittedReferences] | None = None,
     ) -> None:
         self._engine = engine
+        #: Every series' stored references, read once for all (None: read per series).
+        self._stored = stored
         self._settings = settings
         self._now_ms = now_ms  # when the windows are evaluated: it places their edges
         self._keep_fixed = keep_fixed
 
     def resolve(
-        self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
+        self,
+        model_id: str,
+        model_version: str,
+        segment: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        trailing: tuple[SparseHistogram, SparseHistogram] | None = None,
     ) -> FittedReferences:
-        """The references of the series whose current window is [start, end)."""
-        stored = load_stored(self._engine, model_id, model_version, segment)
+        """The references of the series whose current window is [start, end).
+
+        ``trailing``: the score and probability cells of the trailing period, when the
+        caller has them (the window caches do); otherwise they are read from the store.
+        """
+        if self._stored is None:
+            stored = load_stored(self._engine, model_id, model_version, segment)
+        else:
+            stored = self._stored.get((model_id, model_version, segment))
         if stored is not None and stored.source == SNAPSHOT:
             return stored
         if self._settings.mode == "fixed":
@@ -158,7 +181,12 @@ class ReferenceResolver:
         # the minute) into the window's first minute, and count its events in both.
         length = end_ms - start_ms
         window_start = window_edge(start_ms, self._now_ms, end=False)
-        fitted = self._fit(model_id, model_version, segment, window_start - length, window_start)
+        if trailing is None:
+            fitted = self._fit(
+                model_id, model_version, segment, window_start - length, window_start
+            )
+        else:
+            fitted = fit_from_histograms(*trailing, psi_bins=self._settings.psi_bins)
         return FittedReferences(
             TRAILING, window_start - length, window_start, fitted, self._settings.psi_bins
         )

@@ -105,6 +105,43 @@ class AggregateDelta(Base):
     )
 
 
+class AggregateChange(Base):
+    """What one compaction transaction added to one bucket (revision
+    0008_aggregate_changes): the change log the window caches catch up from."""
+
+    __tablename__ = "aggregate_changes"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    #: The compaction transaction's number (``aggregate_change_seq.seq`` when it committed).
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    model_version: Mapped[str] = mapped_column(String(ID_LENGTH), nullable=False)
+    segment: Mapped[str] = mapped_column(String(2 * ID_LENGTH + 1), nullable=False)
+    resolution_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    bucket_start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (
+        Index("ix_aggregate_changes_seq", "seq"),
+        Index("ix_aggregate_changes_created_ms", "created_ms"),
+    )
+
+
+class AggregateChangeSeq(Base):
+    """One row: the last compaction transaction's number, and up to which number the
+    change log has been pruned."""
+
+    __tablename__ = "aggregate_change_seq"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    pruned_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class Series(Base):
     __tablename__ = "series"
 

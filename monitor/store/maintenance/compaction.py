@@ -7,8 +7,14 @@ or not compaction has run; compaction keeps the rows a window merges few, and re
 each busy bucket once per run instead of once per ingest batch.
 
 Exactly once: a run merges the deltas it read into their buckets and deletes exactly
-those ids in the same transaction. If another compactor deleted some of them first
-(two replicas, or a claim lost), the delete finds fewer rows, and the run rolls back.
+those ids in the same transaction. Each transaction first locks the change log's
+counter (``monitor/store/changes.py``), so two compactors (two replicas, or a claim
+lost) run one after the other: the second finds the deltas gone. Should some of them
+vanish anyway (retention deletes old deltas), the delete finds fewer rows, and the run
+rolls back.
+
+Change log: in the same transaction, what each bucket gained is appended to
+``aggregate_changes`` under the transaction's number, for the window caches.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections import defaultdict
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from monitor.metrics.aggregates import EventAggregate
+from monitor.store import changes
 from monitor.store.db.sql import (
     chunks,
     insert_ignoring_existing,
@@ -73,10 +80,20 @@ def pending_deltas(engine: Engine) -> int:
 
 
 def compact_connection(
-    connection: Connection, now_ms: int, *, limit: int | None = None, up_to_id: int | None = None
+    connection: Connection,
+    now_ms: int,
+    *,
+    limit: int | None = None,
+    up_to_id: int | None = None,
+    log_changes: bool = True,
 ) -> int:
     """Merge up to ``limit`` of the oldest deltas (those with ids up to ``up_to_id``) in
-    the caller's transaction."""
+    the caller's transaction, and append what each bucket gained to the change log
+    (``monitor/store/changes.py``; ``log_changes=False`` only for the downgrade of
+    revision 0005, which runs before the log exists)."""
+    # First, so that compactions run one after another (the counter row is locked until
+    # commit): their change numbers then commit in order.
+    position = changes.lock_position(connection) if log_changes else None
     columns = [_DELTAS.c[name] for name in ("id", *BUCKET_KEY, "predictions", "blob")]
     query = select(*columns).order_by(_DELTAS.c.id)
     if up_to_id is not None:
@@ -94,6 +111,8 @@ def compact_connection(
         parts[key].append(EventAggregate.from_bytes(row.blob))
     additions = {key: (predictions[key], EventAggregate.merge_all(parts[key])) for key in parts}
     merge_into_buckets(connection, additions, now_ms)
+    if position is not None:
+        changes.append_changes(connection, position.seq + 1, additions, now_ms)
     ids = [row.id for row in deltas]
     deleted = 0
     for chunk in chunks(ids):

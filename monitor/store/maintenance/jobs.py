@@ -13,6 +13,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from monitor.store import claims
+from monitor.store.changes import prune_changes
 from monitor.store.db.engine import Engine
 from monitor.store.db.tables import Aggregate, AggregateDelta, Event, MetricPoint
 from monitor.store.maintenance.compaction import (
@@ -46,6 +47,7 @@ class Maintenance:
         registry: CollectorRegistry,
         *,
         compaction_every_s: float,
+        changes_kept_s: float = 3600.0,
         owner: str,
         clock_ms: Callable[[], int],
         on_orphan_labels: Callable[[int], None],
@@ -53,6 +55,7 @@ class Maintenance:
         self._engine = engine
         self._policy = policy
         self._compaction_every_s = compaction_every_s
+        self._changes_kept_ms = int(changes_kept_s * 1000)
         self._owner = owner
         self._clock_ms = clock_ms
         self._on_orphan_labels = on_orphan_labels
@@ -91,7 +94,7 @@ class Maintenance:
                 self._compaction_every_s,
                 self._owner,
                 self._clock_ms,
-                lambda now: compact_aggregates(self._engine, now),
+                self._compact_and_prune,
             )
         except ConcurrentCompaction as exc:
             # Retention (or a replica whose claim overlapped) removed deltas this run
@@ -103,3 +106,8 @@ class Maintenance:
             logger.debug("aggregate deltas compacted", extra={"deltas": merged})
         # Every replica counts, whichever ran the job: they all export the same backlog.
         self.deltas_pending.set(pending_deltas(self._engine))
+
+    def _compact_and_prune(self, now_ms: int) -> int:
+        merged = compact_aggregates(self._engine, now_ms)
+        prune_changes(self._engine, now_ms, self._changes_kept_ms)
+        return merged
