@@ -182,10 +182,8 @@ class EventAggregate:
         the cells allow (:meth:`SparseHistogram.plus`). Taking out events that were
         added before leaves the counts exact and a cell whose events all left empty;
         the other sums carry the rounding of each addition and subtraction."""
-        self.probabilities = self.probabilities.plus(other.probabilities, sign)
-        self.labelled = self.labelled.plus(other.labelled, sign)
-        self.scores = self.scores.plus(other.scores, sign)
-        self.label_delays = self.label_delays.plus(other.label_delays, sign)
+        for name in _HISTOGRAMS:
+            setattr(self, name, getattr(self, name).plus(getattr(other, name), sign))
         if self.labelled.keys.size == 0:
             self.spiegelhalter_numerator = self.spiegelhalter_variance = 0.0
         else:
@@ -194,12 +192,9 @@ class EventAggregate:
 
     def copy(self) -> EventAggregate:
         return EventAggregate(
-            self.probabilities.copy(),
-            self.labelled.copy(),
-            self.scores.copy(),
-            self.label_delays.copy(),
-            self.spiegelhalter_numerator,
-            self.spiegelhalter_variance,
+            **{name: getattr(self, name).copy() for name in _HISTOGRAMS},
+            spiegelhalter_numerator=self.spiegelhalter_numerator,
+            spiegelhalter_variance=self.spiegelhalter_variance,
         )
 
     @classmethod
