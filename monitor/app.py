@@ -23,12 +23,11 @@ from monitor.alerts.webhooks import DeliveryMetrics, WebhookDeliverer
 from monitor.core.errors import UserError
 from monitor.core.results import WindowResult
 from monitor.core.times import wall_clock_ms
-from monitor.export.collector import (
-    AlertsCollector,
-    RecalibrationsCollector,
-    WindowResultsCollector,
-)
+from monitor.export.choice import ExportChoice, export_problems
+from monitor.export.collector import AlertsCollector, RecalibrationsCollector
+from monitor.export.exposition import METRICS, WindowExposition
 from monitor.export.http import HttpApi, serve
+from monitor.export.refresh import REFRESH_EVERY_S, ExpositionRefresher
 from monitor.export.server import ServerLimits
 from monitor.export.web_config import load as load_web_config
 from monitor.heap import freeze_startup_objects, limit_heap_fragmentation
@@ -36,8 +35,9 @@ from monitor.ingest.budget import CardinalityBudget
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.worker import IngestWorker
 from monitor.rules.model import load_rules
-from monitor.settings import Settings
+from monitor.settings import ConfigError, ExportSettings, Settings, describe_problems
 from monitor.shutdown import ShutdownSignals
+from monitor.store import claims
 from monitor.store.aggregates import active_model_versions
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
@@ -61,6 +61,20 @@ class SchemaNotReady(UserError, RuntimeError):
     """The store is missing tables or is behind the latest migration."""
 
 
+def _checked_export(settings: Settings) -> ExportSettings:
+    """``export``, or a ConfigError naming what in it matches nothing (check-config
+    reports the same)."""
+    problems = export_problems(
+        settings.export,
+        metrics=METRICS,
+        windows=[window.name for window in settings.windows],
+        segment_keys=settings.store.segment_keys,
+    )
+    if problems:
+        raise ConfigError(describe_problems(problems))
+    return settings.export
+
+
 class App:
     def __init__(
         self,
@@ -80,7 +94,13 @@ class App:
             )
         self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=self.registry)
-        self.registry.register(WindowResultsCollector.from_engine(self.engine))
+        self.exposition = WindowExposition(ExportChoice(_checked_export(settings)))
+        self.exposition_refresher = ExpositionRefresher(
+            self.engine,
+            self.exposition,
+            [window.name for window in settings.windows],
+            tick_done=lambda window: claims.last_finished_slot(self.engine, f"window:{window}"),
+        )
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.clock_ms = clock_ms
         self.store = EventStore(
@@ -142,6 +162,7 @@ class App:
                 metrics=job_metrics,
                 clock_ms=clock_ms,
                 on_results=after_window,
+                on_stored=self.exposition_refresher.stored,
                 reference_metrics=frozenset(
                     metric
                     for rule in self.rules
@@ -264,6 +285,12 @@ class App:
         # stuck jobs, or the scheduler thread is gone, the beat stops and /healthz fails.
         scheduler.add_job(self._beat, "interval", seconds=SCHEDULER_BEAT_S, id="liveness")
         scheduler.add_job(
+            self.exposition_refresher.refresh,
+            "interval",
+            seconds=REFRESH_EVERY_S,
+            id="export-refresh",
+        )
+        scheduler.add_job(
             self.maintenance.compact,
             "interval",
             seconds=self.settings.store.compaction_interval,
@@ -280,7 +307,10 @@ class App:
             registry=self.registry,
             readiness=self.readiness,
             liveness=self.liveness,
+            window_metrics=self.exposition.body,
         )
+        # The stored results before the first scrape: a restart exports no gap.
+        self.exposition_refresher.refresh()
         http = self.settings.http
         limits = ServerLimits(
             request_timeout=http.request_timeout,

@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from monitor.core.errors import UserError, yaml_problem
+from monitor.core.series import ALL
 from monitor.core.times import epoch_ms
 
 ENV_PREFIX = "CALMON__"
@@ -277,6 +278,56 @@ class ReferenceSettings(_Section):
         return epoch_ms(self.start), epoch_ms(self.end)
 
 
+#: What a segment value's series export by default: what the shipped dashboards read per
+#: segment (the segment table; the variables' values) and what the shipped Prometheus
+#: rules about calibration and drift test. 10 samples a series (``psi``: two).
+HEADLINE_METRICS = (
+    "ece",
+    "ace",
+    "brier_score",
+    "roc_auc_score",
+    "calibration_slope",
+    "psi",
+    "window_predictions",
+    "window_labelled",
+    "label_coverage_ratio",
+)
+
+
+class ExportSeriesSettings(_Section):
+    """What one kind of series exports on /metrics: the first entry of ``export.series``
+    whose ``windows``, ``segments`` and ``models`` all match a series decides."""
+
+    #: Window names; null: every window.
+    windows: list[str] | None = Field(None, min_length=1)
+    #: ``__all__`` (the whole-model series) and segment keys (``region``: every
+    #: ``region=...`` series, ``region=__other__`` included); null: every series.
+    segments: list[str] | None = Field(None, min_length=1)
+    #: Model ids, globs allowed (``fraud-*``); null: every model.
+    models: list[str] | None = Field(None, min_length=1)
+    #: ``all``, or metric names as on /metrics without ``calmon_`` (``ece``, ``psi``:
+    #: both distributions, ``window_label_delay_seconds``: its quantiles).
+    metrics: Literal["all"] | list[str] = "all"
+    #: ``reliability`` (calmon_reliability_bin_*) and ``drift`` (calmon_drift_bin_fraction).
+    bins: list[Literal["reliability", "drift"]] = Field(default_factory=list)
+
+
+def _default_export_series() -> list[ExportSeriesSettings]:
+    return [
+        ExportSeriesSettings(segments=[ALL], metrics="all", bins=["reliability", "drift"]),
+        ExportSeriesSettings(metrics=list(HEADLINE_METRICS)),
+    ]
+
+
+class ExportSettings(_Section):
+    """Which series carry which metrics on /metrics, so that a fleet's scrape stays
+    affordable (docs/operations.md#sizing-metrics). The JSON API, rules and webhooks
+    see every metric and bin of every series whatever is chosen here."""
+
+    #: First match wins; a series no entry matches is not on /metrics.
+    series: list[ExportSeriesSettings] = Field(default_factory=_default_export_series)
+
+
 class HttpSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
@@ -370,6 +421,7 @@ class Settings(_Section):
     windows: list[WindowSettings] = Field(default_factory=_default_windows, min_length=1)
     evaluation: EvaluationSettings = EvaluationSettings()
     reference: ReferenceSettings = ReferenceSettings()
+    export: ExportSettings = ExportSettings()
     http: HttpSettings = HttpSettings()
     #: Rule files (YAML, see alerts/calmon-rules.yaml), relative to the working directory.
     rules: list[str] = Field(default_factory=list)

@@ -2,8 +2,9 @@
 
 Run after adding or changing a metric: ``make generated`` (scripts/generated.py).
 The table is built from the daemon's own registry (an ``App`` on a throwaway SQLite
-store, with a webhook and an Alertmanager configured so that every metric exists), so
-it lists exactly what ``/metrics`` serves. ``tests/unit/test_docs.py`` fails when the
+store, with a webhook and an Alertmanager configured so that every metric exists) and
+the window results' families (``monitor/export/exposition.py``, rendered apart from the
+registry), so it lists exactly what ``/metrics`` serves. ``tests/unit/test_docs.py`` fails when the
 committed table differs from what this writes, and when docs name a ``calmon_*`` metric
 that does not exist.
 """
@@ -75,6 +76,12 @@ def catalogue() -> list[MetricDoc]:
                     labels = getattr(family, "_labelnames", ())
                 name = EXPOSED.get(family.type, "{}").format(family.name)
                 docs[name] = MetricDoc(name, family.type, tuple(labels), family.documentation)
+    from monitor.export.exposition import FAMILIES  # the window results, rendered apart
+
+    for window_family in FAMILIES:
+        docs[window_family.name] = MetricDoc(
+            window_family.name, "gauge", window_family.labels, window_family.help
+        )
     return [docs[name] for name in sorted(docs)]
 
 

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from monitor.alerts.alertmanager import AlertmanagerTLSError, tls_context
     from monitor.alerts.webhooks import MissingWebhookSecret, webhook_key
     from monitor.core.redaction import redact_url
+    from monitor.export.choice import export_problems
+    from monitor.export.exposition import METRICS
     from monitor.rules.model import RulesError, load_rules
     from monitor.windows.reference_thresholds import configuration_problems
 
@@ -63,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     problems += configuration_problems(
         {rule.name: rule.windows_from_reference(settings.windows) for rule in rules},
         settings.reference,
+    )
+    problems += export_problems(
+        settings.export,
+        metrics=METRICS,
+        windows=[window.name for window in settings.windows],
+        segment_keys=settings.store.segment_keys,
     )
     for name, hook in settings.webhooks.items():
         try:

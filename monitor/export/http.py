@@ -88,16 +88,20 @@ class HttpApi:
         registry: CollectorRegistry,
         readiness: ReadinessCheck,
         liveness: ReadinessCheck = _no_problems,
+        window_metrics: Callable[[], bytes] = bytes,
     ) -> None:
+        """``window_metrics``: the window results' part of /metrics, already rendered
+        (``exposition.py``), served after the registry's families."""
         self.engine = engine
         self.registry = registry
+        self.window_metrics = window_metrics
         self.readiness = readiness
         self.liveness = liveness
         self._openapi = openapi.document()
 
     def handle(self, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
         if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry) + self.window_metrics()
         if path == "/healthz":
             problems = {name: p for name, p in self.liveness().items() if p is not None}
             if not problems:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 
 from monitor.store.db.sql import insert_ignoring_existing
 from monitor.store.db.tables import JobRun
@@ -67,3 +67,14 @@ def finish(engine: Engine, job: str, slot_ms: int, now_ms: int) -> None:
             .where(JobRun.job == job, JobRun.slot_ms == slot_ms)
             .values(finished_ms=now_ms)
         )
+
+
+def last_finished_slot(engine: Engine, job: str) -> int | None:
+    """The newest slot of ``job`` some replica ran to the end; None if none did."""
+    with engine.connect() as connection:
+        slot = connection.execute(
+            select(func.max(JobRun.slot_ms)).where(
+                JobRun.job == job, JobRun.finished_ms.is_not(None)
+            )
+        ).scalar_one()
+    return None if slot is None else int(slot)

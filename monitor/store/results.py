@@ -72,9 +72,13 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
         )
 
 
-def latest_results(engine: Engine) -> list[WindowResult]:
+def latest_results(engine: Engine, *, window: str | None = None) -> list[WindowResult]:
+    """The latest result of every series (of one window)."""
+    query = select(WindowResultRow.__table__)
+    if window is not None:
+        query = query.where(WindowResultRow.window == window)
     with engine.connect() as connection:
-        rows = connection.execute(select(WindowResultRow.__table__)).all()
+        rows = connection.execute(query).all()
     return [_result_of(row) for row in rows]
 
 

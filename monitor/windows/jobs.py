@@ -68,6 +68,7 @@ class WindowJob:
         metrics: JobMetrics,
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_results: Callable[[str, list[WindowResult]], None] | None = None,
+        on_stored: Callable[[str, int, list[WindowResult]], None] | None = None,
         reference_metrics: frozenset[str] = frozenset(),
     ) -> None:
         self._engine = engine
@@ -86,6 +87,8 @@ class WindowJob:
         self._clock_ms = clock_ms
         self._on_results = on_results
         self._cache = WindowCache(window, settings)
+        #: Told (window, slot, results) once results are stored: the exporter's hook.
+        self._on_stored = on_stored
 
     @property
     def every_s(self) -> float:
@@ -144,6 +147,9 @@ class WindowJob:
         started = time.perf_counter()
         results = self.evaluate_all(now)
         save_results(self._engine, self._window.name, results)
+        if self._on_stored is not None:
+            every_ms = int(self._window.every * 1000)
+            self._on_stored(self._window.name, now - now % every_ms, results)
         elapsed = time.perf_counter() - started
         self._metrics.duration.labels(self._window.name).observe(elapsed)
         self._metrics.last_success.labels(self._window.name).set(time.time())

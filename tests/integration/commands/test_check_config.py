@@ -190,3 +190,27 @@ def test_a_threshold_from_a_reference_too_short_is_reported(tmp_path: Path) -> N
         "reference: {mode: fixed, start: '2026-11-01T00:00:00Z', end: '2026-11-11T00:00:00Z'}\n"
     )
     assert check_config(config).returncode == 0
+
+
+def test_an_export_choice_naming_nothing_that_exists_is_reported(tmp_path: Path) -> None:
+    """export.series entries that would silently export nothing, or less than meant."""
+    config = tmp_path / "calmon.yaml"
+    config.write_text(
+        "store: {segment_keys: [region]}\n"
+        "export:\n"
+        "  series:\n"
+        "    - {segments: [__all__], windows: [12h], bins: [reliability]}\n"
+        "    - {segments: [regoin], metrics: [ece, ece_debaised, psi]}\n"
+        "    - {metrics: all, bins: [histogram]}\n"
+    )
+    done = check_config(config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "invalid configuration (4 problem(s)):" in done.stdout, done.stdout
+    for line in (
+        "export.series.2.bins.0: Input should be 'reliability' or 'drift'",
+        "export.series.0.windows: '12h' is no configured window",
+        "export.series.1.segments: 'regoin' is neither __all__ (the whole-model series) "
+        "nor one of store.segment_keys",
+        "export.series.1.metrics: no metric 'ece_debaised' (did you mean 'ece_debiased'?)",
+    ):
+        assert line in done.stdout, done.stdout

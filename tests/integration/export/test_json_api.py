@@ -18,10 +18,19 @@ from sqlalchemy import Engine
 
 from monitor.core.records import Label, Prediction
 from monitor.demo.broker import free_loopback_port
-from monitor.export.collector import WindowResultsCollector
+from monitor.export.choice import ExportChoice
+from monitor.export.exposition import WindowExposition
 from monitor.export.http import HttpApi, serve
 from monitor.metrics import calibration as core
-from monitor.settings import EvaluationSettings, Settings, StoreSettings, WindowSettings
+from monitor.settings import (
+    EvaluationSettings,
+    ExportSeriesSettings,
+    ExportSettings,
+    Settings,
+    StoreSettings,
+    WindowSettings,
+)
+from monitor.store.results import latest_results
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
 
@@ -77,9 +86,16 @@ def api_url(
         clock_ms=lambda: NOW,
     )
     assert job.run() is not None
-    registry = CollectorRegistry()
-    registry.register(WindowResultsCollector.from_engine(sqlite_engine))
-    api = HttpApi(engine=sqlite_engine, registry=registry, readiness=dict)
+    # Every metric of every series on /metrics: these tests check exported values.
+    everything = ExportSeriesSettings(metrics="all", bins=["reliability", "drift"])
+    exposition = WindowExposition(ExportChoice(ExportSettings(series=[everything])))
+    exposition.replace("1h", latest_results(sqlite_engine, window="1h"))
+    api = HttpApi(
+        engine=sqlite_engine,
+        registry=CollectorRegistry(),
+        readiness=dict,
+        window_metrics=exposition.body,
+    )
     port = free_loopback_port()
     server = serve(api, "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,113 @@
+"""/metrics from outside, two `calmon run` replicas on one PostgreSQL store: the same
+series and values whichever replica is scraped, the default export choice, scrapes that
+never touch the store, and the store read back at most once per tick."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from monitor.demo.broker import free_loopback_port
+from monitor.settings import HEADLINE_METRICS
+from monitor.store.db import migrate
+from monitor.store.db.engine import make_engine
+from tests.integration.app.replicas import (
+    answers,
+    fill_store,
+    start_replica,
+    stop_replica,
+    window_samples,
+    write_config,
+)
+from tests.integration.app.test_readiness import log_lines
+from tests.integration.ingest.helpers import wait_until
+
+pytestmark = pytest.mark.integration
+
+MODELS = 3
+WINDOWS = [{"name": "1h", "length": "1h", "every": "2s"}]
+
+
+def _series(samples: dict) -> set[tuple[str, str, str, str]]:  # type: ignore[type-arg]
+    return {
+        (labels["model"], labels["model_version"], labels["segment"], labels["window"])
+        for labels in (dict(key[1]) for key in samples)
+    }
+
+
+def test_replicas_export_the_same_series_from_memory(postgres_url: str, tmp_path: Path) -> None:
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    fill_store(engine, MODELS)
+    ports = [free_loopback_port(), free_loopback_port()]
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    replicas = [
+        start_replica(
+            write_config(tmp_path / f"{name}.yaml", port, windows=WINDOWS),
+            postgres_url,
+            log,
+            "--log-level",
+            "DEBUG",
+        )
+        for name, port, log in zip("ab", ports, logs, strict=True)
+    ]
+    expected = {
+        (f"m{m:02d}", version, segment, "1h")
+        for m in range(MODELS)
+        for version in ("v1", "__all__")
+        for segment in ("__all__", "region=eu", "region=us", "region=apac")
+    }
+    lock = engine.connect()
+    try:
+        for port in ports:
+            wait_until(
+                lambda port=port: (
+                    answers(lambda: window_samples(port))
+                    and _series(window_samples(port)) == expected
+                ),
+                timeout_s=90,
+                what="every series exported",
+            )
+        # The same samples from either replica, once no tick is in flight between scrapes.
+        wait_until(
+            lambda: window_samples(ports[0]) == window_samples(ports[1]),
+            timeout_s=30,
+            what="identical exports",
+        )
+        samples = window_samples(ports[1])
+        # The default choice: segment series carry the headline metrics, no bins.
+        for key in samples:
+            labels = dict(key[1])
+            if labels["segment"] != "__all__":
+                assert key[0].removeprefix("calmon_") in HEADLINE_METRICS, key
+        names = {key[0] for key in samples if dict(key[1])["segment"] == "__all__"}
+        assert {"calmon_reliability_bin_events", "calmon_drift_bin_fraction", "calmon_mce"} <= names
+
+        # Scrapes never read the store: with the results table locked (window jobs wait
+        # on it), both replicas keep answering with every series.
+        lock.execute(text("LOCK TABLE window_results IN ACCESS EXCLUSIVE MODE"))
+        for _ in range(8):
+            for port in ports:
+                assert _series(window_samples(port)) == expected
+    finally:
+        lock.rollback()
+        lock.close()
+        for replica, log in zip(replicas, logs, strict=True):
+            stop_replica(replica, log)
+        engine.dispose()
+    # Each replica read a window's results back at most once per tick (slot), and only
+    # ticks another replica evaluated (a replica's own results come without a read).
+    reads = [
+        [
+            line["slot_ms"]
+            for line in log_lines(log)
+            if line["message"] == "window results read back" and line["slot_ms"] is not None
+        ]
+        for log in logs
+    ]
+    assert any(reads)
+    for slots in reads:
+        assert not slots or max(collections.Counter(slots).values()) == 1
