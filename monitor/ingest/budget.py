@@ -117,6 +117,9 @@ class CardinalityBudget:
         """Raise :class:`InvalidMessage` (reason and detail) if ``record`` is past the
         budget; a prediction within it is counted."""
         if type(record) is Prediction:
+            versions = self._versions.get(record.model_id)
+            if versions is not None and record.model_version in versions:
+                return  # the common case, without a call: this runs for every prediction
             reason = self.admit(record.model_id, record.model_version)
         else:
             reason = self.admit_label(record.model_id)

@@ -106,15 +106,38 @@ def timestamp_from(value: Any) -> int:
 def _prediction(message: dict[str, Any]) -> Prediction:
     """A valid prediction; the checks run in the documented order only when one fails.
 
-    Ingest calls this for every message, so the common shape (string ids, epoch-ms
-    timestamp, float scores, a small segment) is accepted by one expression; anything
-    else, valid or not, goes through :func:`_checked_prediction`, which names the first
-    problem.
+    Ingest calls this for every message the batch decoder declines, so the common shape
+    is accepted by one expression (:func:`plain_prediction`); anything else, valid or
+    not, goes through :func:`_checked_prediction`, which names the first problem.
     """
     get = message.get
-    model_id, event_id, version = get("model_id"), get("event_id"), get("model_version")
-    time_ms, raw_score, probability = get("timestamp"), get("raw_score"), get("probability")
-    segment = get("segment")
+    plain = plain_prediction(
+        get("model_id"),
+        get("event_id"),
+        get("model_version"),
+        get("timestamp"),
+        get("raw_score"),
+        get("probability"),
+        get("segment"),
+        get("calibrator_version"),
+    )
+    return plain if plain is not None else _checked_prediction(message)
+
+
+def plain_prediction(
+    model_id: Any,
+    event_id: Any,
+    version: Any,
+    time_ms: Any,
+    raw_score: Any,
+    probability: Any,
+    segment: Any,
+    calibrator_version: Any,
+) -> Prediction | None:
+    """The prediction these field values make if they have the common shape (string
+    ids, epoch-ms timestamp, float scores, a small segment, no calibrator), else None:
+    then the checked path decides. The fast accept of both ``parse_message`` and the
+    batch decoder (``decode.py``), so the two cannot disagree on what it accepts."""
     if (
         _is_plain_name(model_id)
         and _is_plain_id(event_id)
@@ -125,12 +148,12 @@ def _prediction(message: dict[str, Any]) -> Prediction:
         and (probability is None or (type(probability) is float and 0.0 <= probability <= 1.0))
         and (raw_score is not None or probability is not None)
         and (segment is None or _is_plain_segment(segment))
-        and get("calibrator_version") is None
+        and calibrator_version is None
     ):
         return Prediction(
             model_id, event_id, version, time_ms, raw_score, probability, segment or NO_SEGMENT
         )
-    return _checked_prediction(message)
+    return None
 
 
 def _checked_prediction(message: dict[str, Any]) -> Prediction:
@@ -154,12 +177,13 @@ def _checked_prediction(message: dict[str, Any]) -> Prediction:
 def _label(message: dict[str, Any]) -> Label:
     """A valid label; like :func:`_prediction`, a fast accept and a checked path."""
     get = message.get
-    model_id, event_id, value, time_ms = (
-        get("model_id"),
-        get("event_id"),
-        get("label"),
-        get("timestamp"),
-    )
+    plain = plain_label(get("model_id"), get("event_id"), get("label"), get("timestamp"))
+    return plain if plain is not None else _checked_label(message)
+
+
+def plain_label(model_id: Any, event_id: Any, value: Any, time_ms: Any) -> Label | None:
+    """The label these field values make if they have the common shape, else None
+    (like :func:`plain_prediction`)."""
     if (
         type(value) is int
         and (value == 0 or value == 1)
@@ -169,7 +193,7 @@ def _label(message: dict[str, Any]) -> Label:
         and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
     ):
         return Label(model_id, event_id, value, time_ms)
-    return _checked_label(message)
+    return None
 
 
 def _checked_label(message: dict[str, Any]) -> Label:

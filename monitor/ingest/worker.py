@@ -25,9 +25,10 @@ from monitor.ingest.connect import (
     closing_on_failure,
 )
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
+from monitor.ingest.decode import decode_batch
 from monitor.ingest.metrics import IngestMetrics
 from monitor.ingest.ratelimit import RateLimitedWarning
-from monitor.ingest.validation import InvalidMessage, parse_message
+from monitor.ingest.validation import InvalidMessage
 from monitor.logs import KAFKA_CLIENT_LOG
 from monitor.settings import IngestSettings, KafkaSettings
 from monitor.store.errors import RecordsRefused, StoreUnavailable
@@ -292,9 +293,13 @@ class IngestWorker:
         valid: list[Parsed] = []
         rejected: list[Rejected] = []
         check_budget = self._budget.check
-        for record in records:
+        decoded = decode_batch(
+            [record.value for record in records], max_bytes=self._settings.max_message_bytes
+        )
+        for record, message in zip(records, decoded, strict=True):
             try:
-                message = parse_message(record.value, max_bytes=self._settings.max_message_bytes)
+                if isinstance(message, InvalidMessage):
+                    raise message
                 check_budget(message)
                 valid.append((record, message))
             except InvalidMessage as problem:
