@@ -26,7 +26,7 @@ from monitor.ingest.connect import (
 )
 from monitor.ingest.dead_letter import DeadLetterError, Rejected
 from monitor.ingest.decode import decode_batch
-from monitor.ingest.metrics import IngestMetrics
+from monitor.ingest.metrics import IngestMetrics, observe_many
 from monitor.ingest.ratelimit import RateLimitedWarning
 from monitor.ingest.validation import InvalidMessage
 from monitor.logs import KAFKA_CLIENT_LOG
@@ -470,8 +470,7 @@ class IngestWorker:
             self._metrics.labels_dropped.labels(reason).inc(count)
         self._metrics.labels_dropped.labels("duplicate").inc(result.labels_duplicate)
         self._metrics.labels_dropped.labels("conflicting").inc(result.labels_conflicting)
-        for delay in result.label_delays_s:
-            self._metrics.label_delay.observe(delay)
+        observe_many(self._metrics.label_delay, result.label_delays_s)
 
     def _update_lag(self) -> None:
         for partition in self.consumer.assignment():
