@@ -9,6 +9,7 @@ slower). SQLite is in-process, so plain executemany is already cheap there.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -26,7 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 T = TypeVar("T")
 
@@ -182,13 +183,22 @@ def insert_returning_keys(
         source, parameters = _unnest_columns(connection, table, names, rows)
         sql = f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {tail}"
         return _postgres_execute(connection, sql, parameters)[1]
-    # SQLite: the write path holds the database's write lock, so the rows found now are
-    # exactly those the insert would skip. Looking them up (index searches; few rows
-    # come back) and then executemany was faster than one multi-row INSERT ...
-    # RETURNING per chunk (bench/bench_ingest_stages.py, "insert new events").
     positions = [list(names).index(k) for k in keys]
     key_of = itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
-    wanted = [key_of(row) for row in rows]
+    wanted = list(map(key_of, rows))
+    # SQLite: most batches' new events are all new. A plain INSERT of all of them under a
+    # savepoint is one executemany; only when one of them exists (the savepoint is then
+    # rolled back) are the existing keys looked up first. The write path holds the
+    # database's write lock, so the rows found then are exactly those to skip.
+    connection.exec_driver_sql("SAVEPOINT new_rows")
+    try:
+        insert_rows(connection, table, names, rows, [])
+    except IntegrityError:
+        connection.exec_driver_sql("ROLLBACK TO new_rows")
+    else:
+        connection.exec_driver_sql("RELEASE new_rows")
+        return wanted
+    connection.exec_driver_sql("RELEASE new_rows")
     found = select_for_update(connection, table, list(keys), wanted, list(keys))
     existing = {tuple(row) for row in found}
     if existing:
@@ -278,7 +288,7 @@ def _sqlite_with_values(
     for chunk in _few_sizes(rows):
         values = ", ".join(tuple_marks for _ in chunk)
         sql = f"WITH v({', '.join(value_names)}) AS (VALUES {values}) {statement}"
-        flat = tuple(item for row in chunk for item in row)
+        flat = tuple(chain.from_iterable(chunk))
         returned.extend(connection.exec_driver_sql(sql, flat).all())
     return returned
 

@@ -38,8 +38,8 @@ from monitor.store.write.join import (
     WAITS_FOR_LABEL_SQL,
     WAITS_FOR_PREDICTION_SQL,
     LabelHorizon,
-    add_join,
-    add_prediction,
+    add_joins,
+    add_predictions,
 )
 from monitor.store.write.result import WriteResult
 
@@ -69,24 +69,28 @@ def write(
 ) -> list[Record]:
     """Write the batch's common cases; return the other records (each event's records
     in batch order) for the one-by-one path."""
-    occurrences = Counter([(record.model_id, record.event_id) for record in records])
+    occurrences = Counter([(record[0], record[1]) for record in records])
     oldest_label_ms = horizon.oldest_label_ms(now)
-    predictions: list[Prediction] = []
-    labels: list[Label] = []
     twice: dict[tuple[str, str], list[Record]] = {}
     others: list[Record] = []
-    for record in records:
-        seen = occurrences[record.model_id, record.event_id]
-        if seen == 2:
-            twice.setdefault((record.model_id, record.event_id), []).append(record)
-        elif seen > 2:
-            others.append(record)
-        elif type(record) is Prediction:
-            predictions.append(record)
-        elif record.label_time_ms >= oldest_label_ms:  # type: ignore[union-attr]
-            labels.append(record)  # type: ignore[arg-type]
-        else:
-            others.append(record)  # too old: counted by the one-by-one path
+    if len(occurrences) == len(records):  # the usual batch: every event once
+        predictions = [r for r in records if type(r) is Prediction]
+        labels: list[Label] = [r for r in records if type(r) is Label]
+    else:
+        predictions, labels = [], []
+        for record in records:
+            seen = occurrences[record.model_id, record.event_id]
+            if seen == 2:
+                twice.setdefault((record.model_id, record.event_id), []).append(record)
+            elif seen > 2:
+                others.append(record)
+            elif type(record) is Prediction:
+                predictions.append(record)
+            else:
+                labels.append(record)  # type: ignore[arg-type]
+    if labels and min(label.label_time_ms for label in labels) < oldest_label_ms:
+        others += [label for label in labels if label.label_time_ms < oldest_label_ms]
+        labels = [label for label in labels if label.label_time_ms >= oldest_label_ms]
     pairs: list[tuple[Prediction, Label, bool]] = []
     for first, second in twice.values():
         if isinstance(first, Prediction) and isinstance(second, Label):
@@ -126,14 +130,25 @@ def _insert_new_predictions(
     # A Prediction's first six fields are the row's first six columns.
     rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
     rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
-    inserted = set(insert_event_rows(connection, rows))
-    group = deltas.group
+    inserted = insert_event_rows(connection, rows)
     others = []
-    for p, text in zip(predictions, texts, strict=True):
-        if (p.model_id, p.event_id) not in inserted:
-            others.append((p, text))
-            continue
-        add_prediction(deltas, group(p.model_id, p.model_version, text), p)
+    if len(inserted) < len(predictions):  # some events exist: set those predictions aside
+        new_keys = set(inserted)
+        kept = [
+            (p, text)
+            for p, text in zip(predictions, texts, strict=True)
+            if (p.model_id, p.event_id) in new_keys
+        ]
+        others = [
+            (p, text)
+            for p, text in zip(predictions, texts, strict=True)
+            if (p.model_id, p.event_id) not in new_keys
+        ]
+        predictions, texts = [p for p, _ in kept], [text for _, text in kept]
+    series = deltas.groups(
+        [(p.model_id, p.model_version, text) for p, text in zip(predictions, texts, strict=True)]
+    )
+    add_predictions(deltas, series, predictions)
     result.predictions_new += len(inserted)
     return others
 
@@ -174,27 +189,25 @@ def _insert_labelled_events(
         for (p, label, _), text in zip(pairs, texts, strict=True)
     )
     inserted = set(insert_event_rows(connection, rows))
-    group = deltas.group
     others: list[Record] = []
+    new: list[tuple[Prediction, Label, bool, str]] = []
     for (p, label, label_first), text in zip(pairs, texts, strict=True):
-        if (p.model_id, p.event_id) not in inserted:
+        if (p.model_id, p.event_id) in inserted:
+            new.append((p, label, label_first, text))
+        else:
             others += (label, p) if label_first else (p, label)
-            continue
-        series = group(p.model_id, p.model_version, text)
-        add_prediction(deltas, series, p)
-        if label_first or p.probability is None:
-            result.labels_pending += 1
-        if p.probability is not None:
-            add_join(
-                deltas,
-                result,
-                series,
-                p.event_time_ms,
-                p.probability,
-                label.label,
-                label.label_time_ms,
-                p.raw_score,
-            )
+    series = deltas.groups([(p.model_id, p.model_version, text) for p, _, _, text in new])
+    add_predictions(deltas, series, [p for p, _, _, _ in new])
+    result.labels_pending += sum(
+        1 for p, _, label_first, _ in new if label_first or p.probability is None
+    )
+    joins = [
+        (group, p.event_time_ms, p.probability, label.label, label.label_time_ms, p.raw_score)
+        for group, (p, label, _, _) in zip(series, new, strict=True)
+        if p.probability is not None
+    ]
+    if joins:
+        add_joins(deltas, result, *zip(*joins, strict=True))
     result.predictions_new += len(inserted)
     return others
 
@@ -227,22 +240,20 @@ def _complete_waiting_events(
         ),
         returning=["model_id", "event_id", "label", "label_time_ms"],
     )
-    group = deltas.group
-    for model_id, event_id, label, label_time_ms in completed:
-        p, text = by_key.pop((model_id, event_id))
-        series = group(model_id, p.model_version, text)
-        add_prediction(deltas, series, p)
-        if p.probability is not None and label is not None:
-            add_join(
-                deltas,
-                result,
-                series,
-                p.event_time_ms,
-                p.probability,
-                label,
-                label_time_ms,
-                p.raw_score,
-            )
+    completed_predictions = [by_key.pop((row[0], row[1])) for row in completed]
+    series = deltas.groups(
+        [(p.model_id, p.model_version, text) for p, text in completed_predictions]
+    )
+    add_predictions(deltas, series, [p for p, _ in completed_predictions])
+    joins = [
+        (group, p.event_time_ms, p.probability, label, label_time_ms, p.raw_score)
+        for group, (p, _), (_, _, label, label_time_ms) in zip(
+            series, completed_predictions, completed, strict=True
+        )
+        if p.probability is not None and label is not None
+    ]
+    if joins:
+        add_joins(deltas, result, *zip(*joins, strict=True))
     result.predictions_new += len(completed)
     return [p for p, _ in by_key.values()]
 
@@ -299,10 +310,13 @@ def _join_waiting_predictions(
         ),
         returning=_JOINED_COLUMNS,
     )
-    group = deltas.group
-    for model_id, _, version, event_time_ms, probability, text, label, label_time, raw in joined:
-        series = group(model_id, version, text)
-        add_join(deltas, result, series, event_time_ms, probability, label, label_time, raw)
+    if joined:
+        columns = zip(*joined, strict=True)
+        model_ids, _, versions, event_times, probabilities, texts, values, label_times, raws = (
+            columns
+        )
+        series = deltas.groups(zip(model_ids, versions, texts, strict=True))
+        add_joins(deltas, result, series, event_times, probabilities, values, label_times, raws)
     if len(joined) == len(labels):
         return []
     done = {(row[0], row[1]) for row in joined}

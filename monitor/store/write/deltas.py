@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,10 +48,14 @@ class BatchDeltas:
         self._predictions: tuple[list[int], list[int]] = ([], [])
         self._scores: tuple[list[int], list[int], list[float]] = ([], [], [])
         self._probabilities: tuple[list[int], list[int], list[float]] = ([], [], [])
-        #: group, event time, p, y, delay (s), label time
-        self._labelled: tuple[
-            list[int], list[int], list[float], list[int], list[float], list[int]
-        ] = ([], [], [], [], [], [])
+        #: group, event time, p, y, label time
+        self._labelled: tuple[list[int], list[int], list[float], list[int], list[int]] = (
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         #: group, event time, raw score, p, y: labelled events whose raw score is known
         self._raw_labelled: tuple[list[int], list[int], list[float], list[float], list[int]] = (
             [],
@@ -74,6 +78,11 @@ class BatchDeltas:
                 ]
             )
         return group
+
+    def groups(self, keys: Iterable[tuple[str, str, str | None]]) -> list[int]:
+        """:meth:`group` of each (model_id, model_version, segment_json), in one pass."""
+        known = self._group_ids
+        return [known[key] if key in known else self.group(*key) for key in keys]
 
     def prediction(self, group: int, event_time_ms: int) -> None:
         """A new event: it counts in its buckets' predictions."""
@@ -101,15 +110,9 @@ class BatchDeltas:
     ) -> None:
         """The event now has both probability and label: it enters calibration (and
         the raw-score refit's cells, if its raw score is known)."""
-        groups, times, p, y, delays, label_times = self._labelled
-        groups.append(group)
-        times.append(event_time_ms)
-        p.append(probability)
-        y.append(label)
-        delays.append(max((label_time_ms - event_time_ms) / 1000, 0.0))
-        label_times.append(label_time_ms)
-        if raw_score is not None:
-            self.raw_score_of_labelled(group, event_time_ms, raw_score, probability, label)
+        self.labelled_many(
+            [group], [event_time_ms], [probability], [label], [label_time_ms], [raw_score]
+        )
 
     def raw_score_of_labelled(
         self, group: int, event_time_ms: int, raw_score: float, probability: float, label: int
@@ -123,13 +126,58 @@ class BatchDeltas:
         p.append(probability)
         y.append(label)
 
+    def predictions_many(self, groups: Sequence[int], event_times_ms: Sequence[int]) -> None:
+        """:meth:`prediction` of many events, given as columns."""
+        self._predictions[0].extend(groups)
+        self._predictions[1].extend(event_times_ms)
+
+    def scores_many(
+        self, groups: Sequence[int], event_times_ms: Sequence[int], values: Sequence[float]
+    ) -> None:
+        for column, added in zip(self._scores, (groups, event_times_ms, values), strict=True):
+            column.extend(added)  # type: ignore[attr-defined]
+
+    def probabilities_many(
+        self, groups: Sequence[int], event_times_ms: Sequence[int], values: Sequence[float]
+    ) -> None:
+        for column, added in zip(
+            self._probabilities, (groups, event_times_ms, values), strict=True
+        ):
+            column.extend(added)  # type: ignore[attr-defined]
+
+    def labelled_many(
+        self,
+        groups: Sequence[int],
+        event_times_ms: Sequence[int],
+        probabilities: Sequence[float],
+        labels: Sequence[int],
+        label_times_ms: Sequence[int],
+        raw_scores: Sequence[float | None],
+    ) -> None:
+        """:meth:`labelled` of many events, given as columns."""
+        added = (groups, event_times_ms, probabilities, labels, label_times_ms)
+        for column, values in zip(self._labelled, added, strict=True):
+            column.extend(values)  # type: ignore[attr-defined]
+        with_raw_score = [
+            (group, time_ms, raw_score, probability, label)
+            for group, time_ms, raw_score, probability, label in zip(
+                groups, event_times_ms, raw_scores, probabilities, labels, strict=True
+            )
+            if raw_score is not None
+        ]
+        if with_raw_score:
+            for column, values in zip(
+                self._raw_labelled, zip(*with_raw_score, strict=True), strict=True
+            ):
+                column.extend(values)  # type: ignore[attr-defined]
+
     @property
     def last_prediction_ms(self) -> dict[SeriesKey, int]:
         return self._latest(*self._predictions)
 
     @property
     def last_label_ms(self) -> dict[SeriesKey, int]:
-        groups, _, _, _, _, label_times = self._labelled
+        groups, _, _, _, label_times = self._labelled
         return self._latest(groups, label_times)
 
     def _latest(self, groups: list[int], times: list[int]) -> dict[SeriesKey, int]:
@@ -142,7 +190,7 @@ class BatchDeltas:
         return latest
 
     def _buckets(
-        self, groups: list[int], times: list[int], *columns: list[Any]
+        self, groups: list[int], times: list[int], *columns: Sequence[Any] | np.ndarray
     ) -> Iterator[tuple[GroupBucket, list[np.ndarray]]]:
         """((group, resolution, bucket start), the columns' entries in that bucket)."""
         group_array = np.asarray(groups)
@@ -175,7 +223,14 @@ class BatchDeltas:
             aggregates[key].add_scores(values)
         for key, (values,) in self._buckets(*self._probabilities):
             aggregates[key].add_probabilities(values)
-        groups, event_times, p, y, delays, _ = self._labelled
+        groups, event_times, p, y, label_times = self._labelled
+        # Seconds from prediction to label, never negative (a label stamped before its
+        # prediction by a producer's clock counts as immediate).
+        delays = np.maximum(
+            (np.asarray(label_times, dtype=np.int64) - np.asarray(event_times, dtype=np.int64))
+            / 1000,
+            0.0,
+        )
         for key, (p_in, y_in, delays_in) in self._buckets(groups, event_times, p, y, delays):
             aggregates[key].add_labelled(p_in, y_in)
             aggregates[key].add_label_delays(delays_in)

@@ -14,6 +14,7 @@ The one-by-one path asks these questions in Python, the set-at-a-time path in SQ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.core.records import Prediction
@@ -56,6 +57,44 @@ def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
         deltas.score(series, p.event_time_ms, p.raw_score)
     if p.probability is not None:
         deltas.probability(series, p.event_time_ms, p.probability)
+
+
+def add_predictions(
+    deltas: BatchDeltas, series: Sequence[int], predictions: Sequence[Prediction]
+) -> None:
+    """:func:`add_prediction` of many new events (``series[i]`` is ``predictions[i]``'s)."""
+    deltas.predictions_many(series, [p.event_time_ms for p in predictions])
+    scored = [
+        (group, p.event_time_ms, p.raw_score)
+        for group, p in zip(series, predictions, strict=True)
+        if p.raw_score is not None
+    ]
+    if scored:
+        deltas.scores_many(*zip(*scored, strict=True))
+    with_probability = [
+        (group, p.event_time_ms, p.probability)
+        for group, p in zip(series, predictions, strict=True)
+        if p.probability is not None
+    ]
+    if with_probability:
+        deltas.probabilities_many(*zip(*with_probability, strict=True))
+
+
+def add_joins(
+    deltas: BatchDeltas,
+    result: WriteResult,
+    series: Sequence[int],
+    event_times_ms: Sequence[int],
+    probabilities: Sequence[float],
+    labels: Sequence[int],
+    label_times_ms: Sequence[int],
+    raw_scores: Sequence[float | None],
+) -> None:
+    """:func:`add_join` of many events, given as columns."""
+    deltas.labelled_many(series, event_times_ms, probabilities, labels, label_times_ms, raw_scores)
+    pairs = zip(event_times_ms, label_times_ms, strict=True)
+    result.label_delays_s.extend([max(label - event, 0) / 1000 for event, label in pairs])
+    result.labels_joined += len(series)
 
 
 def add_join(
