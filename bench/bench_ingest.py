@@ -1,6 +1,6 @@
-"""Sustained end-to-end ingest rate versus a bare kafka-python consumer, in one run.
+"""Sustained end-to-end ingest rate against the ceilings, in one run.
 
-Two label patterns, each pre-produced into an embedded tansu broker (N predictions of
+Three label patterns, each pre-produced into an embedded tansu broker (N predictions of
 new events over one hour, two segment values, and N labels):
 
 - ``steady``: the labels are those of N *earlier* predictions, already stored (written
@@ -14,19 +14,30 @@ new events over one hour, two segment values, and N labels):
   2,000 messages after its prediction, so that both are mostly read in one poll: each
   such event is inserted with its label joined.
 
-For each pattern, on the same topics: the floor is a bare ``KafkaConsumer`` reading
-every message (no parsing, no storage; best of three reads); calmon ingest (with the
-default ``ingest`` settings) into SQLite, then into PostgreSQL (a fresh database on
-the server at 127.0.0.1:5432), timed from the first batch until every message is
-durably stored with its aggregates and its offset committed.
+For each pattern, on the same topics (``ingest_ceilings.py`` says what each ceiling
+does and skips):
+
+- **consume**: a bare ``KafkaConsumer`` reading every message, nothing else (the
+  floor; best of three reads);
+- **decode**: the same plus one typed msgspec decode per message into columns, the
+  ceiling for any writer (best of three);
+- per store (SQLite, then PostgreSQL: a fresh database on the server at
+  127.0.0.1:5432): **lean write**, the decode plus one plain insert and one UPDATE join
+  per batch and the offset commit; then **calmon** ingest with the default ``ingest``
+  settings, timed from the first batch until every message is durably stored with its
+  aggregates and its offset committed.
+
+Each rate is printed with its ratio to consume and, for calmon, to the lean write of
+the same store.
 
 Run: ``.venv/bin/python bench/bench_ingest.py [N] [--preload M] [--pattern P] [--replicas R]``
-(default N = 100,000; both patterns). ``--preload M`` first fills each store with M
+(default N = 100,000; all patterns). ``--preload M`` first fills each store with M
 older events, to show that a batch's cost does not grow with the table.
 ``--replicas R`` ingests with R worker processes in one consumer group, as R replicas
 of ``calmon run`` would (``bench/ingest_replica.py``), from a copy of the messages in
 topics of R partitions each; timed from the store (new events stored plus labels
-joined, polled every 50 ms). The floor stays one bare consumer on the auto-created topics.
+joined, polled every 50 ms); the ceilings are then left out. The floor stays one bare
+consumer on the auto-created topics.
 """
 
 from __future__ import annotations
@@ -39,10 +50,14 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from ingest_ceilings import consume_rate, decode_only, decoder, lean_write
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, text
@@ -124,32 +139,10 @@ def produce(bootstrap: str, topics: tuple[str, str], n: int, pattern: str, parti
     producer.close()
 
 
-def bare_consumer_rate(bootstrap: str, topics: tuple[str, str], total: int) -> float:
-    """Messages per second of a consumer that only reads: the best of three reads."""
-    return max(_bare_read(bootstrap, topics, total) for _ in range(3))
-
-
-def _bare_read(bootstrap: str, topics: tuple[str, str], total: int) -> float:
-    consumer = KafkaConsumer(
-        *set(topics),
-        bootstrap_servers=bootstrap,
-        group_id=f"bare-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_poll_records=IngestSettings().max_batch_records,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
-    seen = 0
-    start = None
-    while seen < total:
-        for records in consumer.poll(timeout_ms=500).values():
-            if start is None:
-                start = time.perf_counter()
-            seen += len(records)
-    elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
-    return total / elapsed
+def best_of_three(bootstrap: str, topics: tuple[str, str], total: int, handle: Any) -> float:
+    """Messages per second of the best of three reads (``ingest_ceilings.consume_rate``)."""
+    batch = IngestSettings().max_batch_records
+    return max(consume_rate(bootstrap, topics, total, batch, handle) for _ in range(3))
 
 
 def preload(engine: Engine, count: int) -> None:
@@ -274,42 +267,68 @@ def topics_of(pattern: str, suffix: str) -> tuple[str, str]:
 def run_pattern(
     bootstrap: str, n: int, pattern: str, preloaded: int, replicas: int
 ) -> dict[str, float]:
-    # The floor: one bare consumer, on the topics it reads fastest (auto-created).
+    """The rates of one pattern, by name: ``consume``, ``decode``, then per store
+    ``lean <store>`` and ``calmon <store>`` (``calmon <store> xR`` with replicas)."""
+    # The floor and the ceilings: on the topics a bare consumer reads fastest (auto-created).
     topics = topics_of(pattern, "")
     produce(bootstrap, topics, n, pattern, partitions=1)
-    rates = {"bare consumer": bare_consumer_rate(bootstrap, topics, 2 * n)}
+    rates = {"consume": best_of_three(bootstrap, topics, 2 * n, None)}
     if replicas > 1:  # the same messages again, in topics the replicas can share
         topics = topics_of(pattern, f"-{replicas}")
         produce(bootstrap, topics, n, pattern, partitions=replicas)
+    else:
+        rates["decode"] = best_of_three(bootstrap, topics, 2 * n, decode_only(decoder()))
 
-    def ingest(url: str) -> float:
-        if replicas == 1:
-            return ingest_rate(bootstrap, topics, url, n, pattern, preloaded)
-        return replicas_rate(bootstrap, topics, url, n, pattern, preloaded, replicas)
+    for store in ("sqlite", "postgres"):
+        if replicas > 1:
+            with fresh_database(store) as url:
+                rate = replicas_rate(bootstrap, topics, url, n, pattern, preloaded, replicas)
+            rates[f"calmon {store} x{replicas}"] = rate
+            continue
+        with fresh_database(store) as url:
+            rates[f"lean {store}"] = lean_rate(bootstrap, topics, url, n, pattern, preloaded)
+        with fresh_database(store) as url:
+            rates[f"calmon {store}"] = ingest_rate(bootstrap, topics, url, n, pattern, preloaded)
+    return rates
 
-    suffix = "" if replicas == 1 else f" x{replicas}"
-    with tempfile.TemporaryDirectory() as directory:
-        rates[f"ingest sqlite{suffix}"] = ingest(f"sqlite:///{directory}/b.db")
+
+@contextmanager
+def fresh_database(store: str) -> Iterator[str]:
+    """The URL of an empty database: a temporary SQLite file, or a new PostgreSQL
+    database on the server at 127.0.0.1:5432 (dropped afterwards)."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite:///{directory}/b.db"
+        return
     database = f"calmon_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{database}"'))
     try:
-        rates[f"ingest postgres{suffix}"] = ingest(
-            POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"
-        )
+        yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
-    return rates
+
+
+def lean_rate(
+    bootstrap: str, topics: tuple[str, str], url: str, n: int, pattern: str, preloaded: int
+) -> float:
+    """Consume + decode + lean write, on a store prepared as calmon's is."""
+    engine = prepare_store(url, n, pattern, preloaded).engine
+    try:
+        batch = IngestSettings().max_batch_records
+        return consume_rate(bootstrap, topics, 2 * n, batch, lean_write(engine))
+    finally:
+        engine.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=100_000, help="predictions (and labels)")
     parser.add_argument("--preload", type=int, default=0, help="older events stored first")
-    parser.add_argument("--pattern", choices=PATTERNS, action="append", help="default: both")
+    parser.add_argument("--pattern", choices=PATTERNS, action="append", help="default: all")
     parser.add_argument(
         "--replicas",
         type=int,
@@ -329,11 +348,19 @@ def main() -> None:
             rates = run_pattern(
                 broker.bootstrap_servers, args.n, pattern, args.preload, args.replicas
             )
-            floor = rates["bare consumer"]
             print(f"{pattern}:")
-            for name, rate in rates.items():
-                ratio = "" if rate is floor else f"  ratio {rate / floor:.2f}"
-                print(f"{name:>18}: {rate:>9,.0f} msg/s{ratio}")
+            print_rates(rates)
+
+
+def print_rates(rates: dict[str, float]) -> None:
+    """Each rate with its ratio to consume, and calmon's to the lean write as well."""
+    floor = rates["consume"]
+    for name, rate in rates.items():
+        ratios = "" if name == "consume" else f"  {rate / floor:.2f} of consume"
+        lean = rates.get(name.replace("calmon", "lean"))
+        if name.startswith("calmon") and lean:
+            ratios += f", {rate / lean:.2f} of lean write"
+        print(f"{name:>18}: {rate:>9,.0f} msg/s{ratios}")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
-"""Where an ingested message's time goes: wall clock per stage of one ingest worker.
+"""Where an ingested message's time goes: wall clock and CPU time per stage of one worker.
 
 A pattern of ``bench_ingest.py`` (steady by default: new predictions, and labels of
 predictions stored before timing; or racing: labels of the new predictions, often read
 before them), consumed by one ``IngestWorker`` driven batch by batch in this thread;
 each stage's method is wrapped with a timer, and the totals are printed per message,
-with the process's CPU use (a value near 100% means one core is the limit).
+in wall-clock time and in the process's CPU time (the latter less disturbed by other
+work on a shared machine; PostgreSQL's own work is in neither).
 
 Run: ``.venv/bin/python bench/bench_ingest_stages.py [N] [--store URL] [--pattern P]
-[--no-freeze]`` (default N = 100,000, the steady pattern and a temporary SQLite file;
-for PostgreSQL pass an empty database's URL; ``--no-freeze`` shows what
-``monitor/heap.py`` saves).
+[--no-freeze] [--profile K]`` (default N = 100,000, the steady pattern and a temporary
+SQLite file; for PostgreSQL pass an empty database's URL; ``--no-freeze`` shows what
+``monitor/heap.py`` saves; ``--profile K`` also runs the worker under cProfile and
+prints the K functions with the most time of their own, which slows it down).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import tempfile
 import threading
 import time
@@ -49,13 +53,16 @@ STAGES = [
 ]
 
 
-def timed(totals: dict[str, float], label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+def timed(
+    totals: dict[str, list[float]], label: str, function: Callable[..., Any]
+) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             return function(*args, **kwargs)
         finally:
-            totals[label] += time.perf_counter() - start
+            totals[label][0] += time.perf_counter() - wall
+            totals[label][1] += time.process_time() - cpu
 
     return wrapper
 
@@ -68,10 +75,11 @@ def main() -> None:
         "--no-freeze", action="store_true", help="leave the start-up heap to the collector"
     )
     parser.add_argument("--pattern", choices=PATTERNS, default="steady")
+    parser.add_argument("--profile", type=int, default=0, metavar="K", help="top K functions")
     args = parser.parse_args()
     n = args.n
     limit_heap_fragmentation()  # as `calmon run` does as it starts (monitor/heap.py)
-    totals: dict[str, float] = defaultdict(float)
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for owner, name, label in STAGES:
         setattr(owner, name, timed(totals, label, getattr(owner, name)))
     if not args.no_freeze:
@@ -92,18 +100,29 @@ def main() -> None:
         totals.clear()
         stop = threading.Event()
         messages = metrics.messages
+        # CPU time, not wall clock: on a shared machine the wall clock counts others' work.
+        profile = cProfile.Profile(time.process_time) if args.profile else None
         wall, cpu = time.perf_counter(), time.process_time()
+        if profile is not None:
+            profile.enable()
         while sum(messages.labels(s)._value.get() for s in ("prediction", "label")) < 2 * n:
             records = worker._collect(stop)
             if records:
                 worker.process(records, stop)
+        if profile is not None:
+            profile.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         worker.close()
         engine.dispose()
     print(f"{2 * n:,} messages, {args.pattern}, {engine.dialect.name}: {2 * n / wall:,.0f} msg/s")
-    print(f"{'all':>36}: {wall / (2 * n) * 1e6:5.2f} us/message; CPU {cpu / wall:.0%} of a core")
+    print(f"{'':>36}  wall clock   CPU (this process)")
+    row = "{:>36}: {:5.2f} us/msg  {:5.2f} us/msg"
+    print(row.format("all", wall / (2 * n) * 1e6, cpu / (2 * n) * 1e6))
     for _, _, label in STAGES:
-        print(f"{label:>36}: {totals[label] / (2 * n) * 1e6:5.2f} us/message")
+        stage_wall, stage_cpu = totals[label]
+        print(row.format(label, stage_wall / (2 * n) * 1e6, stage_cpu / (2 * n) * 1e6))
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
 
 
 if __name__ == "__main__":
