@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segment", help="key=value, e.g. region=eu (default: whole model)")
     parser.add_argument("--window", default="24h", help="configured window name (default 24h)")
     parser.add_argument(
-        "--out", type=Path, help="write the recommended artifact (calmon.calibrator/v1) here"
+        "--out", type=Path, help="write the recommended artifact (calmon.calibrator/v2) here"
     )
 
 
@@ -76,22 +76,32 @@ def comparison_table(result: dict[str, Any]) -> str:
         f"({fitted_on['fit']['start']} .. {fitted_on['fit']['end']}), "
         f"validated on {fitted_on['validation_labelled']} "
         f"({fitted_on['validation']['start']} .. {fitted_on['validation']['end']})",
-        f"  {'method':<12} {'log loss':>26} {'above best':>10} {'Brier':>8} {'ECE':>24}",
+        f"  {'method':<14} {'log loss':>26} {'above best':>10} {'Brier':>8} {'ECE':>24}",
     ]
     for candidate in result["candidates"]:
         scores = candidate["held_out"]
         mark = "*" if candidate["method"] == chosen else " "
         lines.append(
-            f"{mark} {candidate['method']:<12} {_interval(scores['log_loss'])} "
+            f"{mark} {candidate['method']:<14} {_interval(scores['log_loss'])} "
             f"{scores['log_loss_above_best']['value']:>10.4f} "
             f"{scores['brier_score']['value']:>8.4f} {_interval(scores['ece'])}"
         )
     for method, reason in result["skipped"].items():
-        lines.append(f"  {method:<12} skipped: {reason}")
+        lines.append(f"  {method:<14} skipped: {reason}")
     lines.append(
         f"* recommended: {chosen} (lowest held-out log loss, simplest within the interval)"
     )
+    lines.append(f"  {_INPUT[result['recommended']['input']]}")
     return "\n".join(lines)
+
+
+#: What the recommended artifact maps, in the table's last line.
+_INPUT = {
+    "probability": "input: probability (a correction of the probability the model serves now)",
+    "raw_score": (
+        "input: raw_score (a new calibrator of the raw score, in place of the current one)"
+    ),
+}
 
 
 def _interval(estimate: dict[str, float]) -> str:

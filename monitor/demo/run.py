@@ -246,7 +246,8 @@ def _deployer(simulator: Simulator) -> Deploy:
     def deploy(payload: dict[str, Any], artifact: dict[str, Any]) -> str:
         version = str(next(deployed))
         segment = dict([payload["segment"].split("=", 1)]) if "=" in payload["segment"] else {}
-        simulator.set_calibrator(segment, version, lambda p: apply(artifact, p))
+        # The artifact takes what its "input" says: the served p, or the raw score.
+        simulator.set_calibrator(segment, version, lambda raw, p: apply(artifact, p, raw_score=raw))
         return version
 
     return deploy

@@ -37,6 +37,10 @@ MALFORMED: tuple[bytes, ...] = (
 )
 
 
+#: A deployed recalibration: (raw scores, served probabilities) -> new probabilities.
+Deployed = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 @dataclass
 class SimulationStats:
     predictions: int = 0
@@ -70,18 +74,18 @@ class Simulator:
         weights = np.array([m.weight for m in scenario.models])
         self._shares = weights / weights.sum()
         #: (segment, calibrator version, correction of p): a deployed recalibration.
-        self._calibrator: tuple[dict[str, str], str, Callable[[np.ndarray], np.ndarray]] | None
-        self._calibrator = None
+        self._calibrator: tuple[dict[str, str], str, Deployed] | None = None
 
     def set_calibrator(
         self,
         segment: Mapping[str, str],
         version: str,
-        correct: Callable[[np.ndarray], np.ndarray],
+        correct: Deployed,
     ) -> None:
-        """From now on, events of ``segment`` are served through ``correct`` (applied to
-        the probability) as ``calibrator_version`` ``version``: a deployed recalibration.
-        Safe to call from another thread (one reference swapped)."""
+        """From now on, events of ``segment`` are served ``correct(raw_score, probability)``
+        as ``calibrator_version`` ``version``: a deployed recalibration (a correction of
+        the probability, or a new calibrator of the raw score). Safe to call from
+        another thread (one reference swapped)."""
         self._calibrator = (dict(segment), version, correct)
 
     def run(self, *, duration_s: float | None, count: int | None, stop: Callable[[], bool]) -> None:
@@ -171,7 +175,7 @@ class Simulator:
         )
         probability = events.probability.copy()
         if chosen.any():
-            probability[chosen] = correct(probability[chosen])
+            probability[chosen] = correct(events.raw_score[chosen], probability[chosen])
         return probability, [version if c else None for c in chosen]
 
     def _send_prediction(self, prediction: dict[str, Any]) -> None:

@@ -1,22 +1,30 @@
 """The portable calibrator artifact: a small versioned JSON document, and ``apply``.
 
-Format ``calmon.calibrator/v1`` (``docs/recalibration.md`` has the schema)::
+Format ``calmon.calibrator/v2`` (``docs/recalibration.md`` has the schema)::
 
-    {"format": "calmon.calibrator/v1",
+    {"format": "calmon.calibrator/v2",
+     "input": "probability",
      "method": "platt",
      "parameters": {"intercept": -0.2, "slope": 0.61},
      "map": {"space": "logit", "x": [-1, 1], "y": [-0.81, 0.41], "extrapolation": "linear"},
      "fitted_on": {"model": "fraud", "model_version": "v3", "segment": "region=eu", ...}}
 
-``map`` is the monotone piecewise-linear map of ``maps.py``; it alone decides what the
-artifact does, so any language can apply it. ``parameters`` say what was fitted, for
-people and for rebuilding the method natively (scikit-learn, see the docs).
+``input`` says what the map takes: the probability the model serves now (a correction
+after its calibrator) or the raw score (a new calibrator, replacing it); ``apply``
+refuses the wrong one. ``map`` is the monotone piecewise-linear map of ``maps.py``; it
+alone decides what the artifact does, so any language can apply it. ``parameters`` say
+what was fitted, for people and for rebuilding the method natively (scikit-learn, see
+the docs). Version 1 (no ``input``: always the probability) is still read.
 
->>> artifact = {"format": FORMAT, "method": "identity", "parameters": {},
-...             "map": {"space": "logit", "x": [-1, 1], "y": [-1, 1],
-...                     "extrapolation": "linear"}}
+>>> artifact = {"format": FORMAT, "input": "probability", "method": "identity",
+...             "parameters": {}, "map": {"space": "logit", "x": [-1, 1], "y": [-1, 1],
+...                                       "extrapolation": "linear"}}
 >>> apply(artifact, [0.25]).round(12).tolist()
 [0.25]
+>>> apply(artifact, raw_score=[1.5])  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+monitor...InvalidInputError: this artifact maps the probability the model serves (...); ...
 """
 
 from __future__ import annotations
@@ -28,9 +36,11 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from monitor.metrics.calibrators.fit import METHODS, Calibrator
+from monitor.metrics.calibrators.candidates import METHODS
+from monitor.metrics.calibrators.fit import INPUTS, Calibrator, Input
 from monitor.metrics.calibrators.maps import (
     EXTRAPOLATION,
+    LOGIT_INPUT,
     SPACES,
     InvalidMapError,
     PiecewiseLinearMap,
@@ -38,17 +48,30 @@ from monitor.metrics.calibrators.maps import (
 )
 from monitor.metrics.calibrators.validate import Recommendation
 
-FORMAT = "calmon.calibrator/v1"
+FORMAT = "calmon.calibrator/v2"
+#: The first format: no ``input``, the map always takes the served probability.
+FORMAT_V1 = "calmon.calibrator/v1"
+#: The map spaces each input may use (``maps.py``).
+INPUT_SPACES: dict[Input, tuple[Space, ...]] = {
+    "probability": ("logit", "probability"),
+    "raw_score": ("logit", "score", "score_logit"),
+}
 
 
 class InvalidArtifactError(ValueError):
     """An artifact that ``apply`` refuses, with the reason."""
 
 
+class InvalidInputError(ValueError):
+    """Values ``apply`` refuses: the wrong input for the artifact, or not finite, or
+    outside [0, 1] where the map needs probabilities."""
+
+
 def to_artifact(calibrator: Calibrator, fitted_on: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON-ready artifact of a fitted calibrator."""
     return {
         "format": FORMAT,
+        "input": calibrator.input,
         "method": calibrator.method,
         "parameters": dict(calibrator.parameters),
         "map": {
@@ -61,8 +84,8 @@ def to_artifact(calibrator: Calibrator, fitted_on: Mapping[str, Any]) -> dict[st
     }
 
 
-def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
-    """Check an artifact (a parsed document, or its JSON text) and return its map."""
+def load(artifact: Mapping[str, Any] | str) -> tuple[Input, PiecewiseLinearMap]:
+    """Check an artifact (a parsed document, or its JSON text): its input and its map."""
     if isinstance(artifact, str):
         try:
             artifact = json.loads(artifact)
@@ -70,10 +93,7 @@ def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
             raise InvalidArtifactError(f"calibrator artifact is not JSON: {error}") from None
     if not isinstance(artifact, Mapping):
         raise InvalidArtifactError("calibrator artifact must be a JSON object")
-    if artifact.get("format") != FORMAT:
-        raise InvalidArtifactError(
-            f"unknown artifact format {artifact.get('format')!r}; this version reads {FORMAT!r}"
-        )
+    kind = _input(artifact)
     method = artifact.get("method")
     if method not in METHODS:
         raise InvalidArtifactError(
@@ -86,6 +106,10 @@ def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
     if space not in SPACES:
         raise InvalidArtifactError(f"unknown map space {space!r}; expected one of {list(SPACES)}")
     space = cast(Space, space)
+    if space not in INPUT_SPACES[kind]:
+        raise InvalidArtifactError(
+            f"a {space} map cannot take input {kind!r}; expected one of {list(INPUT_SPACES[kind])}"
+        )
     if spec.get("extrapolation") != EXTRAPOLATION[space]:
         raise InvalidArtifactError(
             f"a {space} map extrapolates {EXTRAPOLATION[space]!r}, "
@@ -94,21 +118,65 @@ def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
     try:
         x = np.asarray(spec.get("x"), dtype=np.float64)
         y = np.asarray(spec.get("y"), dtype=np.float64)
-        return PiecewiseLinearMap(space, x, y)
+        return kind, PiecewiseLinearMap(space, x, y)
     except (TypeError, ValueError) as error:  # InvalidMapError is a ValueError
         reason = error if isinstance(error, InvalidMapError) else "x and y must be lists of numbers"
         raise InvalidArtifactError(f"calibrator artifact map: {reason}") from None
 
 
-def apply(artifact: Mapping[str, Any] | str, p: ArrayLike) -> np.ndarray:
-    """The recalibrated probabilities g(p) of an artifact (checked first)."""
-    calibration_map = load_map(artifact)
-    probabilities = np.asarray(p, dtype=np.float64)
-    if not np.all(np.isfinite(probabilities)):
-        raise ValueError("p must be finite probabilities (found NaN or infinity)")
-    if np.any((probabilities < 0) | (probabilities > 1)):
-        raise ValueError("p must be probabilities in [0, 1]")
-    return calibration_map(probabilities.ravel()).reshape(probabilities.shape)
+def _input(artifact: Mapping[str, Any]) -> Input:
+    """What the artifact's map takes, from its format (and ``input``, since v2)."""
+    form = artifact.get("format")
+    if form == FORMAT_V1:
+        return "probability"
+    if form != FORMAT:
+        raise InvalidArtifactError(
+            f"unknown artifact format {form!r}; this version reads {FORMAT!r} and {FORMAT_V1!r}"
+        )
+    kind = artifact.get("input")
+    if kind not in INPUTS:
+        raise InvalidArtifactError(
+            f"unknown artifact input {kind!r}; expected one of {list(INPUTS)}"
+        )
+    return cast(Input, kind)
+
+
+def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
+    """Check an artifact (a parsed document, or its JSON text) and return its map."""
+    return load(artifact)[1]
+
+
+def apply(
+    artifact: Mapping[str, Any] | str,
+    p: ArrayLike | None = None,
+    *,
+    raw_score: ArrayLike | None = None,
+) -> np.ndarray:
+    """The recalibrated probabilities of an artifact (checked first), from what its
+    ``input`` says it maps: ``p``, the probability the model serves now, or
+    ``raw_score``. Pass both if you have both: the artifact takes the one it maps."""
+    kind, calibration_map = load(artifact)
+    given = p if kind == "probability" else raw_score
+    if given is None:
+        wanted = (
+            "the probability the model serves (input: probability); pass it as p"
+            if kind == "probability"
+            else "the raw score (input: raw_score), not the served probability; "
+            "pass it as raw_score="
+        )
+        raise InvalidInputError(f"this artifact maps {wanted}")
+    values = np.asarray(given, dtype=np.float64)
+    name = "p" if kind == "probability" else "raw_score"
+    if not np.all(np.isfinite(values)):
+        raise InvalidInputError(f"{name} must be finite (found NaN or infinity)")
+    unit = kind == "probability" or calibration_map.space in LOGIT_INPUT
+    if unit and np.any((values < 0) | (values > 1)):
+        raise InvalidInputError(
+            "p must be probabilities in [0, 1]"
+            if kind == "probability"
+            else "this map takes the logit of the raw score: raw scores must be in [0, 1]"
+        )
+    return calibration_map(values.ravel()).reshape(values.shape)
 
 
 def recommendation_to_json(

@@ -1,7 +1,9 @@
-"""Candidate calibrators fitted from a window's labelled cells, never from its events.
+"""Candidate corrections fitted from a window's labelled cells, never from its events.
 
 Each is a correction g of the probability the model serves now (new p = g(p)), fitted
-by maximum likelihood or by least squares on the cells of ``cells.py``:
+by maximum likelihood or by least squares on the cells of ``cells.py`` (the refits of
+the calibrator from the raw score are in ``raw_fit.py``, every candidate in
+``candidates.py``):
 
 - ``identity``: keep the current calibrator (the baseline every other must beat);
 - ``temperature``: logit g = logit(p) / T (one parameter);
@@ -31,8 +33,8 @@ at the cell's mean logit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy.optimize import isotonic_regression, minimize
@@ -40,13 +42,13 @@ from scipy.special import expit, log_expit
 
 from monitor.metrics.binned import equal_mass_groups
 from monitor.metrics.calibrators.cells import LabelledCells
-from monitor.metrics.calibrators.maps import PiecewiseLinearMap
+from monitor.metrics.calibrators.maps import PiecewiseLinearMap, Space
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.validation import FloatArray
 
-#: Candidates from the simplest map to the most flexible: the order in which the
+#: Corrections of p from the simplest map to the most flexible: the order in which the
 #: selection (``validate.py``) prefers them when their scores cannot be told apart.
-METHODS = ("identity", "temperature", "platt", "beta", "histogram", "isotonic")
+CORRECTIONS = ("identity", "temperature", "platt", "beta", "histogram", "isotonic")
 #: Bins of the histogram-binning candidate.
 HISTOGRAM_BINS = 10
 #: Knots of the beta map: logit(p) from -16 to 16 in steps of 0.25. Linear interpolation
@@ -58,6 +60,11 @@ _LARGEST_COEFFICIENT = 1e3
 _GRADIENT_TOLERANCE = 1e-7
 
 
+#: What a calibrator maps: the probability served now, or the raw score.
+Input = Literal["probability", "raw_score"]
+INPUTS: tuple[Input, ...] = ("probability", "raw_score")
+
+
 @dataclass(frozen=True)
 class Calibrator:
     method: str
@@ -65,9 +72,21 @@ class Calibrator:
     map: PiecewiseLinearMap
     #: Parameters a fit would have, counted as the selection's measure of simplicity.
     complexity: int = field(default=0, compare=False)
+    input: Input = "probability"
 
-    def __call__(self, p: FloatArray) -> FloatArray:
-        return self.map(np.asarray(p, dtype=np.float64))
+    def __call__(self, values: FloatArray) -> FloatArray:
+        """The new probabilities of the inputs (probabilities or raw scores)."""
+        return self.map(np.asarray(values, dtype=np.float64))
+
+
+class Binomial(Protocol):
+    """Rows of events: how many, and how many positive (the cells of ``cells.py``)."""
+
+    @property
+    def count(self) -> FloatArray: ...
+
+    @property
+    def positives(self) -> FloatArray: ...
 
 
 def fit_identity(cells: LabelledCells) -> Calibrator:
@@ -76,7 +95,7 @@ def fit_identity(cells: LabelledCells) -> Calibrator:
 
 def fit_temperature(cells: LabelledCells) -> Calibrator:
     cells = _for_logistic_fit(cells)
-    (slope,) = _fit_logistic(cells.mean_logit[:, None], cells, start=[1.0])
+    (slope,) = fit_logistic(cells.mean_logit[:, None], cells, start=[1.0])
     if slope <= 0:
         raise UndefinedMetricError("temperature: the labels fall as p rises (no positive slope)")
     return Calibrator("temperature", {"temperature": 1.0 / slope}, _line(0.0, slope), 1)
@@ -85,16 +104,16 @@ def fit_temperature(cells: LabelledCells) -> Calibrator:
 def fit_platt(cells: LabelledCells) -> Calibrator:
     cells = _for_logistic_fit(cells)
     features = np.column_stack([np.ones_like(cells.mean_logit), cells.mean_logit])
-    intercept, slope = _fit_logistic(features, cells, start=[0.0, 1.0])
+    intercept, slope = fit_logistic(features, cells, start=[0.0, 1.0])
     if slope < 0:  # monotone only with slope >= 0: the constrained optimum has slope 0
-        (intercept,), slope = _fit_logistic(features[:, :1], cells, start=[0.0]), 0.0
+        (intercept,), slope = fit_logistic(features[:, :1], cells, start=[0.0]), 0.0
     return Calibrator("platt", {"intercept": intercept, "slope": slope}, _line(intercept, slope), 2)
 
 
 def fit_beta(cells: LabelledCells) -> Calibrator:
     cells = _for_logistic_fit(cells)
     features = beta_features(cells.mean_logit)
-    coefficients = _fit_logistic(features, cells, start=[0.0, 1.0, 1.0])
+    coefficients = fit_logistic(features, cells, start=[0.0, 1.0, 1.0])
     # a, b >= 0 keeps the map monotone. As Kull et al.'s betacal does, a negative one is
     # set to 0 and the others refitted (the likelihood is concave, so this is the
     # constrained optimum when one bound is active; if both are, only c remains).
@@ -102,7 +121,7 @@ def fit_beta(cells: LabelledCells) -> Calibrator:
     while any(coefficients[i] < 0 for i in range(1, len(free))):
         worst = min(range(1, len(free)), key=lambda i: coefficients[i])
         del free[worst]
-        coefficients = _fit_logistic(features[:, free], cells, start=[0.0] * len(free))
+        coefficients = fit_logistic(features[:, free], cells, start=[0.0] * len(free))
     c, a, b = (coefficients[free.index(i)] if i in free else 0.0 for i in range(3))
     knots = beta_features(BETA_KNOTS) @ np.array([c, a, b])
     return Calibrator(
@@ -117,54 +136,39 @@ def beta_features(logit: FloatArray) -> FloatArray:
 
 def fit_isotonic(cells: LabelledCells) -> Calibrator:
     _require_both_labels(cells)
-    result = isotonic_regression(cells.positives / cells.count, weights=cells.count)
-    starts = np.asarray(result.blocks[:-1])
-    values = np.asarray(result.x)[starts]
-    return Calibrator(
-        "isotonic",
-        {"blocks": float(starts.size)},
-        _blocks_map(cells.mean_p, starts, np.asarray(result.blocks[1:]), values),
-        int(starts.size),
-    )
+    parameters, calibration_map = isotonic_map(cells.mean_p, cells, "probability")
+    return Calibrator("isotonic", parameters, calibration_map, int(parameters["blocks"]))
 
 
 def fit_histogram(cells: LabelledCells, *, n_bins: int = HISTOGRAM_BINS) -> Calibrator:
     _require_both_labels(cells)
-    groups = equal_mass_groups(cells.count, n_bins)
-    # Consecutive cells share a group; a cell heavier than a bin leaves some groups empty.
+    parameters, calibration_map = histogram_map(cells.mean_p, cells, "probability", n_bins)
+    return Calibrator("histogram", parameters, calibration_map, int(parameters["bins"]))
+
+
+def isotonic_map(
+    x: FloatArray, rows: Binomial, space: Space
+) -> tuple[dict[str, float], PiecewiseLinearMap]:
+    """PAVA over rows at increasing ``x``, weighted by their counts."""
+    result = isotonic_regression(rows.positives / rows.count, weights=rows.count)
+    starts = np.asarray(result.blocks[:-1])
+    values = np.asarray(result.x)[starts]
+    ends = np.asarray(result.blocks[1:])
+    return {"blocks": float(starts.size)}, _blocks_map(space, x, starts, ends, values)
+
+
+def histogram_map(
+    x: FloatArray, rows: Binomial, space: Space, n_bins: int
+) -> tuple[dict[str, float], PiecewiseLinearMap]:
+    """Equal-mass bins of whole rows at increasing ``x``, each mapped to its rate."""
+    groups = equal_mass_groups(rows.count, n_bins)
+    # Consecutive rows share a group; a row heavier than a bin leaves some groups empty.
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     ends = np.r_[starts[1:], groups.size]
-    count = np.add.reduceat(cells.count, starts)
-    positives = np.add.reduceat(cells.positives, starts)
+    count = np.add.reduceat(rows.count, starts)
+    positives = np.add.reduceat(rows.positives, starts)
     pooled = np.asarray(isotonic_regression(positives / count, weights=count).x)
-    return Calibrator(
-        "histogram",
-        {"bins": float(starts.size)},
-        _blocks_map(cells.mean_p, starts, ends, pooled),
-        int(starts.size),
-    )
-
-
-FITTERS: dict[str, Callable[[LabelledCells], Calibrator]] = {
-    "identity": fit_identity,
-    "temperature": fit_temperature,
-    "platt": fit_platt,
-    "beta": fit_beta,
-    "histogram": fit_histogram,
-    "isotonic": fit_isotonic,
-}
-
-
-def fit_candidates(cells: LabelledCells) -> tuple[dict[str, Calibrator], dict[str, str]]:
-    """Every candidate that can be fitted, and why the others could not."""
-    fitted: dict[str, Calibrator] = {}
-    skipped: dict[str, str] = {}
-    for method in METHODS:
-        try:
-            fitted[method] = FITTERS[method](cells)
-        except UndefinedMetricError as error:
-            skipped[method] = str(error)
-    return fitted, skipped
+    return {"bins": float(starts.size)}, _blocks_map(space, x, starts, ends, pooled)
 
 
 def _line(intercept: float, slope: float) -> PiecewiseLinearMap:
@@ -174,15 +178,15 @@ def _line(intercept: float, slope: float) -> PiecewiseLinearMap:
 
 
 def _blocks_map(
-    mean_p: FloatArray, starts: np.ndarray, ends: np.ndarray, values: FloatArray
+    space: Space, at: FloatArray, starts: np.ndarray, ends: np.ndarray, values: FloatArray
 ) -> PiecewiseLinearMap:
     """Constant ``values`` over each block of cells [start, end), linear between blocks:
-    knots at each block's first and last cell mean (once if it has one cell)."""
-    first, last = mean_p[starts], mean_p[ends - 1]
+    knots at each block's first and last cell (at its mean), once if it has one cell."""
+    first, last = at[starts], at[ends - 1]
     x = np.column_stack([first, last]).ravel()
     y = np.repeat(values, 2)
     keep = np.r_[True, np.diff(x) > 0]
-    return PiecewiseLinearMap("probability", x[keep], np.clip(y[keep], 0.0, 1.0))
+    return PiecewiseLinearMap(space, x[keep], np.clip(y[keep], 0.0, 1.0))
 
 
 def _for_logistic_fit(cells: LabelledCells) -> LabelledCells:
@@ -191,11 +195,15 @@ def _for_logistic_fit(cells: LabelledCells) -> LabelledCells:
 
 
 def _require_both_labels(cells: LabelledCells) -> None:
-    if cells.n_positive == 0 or cells.n_positive == cells.n:
+    require_both_labels(cells.n_positive, cells.n)
+
+
+def require_both_labels(n_positive: int, n: int) -> None:
+    if n_positive == 0 or n_positive == n:
         raise UndefinedMetricError("no calibrator can be fitted when every label is the same")
 
 
-def _fit_logistic(features: FloatArray, cells: LabelledCells, *, start: list[float]) -> list[float]:
+def fit_logistic(features: FloatArray, cells: Binomial, *, start: list[float]) -> list[float]:
     """Maximum-likelihood coefficients of logit P(y) = features @ beta on the cells.
 
     The log-likelihood is concave with an exact Hessian, so scipy's ``trust-exact``
@@ -228,5 +236,5 @@ def _fit_logistic(features: FloatArray, cells: LabelledCells, *, start: list[flo
     if not converged or not np.all(np.isfinite(coefficients)):
         raise UndefinedMetricError(f"the logistic fit did not converge: {result.message}")
     if np.any(np.abs(coefficients) >= _LARGEST_COEFFICIENT):
-        raise UndefinedMetricError("the logistic fit diverged (labels separable by p?)")
+        raise UndefinedMetricError("the logistic fit diverged (labels separable?)")
     return [float(c) for c in coefficients]

@@ -1,14 +1,18 @@
 """The one form every calibrator takes: a monotone piecewise-linear map.
 
-Whatever the method, the fitted correction g is handed over as knots (x_k, y_k), with x
-strictly increasing and y non-decreasing, joined by straight lines, in one of two
-spaces:
+Whatever the method, the fitted calibrator is handed over as knots (x_k, y_k), with x
+strictly increasing and y non-decreasing, joined by straight lines, in one of four
+spaces, each saying what x is (a function of the calibrator's input v: the probability
+served now, or the raw score) and what y is (a function of the new probability q):
 
-- ``logit``: x and y are logits; g(p) = expit(f(logit p)), with f extended beyond the
-  first and last knots along its first and last segments (``extrapolation: linear``).
-  Temperature and Platt scaling are one straight line, so two knots are exact.
-- ``probability``: x and y are probabilities; g(p) = f(p), constant beyond the end
-  knots (``extrapolation: clip``), as scikit-learn's ``IsotonicRegression`` predicts.
+- ``logit``: x = logit v, y = logit q, with f extended beyond the first and last knots
+  along its first and last segments (``extrapolation: linear``). Temperature and Platt
+  scaling are one straight line, so two knots are exact. v must be in [0, 1].
+- ``probability``: x = v, y = q, constant beyond the end knots (``extrapolation:
+  clip``), as scikit-learn's ``IsotonicRegression`` predicts. v must be in [0, 1].
+- ``score``: as ``probability``, for a raw score v of any value.
+- ``score_logit``: x = v, y = logit q, extended linearly: Platt scaling of a raw score
+  that is a margin or log-odds.
 
 Any language with a binary search applies it; ``apply`` in ``artifact.py`` is the
 reference implementation.
@@ -30,9 +34,18 @@ from scipy.special import expit
 from monitor.metrics.clipping import clipped_logit
 from monitor.metrics.validation import FloatArray
 
-Space = Literal["logit", "probability"]
-SPACES: tuple[Space, ...] = ("logit", "probability")
-EXTRAPOLATION: dict[Space, str] = {"logit": "linear", "probability": "clip"}
+Space = Literal["logit", "probability", "score", "score_logit"]
+SPACES: tuple[Space, ...] = ("logit", "probability", "score", "score_logit")
+EXTRAPOLATION: dict[Space, str] = {
+    "logit": "linear",
+    "probability": "clip",
+    "score": "clip",
+    "score_logit": "linear",
+}
+#: Spaces whose x is the logit of the input (which must then lie in [0, 1]).
+LOGIT_INPUT: tuple[Space, ...] = ("logit",)
+#: Spaces whose y is a probability (else a logit).
+PROBABILITY_OUTPUT: tuple[Space, ...] = ("probability", "score")
 
 
 class InvalidMapError(ValueError):
@@ -48,10 +61,12 @@ class PiecewiseLinearMap:
     def __post_init__(self) -> None:
         check_knots(self.space, self.x, self.y)
 
-    def __call__(self, p: FloatArray) -> FloatArray:
-        if self.space == "probability":
-            return np.interp(p, self.x, self.y)
-        z = clipped_logit(p)
+    def __call__(self, v: FloatArray) -> FloatArray:
+        """The new probability of each input value (probabilities or raw scores, as the
+        space says; not checked here: ``artifact.apply`` checks them)."""
+        if self.space in PROBABILITY_OUTPUT:
+            return np.interp(v, self.x, self.y)
+        z = clipped_logit(v) if self.space in LOGIT_INPUT else v
         return np.asarray(expit(interpolate_linear_ends(z, self.x, self.y)), dtype=np.float64)
 
 
@@ -61,7 +76,7 @@ def check_knots(space: object, x: FloatArray, y: FloatArray) -> None:
         raise InvalidMapError(f"unknown map space {space!r}; expected one of {list(SPACES)}")
     if x.ndim != 1 or y.ndim != 1 or x.size != y.size:
         raise InvalidMapError(f"x and y must be two lists of one length, got {x.size} and {y.size}")
-    minimum = 2 if space == "logit" else 1
+    minimum = 1 if space in PROBABILITY_OUTPUT else 2
     if x.size < minimum:
         raise InvalidMapError(f"a {space} map needs at least {minimum} knots, got {x.size}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
@@ -70,9 +85,10 @@ def check_knots(space: object, x: FloatArray, y: FloatArray) -> None:
         raise InvalidMapError("knot x values must be strictly increasing")
     if np.any(np.diff(y) < 0):
         raise InvalidMapError("the map is not monotone: knot y values must never decrease")
-    outside = np.any((x < 0) | (x > 1) | (y < 0) | (y > 1))
-    if space == "probability" and outside:
+    if space == "probability" and np.any((x < 0) | (x > 1) | (y < 0) | (y > 1)):
         raise InvalidMapError("a probability map's knots must lie in [0, 1]")
+    if space == "score" and np.any((y < 0) | (y > 1)):
+        raise InvalidMapError("a score map's knot y values are probabilities: in [0, 1]")
 
 
 def interpolate_linear_ends(z: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:

@@ -8,10 +8,11 @@ with a 95% interval.
 The recommendation (``recommend``):
 
 1. the candidate with the lowest held-out log loss (a proper scoring rule) is the best;
-2. the recommended one is the simplest candidate (in the order of ``fit.METHODS``:
-   identity, temperature, Platt, beta, histogram, isotonic) that the best does not
-   beat by more than ``margin`` nats per event with the lower end of its 95% interval:
-   the difference is inside the interval, so the simpler map is kept.
+2. the recommended one is the simplest candidate (in the order of
+   ``candidates.METHODS``: identity, temperature, Platt, beta, histogram, isotonic, then
+   the refits from the raw score) that the best does not beat by more than ``margin``
+   nats per event with the lower end of its 95% interval: the difference is inside the
+   interval, so the simpler map is kept.
 
 ``identity`` is the simplest, so it is recommended unless a fitted map is better on the
 later part by a clear, significant amount: a calibrated window recommends identity.
@@ -27,7 +28,10 @@ the bin-level bootstrap of ``bootstrap.py``.
 
 From aggregates, each held-out event is put at its cell's mean p before it is mapped;
 cells are 1/10240 wide in p (0.5 in logit in the tails), so the held-out values are
-those of the events to within the map's change across one cell.
+those of the events to within the map's change across one cell. A refit from the raw
+score is scored on the raw-score cells (each event at its cell's mean raw score), the
+same events; its paired difference with a correction of p is taken there too, the
+correction applied to each raw-score cell's mean served p.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ import numpy as np
 
 from monitor.metrics.binned import BinSums, expected_calibration_error_from_bins
 from monitor.metrics.bootstrap import ece_bootstrap_interval_from_bins
-from monitor.metrics.calibrators.cells import LabelledCells
-from monitor.metrics.calibrators.fit import FITTERS, METHODS, Calibrator, fit_candidates
+from monitor.metrics.calibrators.candidates import FITTERS, METHODS, fit_candidates
+from monitor.metrics.calibrators.cells import LabelledCells, RawScoreCells
+from monitor.metrics.calibrators.fit import Calibrator
+from monitor.metrics.calibrators.raw_fit import complete_raw_score_cells
 from monitor.metrics.clipping import LOG_LOSS_EPS
 from monitor.metrics.errors import UndefinedMetricError
 
@@ -107,16 +113,16 @@ def recommend(
     if later_part.n == 0:
         raise ValueError("the later part of the window has no labelled events to score on")
     fitted, skipped = fit_candidates(fit_part)
-    mapped = {method: c(later_part.mean_p) for method, c in fitted.items()}
-    losses = {method: _held_out_losses(q, later_part) for method, q in mapped.items()}
-    best = min(losses, key=lambda method: losses[method].log_loss.mean)
+    _skip_refits_the_later_part_cannot_score(fitted, skipped, later_part)
+    held_out = {method: _HeldOut.of(c, later_part) for method, c in fitted.items()}
+    best = min(held_out, key=lambda method: held_out[method].losses.log_loss.mean)
     scores = [
         CandidateScore(
             calibrator=calibrator,
-            log_loss=losses[method].log_loss.estimate(),
-            brier_score=losses[method].brier.estimate(),
-            ece=_ece(mapped[method], later_part, n_bins, bootstrap_resamples, seed),
-            log_loss_above_best=losses[method].log_loss.minus(losses[best].log_loss),
+            log_loss=held_out[method].losses.log_loss.estimate(),
+            brier_score=held_out[method].losses.brier.estimate(),
+            ece=_ece(held_out[method], n_bins, bootstrap_resamples, seed),
+            log_loss_above_best=_log_loss_difference(held_out[method], held_out[best]),
         )
         for method, calibrator in fitted.items()
     ]
@@ -177,26 +183,81 @@ class _Losses:
     brier: _PerEvent
 
 
-def _held_out_losses(mapped: np.ndarray, cells: LabelledCells) -> _Losses:
+def _skip_refits_the_later_part_cannot_score(
+    fitted: dict[str, Calibrator], skipped: dict[str, str], later: LabelledCells
+) -> None:
+    """A refit from the raw score is scored only where every held-out event has its raw
+    score: on fewer, it would be compared with the corrections on other events."""
+    refits = [method for method, c in fitted.items() if c.input == "raw_score"]
+    if not refits:
+        return
+    try:
+        complete_raw_score_cells(later)
+    except UndefinedMetricError as error:
+        for method in refits:
+            del fitted[method]
+            skipped[method] = f"the later part: {error}"
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """A fitted candidate on the later part: its new p on the cells of its input, the
+    losses they give, and (for the pairing with a refit from the raw score) its losses
+    on the raw-score cells."""
+
+    calibrator: Calibrator
+    mapped: np.ndarray
+    count: np.ndarray
+    positives: np.ndarray
+    losses: _Losses
+    on_raw_cells: _Losses | None
+
+    @classmethod
+    def of(cls, calibrator: Calibrator, later: LabelledCells) -> _HeldOut:
+        raw: RawScoreCells | None = later.raw
+        if calibrator.input == "raw_score":
+            assert raw is not None  # a refit is only fitted when every event has one
+            mapped = calibrator(raw.mean_score)
+            losses = _held_out_losses(mapped, raw.count, raw.positives)
+            return cls(calibrator, mapped, raw.count, raw.positives, losses, losses)
+        mapped = calibrator(later.mean_p)
+        on_raw = None
+        if raw is not None and raw.n == later.n:
+            on_raw = _held_out_losses(calibrator(raw.mean_p), raw.count, raw.positives)
+        losses = _held_out_losses(mapped, later.count, later.positives)
+        return cls(calibrator, mapped, later.count, later.positives, losses, on_raw)
+
+
+def _log_loss_difference(candidate: _HeldOut, best: _HeldOut) -> Estimate:
+    """candidate minus best, event by event: on the probability cells when both correct
+    p, else on the raw-score cells (where both have the same events in each cell)."""
+    if candidate.calibrator.input == best.calibrator.input == "probability":
+        return candidate.losses.log_loss.minus(best.losses.log_loss)
+    assert candidate.on_raw_cells is not None and best.on_raw_cells is not None
+    return candidate.on_raw_cells.log_loss.minus(best.on_raw_cells.log_loss)
+
+
+def _held_out_losses(mapped: np.ndarray, count: np.ndarray, positives: np.ndarray) -> _Losses:
     q = np.clip(mapped, LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS)
-    positives, negatives = cells.positives, cells.count - cells.positives
+    negatives = count - positives
     return _Losses(
         log_loss=_PerEvent(-np.log(q), -np.log1p(-q), positives, negatives),
         brier=_PerEvent((1.0 - q) ** 2, q**2, positives, negatives),
     )
 
 
-def _ece(q: np.ndarray, cells: LabelledCells, n_bins: int, resamples: int, seed: int) -> Estimate:
+def _ece(held_out: _HeldOut, n_bins: int, resamples: int, seed: int) -> Estimate:
+    q, count, positives = held_out.mapped, held_out.count, held_out.positives
     to_bin = np.minimum(np.floor(q * n_bins).astype(np.int64), n_bins - 1)
 
     def fold(weights: np.ndarray) -> np.ndarray:
         return np.bincount(to_bin, weights=weights, minlength=n_bins)
 
     bins = BinSums(
-        count=fold(cells.count),
-        sum_p=fold(cells.count * q),
-        sum_y=fold(cells.positives),
-        sum_p2=fold(cells.count * q * q),
+        count=fold(count),
+        sum_p=fold(count * q),
+        sum_y=fold(positives),
+        sum_p2=fold(count * q * q),
     )
     value = expected_calibration_error_from_bins(bins)
     if resamples <= 0:

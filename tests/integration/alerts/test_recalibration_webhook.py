@@ -23,6 +23,8 @@ from monitor.core.series import with_calibrator
 from monitor.export.collector import RecalibrationsCollector
 from monitor.export.http import HttpApi
 from monitor.metrics.calibrators import apply
+from monitor.metrics.calibrators.fit import CORRECTIONS
+from monitor.metrics.calibrators.raw_fit import RAW_METHODS
 from monitor.rules.model import Rule
 from monitor.settings import EvaluationSettings, Settings, WebhookSettings, WindowSettings
 from monitor.store import recalibrations
@@ -77,7 +79,8 @@ class Loop:
         times = self.now - HOUR + rng.integers(0, HOUR // 2, p.size) + np.where(later, HOUR // 2, 0)
         ids = [f"{version}-{self.now}-{i}" for i in range(p.size)]
         predictions = [
-            Prediction("fraud", event, version, int(at), probability=float(q))
+            # The raw score: the log-odds the calibrator served as p.
+            Prediction("fraud", event, version, int(at), float(logit(q)), float(q))
             for event, at, q in zip(ids, times, p, strict=True)
         ]
         labels = [
@@ -135,6 +138,10 @@ def test_the_webhook_carries_a_calibrator_that_fixes_fresh_events(
     assert fitted_on["fit"]["end"] == fitted_on["validation"]["start"]
     scores = {c["method"]: c["held_out"] for c in recalibration["candidates"]}
     assert scores[artifact["method"]]["log_loss"]["value"] < scores["identity"]["log_loss"]["value"]
+    # The refits from the raw score are offered next to the corrections; a refit of a
+    # log-odds calibrator is no better than a correction, which comes first.
+    assert list(scores) == [*CORRECTIONS, *RAW_METHODS] and not recalibration["skipped"]
+    assert artifact["input"] == "probability"
     p, y = _drifted(np.random.default_rng(99), 40_000)  # never seen by calmon
     assert _ece(apply(artifact, p), y) < 0.4 * _ece(p, y)
 

@@ -70,7 +70,7 @@ def test_demo_shows_the_drift_and_stops_cleanly(tmp_path: Path) -> None:
         r">>> recalibration webhook received, signature (\w+): fraud-detector v1 (\S+)", output
     )
     assert webhooks == [("valid", "region=eu")], output
-    fitted = "(temperature|platt|beta|histogram|isotonic)"
+    fitted = "(temperature|platt|beta|histogram|isotonic|raw_platt|raw_histogram|raw_isotonic)"
     assert re.search(rf">>> recommended calibrator: {fitted} ", output), output
     assert ">>> deployed as calibrator version 2" in output
     verified = re.findall(

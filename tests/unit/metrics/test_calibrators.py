@@ -10,12 +10,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.calibrators.candidates import METHODS, fit_candidates
 from monitor.metrics.calibrators.cells import LabelledCells
 from monitor.metrics.calibrators.fit import (
     BETA_KNOTS,
-    METHODS,
     fit_beta,
-    fit_candidates,
     fit_histogram,
     fit_identity,
     fit_isotonic,
@@ -32,9 +31,11 @@ def _events(seed: int, n: int, slope: float, intercept: float) -> tuple[np.ndarr
     return p, y
 
 
-def _cells(p: np.ndarray, y: np.ndarray) -> LabelledCells:
+def _cells(p: np.ndarray, y: np.ndarray, raw: np.ndarray | None = None) -> LabelledCells:
     aggregate = EventAggregate.empty()
     aggregate.add_labelled(p, y)
+    if raw is not None:
+        aggregate.add_raw_labelled(raw, p, y)
     # As the store keeps it: serialised and read back.
     return LabelledCells.of(EventAggregate.from_bytes(aggregate.to_bytes()))
 
@@ -180,7 +181,8 @@ def test_identity_maps_every_p_to_itself() -> None:
 
 
 def test_one_class_window_offers_identity_only_and_says_why() -> None:
-    fitted, skipped = fit_candidates(_cells(np.linspace(0.1, 0.9, 50), np.zeros(50)))
+    p = np.linspace(0.1, 0.9, 50)
+    fitted, skipped = fit_candidates(_cells(p, np.zeros(50), raw=logit(p)))
     assert list(fitted) == ["identity"]
     assert set(skipped) == set(METHODS) - {"identity"}
     assert all("every label is the same" in reason for reason in skipped.values())
@@ -188,11 +190,13 @@ def test_one_class_window_offers_identity_only_and_says_why() -> None:
 
 def test_every_candidate_is_monotone() -> None:
     p, y = _events(7, 3_000, 0.5, 0.5)
-    fitted, skipped = fit_candidates(_cells(p, y))
-    assert not skipped
+    fitted, skipped = fit_candidates(_cells(p, y, raw=3 * logit(p) - 1))
+    assert not skipped and list(fitted) == list(METHODS)
     grid = np.linspace(0, 1, 10_001)
+    raw_grid = np.linspace(-100, 100, 10_001)
     for calibrator in fitted.values():
-        assert np.all(np.diff(calibrator(grid)) >= 0), calibrator.method
+        values = grid if calibrator.input == "probability" else raw_grid
+        assert np.all(np.diff(calibrator(values)) >= 0), calibrator.method
 
 
 def test_labels_falling_with_p_give_flat_monotone_maps() -> None:

@@ -11,7 +11,7 @@ from sklearn.metrics import log_loss
 
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.calibrators.cells import LabelledCells
-from monitor.metrics.calibrators.fit import METHODS
+from monitor.metrics.calibrators.fit import CORRECTIONS
 from monitor.metrics.calibrators.validate import recommend
 
 #: The truth behind the served p, as (slope, intercept) on logit p.
@@ -73,7 +73,8 @@ def test_every_candidate_is_scored_and_ordered_simplest_first() -> None:
     rng = np.random.default_rng(3)
     earlier, later = (_cells(*_draw(rng, 5_000, 0.6, 0.2)) for _ in range(2))
     result = recommend(earlier, later)
-    assert [c.method for c in result.candidates] == list(METHODS)
+    # No raw scores in these windows: the corrections of p only.
+    assert [c.method for c in result.candidates] == list(CORRECTIONS)
     assert (result.n_fit, result.n_validation) == (5_000, 5_000)
     best = min(result.candidates, key=lambda c: c.log_loss.value)
     assert best.log_loss_above_best.value == 0.0
