@@ -72,6 +72,7 @@ def store_window(engine: object, total_events: int, rng: np.random.Generator) ->
             ("model", "v1", "__all__", resolution_s, start + b * resolution_s * 1000): (
                 per_bucket,
                 aggregate,
+                None,
             )
             for b in range(buckets)
         }

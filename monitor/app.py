@@ -38,7 +38,7 @@ from monitor.rules.model import load_rules
 from monitor.settings import ConfigError, ExportSettings, Settings, describe_problems
 from monitor.shutdown import ShutdownSignals
 from monitor.store import claims
-from monitor.store.aggregates import active_model_versions
+from monitor.store.aggregates import active_model_versions, known_model_classes
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
 from monitor.store.db.health import StoreHealth
@@ -203,7 +203,7 @@ class App:
         ingest = self.settings.ingest
         retained_since = self.clock_ms() - int(self.settings.store.event_retention * 1000)
         known = active_model_versions(self.engine, since_ms=retained_since)
-        budget = CardinalityBudget.configured(ingest, known)
+        budget = CardinalityBudget.configured(ingest, known, known_model_classes(self.engine))
         self.worker = IngestWorker(
             kafka=self.settings.kafka,
             ingest=ingest,

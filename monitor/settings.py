@@ -164,6 +164,47 @@ class KafkaSettings(_Section):
         return options
 
 
+MAX_CLASS_NAME_LENGTH = 128
+
+
+class MulticlassSettings(_Section):
+    """Multi-class predictions (docs/messages.md, "Multi-class predictions")."""
+
+    #: Most classes one model may have: a prediction naming more, or bringing its model
+    #: past this many distinct classes, is dead-lettered as ``too_many_classes``. A
+    #: bucket's aggregate grows with the classes (docs/benchmarks.md), and every class
+    #: is a ``class`` label value of the per-class metrics.
+    max_classes: int = Field(100, ge=2, le=1000)
+    #: How far the probabilities of one prediction may sum from 1 (``probabilities_sum``
+    #: past it); within it they are divided by their sum.
+    sum_tolerance: float = Field(0.01, gt=0, le=0.5)
+    #: Per model id: its classes, in the order an array of probabilities lists them.
+    #: Needed for arrays; for objects, the keys must then be exactly these classes and
+    #: labels one of them. Models not listed send objects, their keys being the classes.
+    classes: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _classes_fit(self) -> MulticlassSettings:
+        for model_id, names in self.classes.items():
+            problem = _class_list_problem(names, self.max_classes)
+            if problem:
+                raise ValueError(f"classes.{model_id}: {problem}")
+        return self
+
+
+def _class_list_problem(names: list[str], max_classes: int) -> str | None:
+    if len(names) < 2:
+        return "a multi-class model has 2 or more classes"
+    if len(names) > max_classes:
+        return f"{len(names)} classes > max_classes ({max_classes})"
+    if len(set(names)) < len(names):
+        return "a class is listed twice"
+    for name in names:
+        if not 0 < len(name) <= MAX_CLASS_NAME_LENGTH or "\x00" in name:
+            return f"class {name[:80]!r} must be 1-{MAX_CLASS_NAME_LENGTH} characters, no NUL"
+    return None
+
+
 class IngestSettings(_Section):
     #: A batch is written when it holds this many records (a batch is one transaction
     #: and one delta per aggregate bucket it touches: larger ones cost less per record)...
@@ -183,6 +224,7 @@ class IngestSettings(_Section):
     models: list[str] | None = Field(None, min_length=1)
     max_models: int = Field(200, ge=1)
     max_versions_per_model: int = Field(50, ge=1)
+    multiclass: MulticlassSettings = MulticlassSettings()
 
 
 class StoreSettings(_Section):

@@ -34,18 +34,32 @@ class Prediction(NamedTuple):
     raw_score: float | None = None
     probability: float | None = None
     segment: Mapping[str, str] = NO_SEGMENT
+    #: A multi-class prediction: class name -> probability, by class name, summing to 1
+    #: (``probability`` and ``raw_score`` are then None). None for a binary prediction.
+    probabilities: Mapping[str, float] | None = None
 
     @property
     def segment_json(self) -> str:
         return segment_json(self.segment)
 
+    @property
+    def probabilities_json(self) -> str | None:
+        """The class probabilities as stored in ``events`` (None for a binary prediction)."""
+        return None if self.probabilities is None else probabilities_json(self.probabilities)
+
+
+def probabilities_json(probabilities: Mapping[str, float]) -> str:
+    """The canonical text of class probabilities: keys sorted, no spaces."""
+    return json.dumps(dict(probabilities), sort_keys=True, separators=(",", ":"))
+
 
 class Label(NamedTuple):
-    """The observed outcome of one event."""
+    """The observed outcome of one event: 0 or 1 for a binary model, the class name
+    (text) for a multi-class one."""
 
     model_id: str
     event_id: str
-    label: int
+    label: int | str
     label_time_ms: int
 
 

@@ -8,6 +8,12 @@ model ids are accepted at all; ``ingest.max_models`` and
 is dead-lettered, as ``model_not_allowed`` or ``over_budget`` (docs/messages.md,
 "Cardinality budgets").
 
+The budget also keeps each model to one kind and its classes within a cap: a model is
+binary or multi-class, as its first prediction was (a prediction of the other kind is
+dead-lettered as ``kind_mismatch``), and a multi-class model's distinct classes stay
+within ``ingest.multiclass.max_classes`` (``too_many_classes`` for a prediction that
+would bring in more).
+
 What is already known stays accepted: the budget starts from the model versions the
 store has seen predictions of within the event retention
 (``store.aggregates.active_model_versions``), so a restart never turns away a model
@@ -33,6 +39,9 @@ from monitor.settings import IngestSettings
 MODEL_NOT_ALLOWED = "model_not_allowed"
 OVER_BUDGET = "over_budget"
 REASONS = (MODEL_NOT_ALLOWED, OVER_BUDGET)
+#: Reasons of ``validation.REASONS`` the budget gives too.
+KIND_MISMATCH = "kind_mismatch"
+TOO_MANY_CLASSES = "too_many_classes"
 
 
 class CardinalityBudget:
@@ -50,6 +59,8 @@ class CardinalityBudget:
         max_models: int = 200,
         max_versions_per_model: int = 50,
         known: Iterable[tuple[str, str]] = (),
+        max_classes: int = 100,
+        known_classes: Iterable[tuple[str, str]] = (),
     ) -> None:
         # One regular expression for all patterns: a rejected id is matched on every
         # message, and is not cached (junk ids are what this guards against).
@@ -64,16 +75,27 @@ class CardinalityBudget:
         for model_id, version in known:
             if self.allows(model_id):
                 self._versions.setdefault(model_id, set()).add(version)
+        self._max_classes = max_classes
+        #: Per multi-class model, its classes; a model known without any is binary.
+        self._classes: dict[str, set[str]] = {}
+        for model_id, name in known_classes:
+            self._classes.setdefault(model_id, set()).add(name)
+        self._binary = {model_id for model_id in self._versions if model_id not in self._classes}
 
     @classmethod
     def configured(
-        cls, ingest: IngestSettings, known: Iterable[tuple[str, str]] = ()
+        cls,
+        ingest: IngestSettings,
+        known: Iterable[tuple[str, str]] = (),
+        known_classes: Iterable[tuple[str, str]] = (),
     ) -> CardinalityBudget:
         return cls(
             models=ingest.models,
             max_models=ingest.max_models,
             max_versions_per_model=ingest.max_versions_per_model,
             known=known,
+            max_classes=ingest.multiclass.max_classes,
+            known_classes=known_classes,
         )
 
     @property
@@ -118,9 +140,19 @@ class CardinalityBudget:
         budget; a prediction within it is counted."""
         if type(record) is Prediction:
             versions = self._versions.get(record.model_id)
-            if versions is not None and record.model_version in versions:
-                return  # the common case, without a call: this runs for every prediction
+            if (
+                versions is not None
+                and record.model_version in versions
+                and record.probabilities is None
+                and record.model_id in self._binary
+            ):
+                return  # the common case, in few steps: this runs for every prediction
+            self._check_kind(record)
             reason = self.admit(record.model_id, record.model_version)
+            if reason is None and record.probabilities is not None:
+                self._classes.setdefault(record.model_id, set()).update(record.probabilities)
+            elif reason is None:
+                self._binary.add(record.model_id)
         else:
             reason = self.admit_label(record.model_id)
         if reason is None:
@@ -136,3 +168,39 @@ class CardinalityBudget:
         else:
             detail = f"{self._max_models} models are accepted already (ingest.max_models)"
         raise InvalidMessage(reason, detail)
+
+    def _check_kind(self, record: Prediction) -> None:
+        """Raise if the prediction is not of its model's kind, or would bring the
+        model's classes past the cap; nothing is counted here."""
+        model_id = record.model_id
+        probabilities = record.probabilities
+        if probabilities is None:
+            if model_id in self._classes:
+                raise InvalidMessage(
+                    KIND_MISMATCH,
+                    f"model {model_id[:80]!r} is multi-class: its predictions carry probabilities",
+                )
+            return
+        if model_id in self._binary:
+            raise InvalidMessage(
+                KIND_MISMATCH,
+                f"model {model_id[:80]!r} is binary: its predictions carry probability "
+                "or raw_score, not probabilities",
+            )
+        known = self._classes.get(model_id)
+        if known is None:
+            if len(probabilities) > self._max_classes:
+                raise self._too_many(model_id, len(probabilities))
+            return
+        if known.issuperset(probabilities):
+            return  # the common case
+        together = len(known.union(probabilities))
+        if together > self._max_classes:
+            raise self._too_many(model_id, together)
+
+    def _too_many(self, model_id: str, count: int) -> InvalidMessage:
+        return InvalidMessage(
+            TOO_MANY_CLASSES,
+            f"model {model_id[:80]!r} would have {count} classes > "
+            f"ingest.multiclass.max_classes ({self._max_classes})",
+        )

@@ -25,11 +25,13 @@ from msgspec import UNSET, UnsetType
 
 from monitor.core.records import Label, Prediction
 from monitor.ingest.validation import (
+    DEFAULT_MULTICLASS,
     InvalidMessage,
     parse_message,
     plain_label,
     plain_prediction,
 )
+from monitor.settings import MulticlassSettings
 
 
 class MessageFields(msgspec.Struct):
@@ -42,6 +44,8 @@ class MessageFields(msgspec.Struct):
     model_version: str | None = None
     #: Only null passes: a message with a calibrator version goes to the validator.
     calibrator_version: None = None
+    #: Likewise: a multi-class prediction goes to the validator.
+    probabilities: None = None
     timestamp: int | None = None
     raw_score: float | None = None
     probability: float | None = None
@@ -56,10 +60,14 @@ _DECLINED = (msgspec.MsgspecError, ValueError)
 
 
 def decode_batch(
-    values: Iterable[bytes | None], *, max_bytes: int
+    values: Iterable[bytes | None],
+    *,
+    max_bytes: int,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
 ) -> list[Prediction | Label | InvalidMessage]:
     """Each value's record, or the :class:`InvalidMessage` the validator raises for it,
-    in order: what ``parse_message(value, max_bytes=max_bytes)`` returns or raises."""
+    in order: what ``parse_message(value, max_bytes=..., multiclass=...)`` returns or
+    raises."""
     decoded: list[Prediction | Label | InvalidMessage] = []
     add = decoded.append
     for value in values:
@@ -83,21 +91,25 @@ def decode_batch(
                         m.probability,
                         m.segment,
                         m.calibrator_version,
+                        m.probabilities,
+                        multiclass,
                     )
                 elif kind == "label":
-                    record = plain_label(m.model_id, m.event_id, m.label, m.timestamp)
+                    record = plain_label(m.model_id, m.event_id, m.label, m.timestamp, multiclass)
                 else:
                     record = None
                 if record is not None:
                     add(record)
                     continue
-        add(_validated(value, max_bytes))
+        add(_validated(value, max_bytes, multiclass))
     return decoded
 
 
-def _validated(value: bytes | None, max_bytes: int) -> Prediction | Label | InvalidMessage:
+def _validated(
+    value: bytes | None, max_bytes: int, multiclass: MulticlassSettings
+) -> Prediction | Label | InvalidMessage:
     try:
-        return parse_message(value, max_bytes=max_bytes)
+        return parse_message(value, max_bytes=max_bytes, multiclass=multiclass)
     except InvalidMessage as problem:
         return problem
 

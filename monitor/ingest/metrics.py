@@ -17,6 +17,8 @@ LABEL_DROP_REASONS = (
     "label_too_old",
     "label_delay_over_horizon",
     "no_prediction",
+    "label_kind_mismatch",
+    "unknown_class",
 )
 LABEL_DELAY_BUCKETS_S = (60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 
@@ -46,7 +48,9 @@ class IngestMetrics:
             "calmon_labels_dropped",
             "Labels not used, by reason: duplicate, conflicting, label_too_old, "
             "label_delay_over_horizon, no_prediction (waited a label horizon for a "
-            "prediction that never came; counted by the retention job).",
+            "prediction that never came; counted by the retention job), "
+            "label_kind_mismatch (a class label of a binary prediction, or 0/1 of a "
+            "multi-class one), unknown_class (a class the prediction does not name).",
             ["reason"],
             registry=registry,
         )

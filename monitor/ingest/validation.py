@@ -25,6 +25,7 @@ import orjson
 from monitor.core.records import NO_SEGMENT, Label, Prediction
 from monitor.core.series import ALL, CALIBRATOR_SEPARATOR, OTHER, with_calibrator
 from monitor.core.times import epoch_ms
+from monitor.settings import MAX_CLASS_NAME_LENGTH, MulticlassSettings
 
 MAX_ID_LENGTH = 256
 MAX_CALIBRATOR_VERSION_LENGTH = 64
@@ -38,6 +39,8 @@ RESERVED_VALUES = frozenset({ALL, OTHER})
 #: Timestamps outside 2000-01-01 .. 2100-01-01 are rejected as typos (seconds for ms...).
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 4_102_444_800_000
+#: No classes configured, the default cap and sum tolerance.
+DEFAULT_MULTICLASS = MulticlassSettings()
 
 REASONS = (
     "oversized",
@@ -53,6 +56,12 @@ REASONS = (
     "bad_label",
     "bad_segment",
     "reserved_value",
+    "bad_probabilities",
+    "probabilities_sum",
+    "missing_class",
+    "unknown_class",
+    "too_many_classes",
+    "kind_mismatch",
     # Not a validation outcome: valid, but the store refused it (worker.py).
     "store_rejected",
 )
@@ -65,7 +74,12 @@ class InvalidMessage(ValueError):
         self.detail = detail
 
 
-def parse_message(payload: bytes | None, *, max_bytes: int = 64 * 1024) -> Prediction | Label:
+def parse_message(
+    payload: bytes | None,
+    *,
+    max_bytes: int = 64 * 1024,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
+) -> Prediction | Label:
     if payload is None:
         raise InvalidMessage("unparseable_json", "empty message (tombstone)")
     if len(payload) > max_bytes:
@@ -82,20 +96,24 @@ def parse_message(payload: bytes | None, *, max_bytes: int = 64 * 1024) -> Predi
     if kind is None:
         kind = "label" if "label" in message else "prediction"
     if kind == "prediction":
-        return _prediction(message)
+        return _prediction(message, multiclass)
     if kind == "label":
-        return _label(message)
+        return _label(message, multiclass)
     raise InvalidMessage("unknown_type", f"type must be 'prediction' or 'label', got {kind!r}")
 
 
-def prediction_from(message: dict[str, Any]) -> Prediction:
+def prediction_from(
+    message: dict[str, Any], multiclass: MulticlassSettings = DEFAULT_MULTICLASS
+) -> Prediction:
     """A prediction from a decoded message (or a file's row), checked as ingest checks it."""
-    return _prediction(message)
+    return _prediction(message, multiclass)
 
 
-def label_from(message: dict[str, Any]) -> Label:
+def label_from(
+    message: dict[str, Any], multiclass: MulticlassSettings = DEFAULT_MULTICLASS
+) -> Label:
     """A label from a decoded message (or a file's row), checked as ingest checks it."""
-    return _label(message)
+    return _label(message, multiclass)
 
 
 def timestamp_from(value: Any) -> int:
@@ -103,7 +121,7 @@ def timestamp_from(value: Any) -> int:
     return _timestamp({"timestamp": value})
 
 
-def _prediction(message: dict[str, Any]) -> Prediction:
+def _prediction(message: dict[str, Any], multiclass: MulticlassSettings) -> Prediction:
     """A valid prediction; the checks run in the documented order only when one fails.
 
     Ingest calls this for every message the batch decoder declines, so the common shape
@@ -120,8 +138,10 @@ def _prediction(message: dict[str, Any]) -> Prediction:
         get("probability"),
         get("segment"),
         get("calibrator_version"),
+        get("probabilities"),
+        multiclass,
     )
-    return plain if plain is not None else _checked_prediction(message)
+    return plain if plain is not None else _checked_prediction(message, multiclass)
 
 
 def plain_prediction(
@@ -133,9 +153,12 @@ def plain_prediction(
     probability: Any,
     segment: Any,
     calibrator_version: Any,
+    probabilities: Any = None,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
 ) -> Prediction | None:
     """The prediction these field values make if they have the common shape (string
-    ids, epoch-ms timestamp, float scores, a small segment, no calibrator), else None:
+    ids, epoch-ms timestamp, float scores, a small segment, no calibrator, a binary
+    model: no class probabilities, not a model of ``multiclass.classes``), else None:
     then the checked path decides. The fast accept of both ``parse_message`` and the
     batch decoder (``decode.py``), so the two cannot disagree on what it accepts."""
     if (
@@ -149,6 +172,8 @@ def plain_prediction(
         and (raw_score is not None or probability is not None)
         and (segment is None or _is_plain_segment(segment))
         and calibrator_version is None
+        and probabilities is None
+        and (not multiclass.classes or model_id not in multiclass.classes)
     ):
         return Prediction(
             model_id, event_id, version, time_ms, raw_score, probability, segment or NO_SEGMENT
@@ -156,14 +181,16 @@ def plain_prediction(
     return None
 
 
-def _checked_prediction(message: dict[str, Any]) -> Prediction:
+def _checked_prediction(message: dict[str, Any], multiclass: MulticlassSettings) -> Prediction:
+    if message.get("probabilities") is not None:
+        return _multiclass_prediction(message, multiclass)
     raw_score = _optional_number(message, "raw_score", "bad_raw_score")
     probability = _optional_number(message, "probability", "bad_probability")
     if probability is not None and not 0.0 <= probability <= 1.0:
         raise InvalidMessage("bad_probability", f"probability must be in [0, 1], got {probability}")
     if raw_score is None and probability is None:
         raise InvalidMessage("no_score", "a prediction needs raw_score and/or probability")
-    return Prediction(
+    prediction = Prediction(
         model_id=_name(message, "model_id"),
         event_id=_identifier(message, "event_id"),
         model_version=_series_version(message),
@@ -172,18 +199,144 @@ def _checked_prediction(message: dict[str, Any]) -> Prediction:
         probability=probability,
         segment=_segment(message.get("segment")),
     )
+    if prediction.model_id in multiclass.classes:
+        raise InvalidMessage(
+            "kind_mismatch",
+            f"model {prediction.model_id[:80]!r} is multi-class (ingest.multiclass.classes): "
+            "send probabilities, not probability or raw_score",
+        )
+    return prediction
 
 
-def _label(message: dict[str, Any]) -> Label:
+def _multiclass_prediction(message: dict[str, Any], multiclass: MulticlassSettings) -> Prediction:
+    """A prediction with ``probabilities``: ids and fields checked as a binary one's."""
+    model_id = _name(message, "model_id")
+    if message.get("probability") is not None or message.get("raw_score") is not None:
+        raise InvalidMessage(
+            "bad_probabilities",
+            "a prediction carries probabilities (multi-class) or probability/raw_score "
+            "(binary), not both",
+        )
+    return Prediction(
+        model_id=model_id,
+        event_id=_identifier(message, "event_id"),
+        model_version=_series_version(message),
+        event_time_ms=_timestamp(message),
+        segment=_segment(message.get("segment")),
+        probabilities=class_probabilities(
+            message["probabilities"], multiclass.classes.get(model_id), multiclass
+        ),
+    )
+
+
+def class_probabilities(
+    value: Any, configured: list[str] | None, multiclass: MulticlassSettings
+) -> dict[str, float]:
+    """Class name -> probability, by class name, divided by their sum; raises
+    :class:`InvalidMessage` naming the first problem (docs/messages.md, "Multi-class
+    predictions")."""
+    pairs = _class_pairs(value, configured, multiclass.max_classes)
+    total = 0.0
+    for name, p in pairs:
+        if isinstance(p, bool) or not isinstance(p, int | float) or not math.isfinite(p):
+            raise InvalidMessage(
+                "bad_probabilities", f"probabilities.{name[:80]} must be a finite number, got {p!r}"
+            )
+        if not 0.0 <= p <= 1.0:
+            raise InvalidMessage(
+                "bad_probabilities", f"probabilities.{name[:80]} must be in [0, 1], got {p!r}"
+            )
+        total += p
+    if abs(total - 1.0) > multiclass.sum_tolerance:
+        raise InvalidMessage(
+            "probabilities_sum",
+            f"probabilities sum to {total:.6g}, more than {multiclass.sum_tolerance} from 1 "
+            "(ingest.multiclass.sum_tolerance)",
+        )
+    return {name: float(p) / total for name, p in sorted(pairs)}
+
+
+def _class_pairs(
+    value: Any, configured: list[str] | None, max_classes: int
+) -> list[tuple[str, Any]]:
+    """(class, value) pairs of an object, or of an array in the configured class order."""
+    if isinstance(value, list):
+        if configured is None:
+            raise InvalidMessage(
+                "bad_probabilities",
+                "an array of probabilities needs the model's classes in "
+                "ingest.multiclass.classes; or send an object {class: probability}",
+            )
+        if len(value) < len(configured):
+            raise InvalidMessage(
+                "missing_class",
+                f"{len(value)} probabilities for {len(configured)} classes: "
+                f"{configured[len(value)][:80]!r} and later are missing",
+            )
+        if len(value) > len(configured):
+            raise InvalidMessage(
+                "unknown_class",
+                f"{len(value)} probabilities for {len(configured)} configured classes",
+            )
+        return list(zip(configured, value, strict=True))
+    if not isinstance(value, dict):
+        raise InvalidMessage(
+            "bad_probabilities", "probabilities must be an object {class: probability} or an array"
+        )
+    if configured is not None:
+        _same_classes(value, configured)
+    elif len(value) > max_classes:
+        raise InvalidMessage(
+            "too_many_classes",
+            f"{len(value)} classes > ingest.multiclass.max_classes ({max_classes})",
+        )
+    if len(value) < 2:
+        raise InvalidMessage("bad_probabilities", "probabilities need 2 or more classes")
+    for name in value:
+        _check_class_name(name, "bad_probabilities", "probabilities key")
+    return list(value.items())
+
+
+def _same_classes(value: dict[str, Any], configured: list[str]) -> None:
+    missing = [name for name in configured if name not in value]
+    if missing:
+        raise InvalidMessage(
+            "missing_class",
+            f"class {missing[0][:80]!r} of ingest.multiclass.classes is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+        )
+    if len(value) > len(configured):
+        unknown = next(name for name in value if name not in set(configured))
+        raise InvalidMessage(
+            "unknown_class", f"class {unknown[:80]!r} is not in ingest.multiclass.classes"
+        )
+
+
+def _check_class_name(name: Any, reason: str, what: str) -> None:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME_LENGTH or "\x00" in name:
+        raise InvalidMessage(
+            reason, f"{what} must be text of 1-{MAX_CLASS_NAME_LENGTH} characters without NUL"
+        )
+
+
+def _label(message: dict[str, Any], multiclass: MulticlassSettings) -> Label:
     """A valid label; like :func:`_prediction`, a fast accept and a checked path."""
     get = message.get
-    plain = plain_label(get("model_id"), get("event_id"), get("label"), get("timestamp"))
-    return plain if plain is not None else _checked_label(message)
+    plain = plain_label(
+        get("model_id"), get("event_id"), get("label"), get("timestamp"), multiclass
+    )
+    return plain if plain is not None else _checked_label(message, multiclass)
 
 
-def plain_label(model_id: Any, event_id: Any, value: Any, time_ms: Any) -> Label | None:
-    """The label these field values make if they have the common shape, else None
-    (like :func:`plain_prediction`)."""
+def plain_label(
+    model_id: Any,
+    event_id: Any,
+    value: Any,
+    time_ms: Any,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
+) -> Label | None:
+    """The label these field values make if they have the common shape (0 or 1, of a
+    model not in ``multiclass.classes``), else None (like :func:`plain_prediction`)."""
     if (
         type(value) is int
         and (value == 0 or value == 1)
@@ -191,25 +344,51 @@ def plain_label(model_id: Any, event_id: Any, value: Any, time_ms: Any) -> Label
         and _is_plain_id(event_id)
         and type(time_ms) is int
         and MIN_TIME_MS <= time_ms <= MAX_TIME_MS
+        and (not multiclass.classes or model_id not in multiclass.classes)
     ):
         return Label(model_id, event_id, value, time_ms)
     return None
 
 
-def _checked_label(message: dict[str, Any]) -> Label:
+def _checked_label(message: dict[str, Any], multiclass: MulticlassSettings) -> Label:
     value = message.get("label")
     if value is None:
         raise InvalidMessage("missing_field", "label is required")
-    if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
+    label: int | str
+    if isinstance(value, str):
+        _check_class_name(value, "bad_label", "a class label")
+        label = value
+    elif isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
         label = int(value)
     else:
-        raise InvalidMessage("bad_label", f"label must be 0, 1, true or false, got {value!r}")
+        raise InvalidMessage(
+            "bad_label", f"label must be 0, 1, true, false or a class name (text), got {value!r}"
+        )
+    model_id = _name(message, "model_id")
+    _label_fits_model(model_id, label, multiclass.classes.get(model_id))
     return Label(
-        model_id=_name(message, "model_id"),
+        model_id=model_id,
         event_id=_identifier(message, "event_id"),
         label=label,
         label_time_ms=_timestamp(message),
     )
+
+
+def _label_fits_model(model_id: str, label: int | str, configured: list[str] | None) -> None:
+    """A model with configured classes takes one of them, by name."""
+    if configured is None:
+        return
+    if not isinstance(label, str):
+        raise InvalidMessage(
+            "kind_mismatch",
+            f"model {model_id[:80]!r} is multi-class: its label is a class name, got {label!r}",
+        )
+    if label not in configured:
+        raise InvalidMessage(
+            "unknown_class",
+            f"label {label[:80]!r} is not a class of model {model_id[:80]!r} "
+            "(ingest.multiclass.classes)",
+        )
 
 
 def _is_plain_id(value: Any) -> TypeGuard[str]:

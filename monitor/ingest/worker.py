@@ -294,7 +294,9 @@ class IngestWorker:
         rejected: list[Rejected] = []
         check_budget = self._budget.check
         decoded = decode_batch(
-            [record.value for record in records], max_bytes=self._settings.max_message_bytes
+            [record.value for record in records],
+            max_bytes=self._settings.max_message_bytes,
+            multiclass=self._settings.multiclass,
         )
         for record, message in zip(records, decoded, strict=True):
             try:

@@ -1,6 +1,10 @@
 """Mergeable statistics of a multi-class model's events in one time bucket.
 
-A multi-class prediction is a vector of K class probabilities. Its aggregate keeps:
+A multi-class prediction is a vector of K class probabilities. The aggregate names its
+classes (sorted), and class k of its arrays is ``classes[k]``. Aggregates of different
+class sets merge by name: an event whose vector did not name a class had probability 0
+for it (and, since a label joins only a class its vector names, y = 0), which the merge
+adds exactly (:meth:`MulticlassAggregate.aligned`). The aggregate keeps:
 
 - ``top``: an :class:`EventAggregate` of the top-label view, confidence = the largest
   probability, "label" = whether the predicted class was right. Everything calmon
@@ -22,16 +26,21 @@ it has. Size per bucket, at most: top ~ 2 x 10,350 rows, plus K x 1,390 rows of 
 class histograms (``docs/benchmarks.md`` has the measured sizes at 2, 10 and 100 classes).
 
 >>> import numpy as np
->>> a = MulticlassAggregate.empty(3)
+>>> a = MulticlassAggregate.empty(["bird", "cat", "dog"])
 >>> a.add_labelled(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), np.array([0, 1]))
 >>> MulticlassAggregate.from_bytes(a.to_bytes()).top.n_labelled
 2
+>>> b = MulticlassAggregate.empty(["cat", "dog", "fox"])
+>>> MulticlassAggregate.merge_all([a, b]).classes
+('bird', 'cat', 'dog', 'fox')
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +68,7 @@ SUMS = (
     "expected_brier",  # all events: sum of 1 - sum_c p_c^2
     "entropy",  # all events: sum of -sum_c p_c log p_c
 )
-_MAGIC = b"CMC1"
+_MAGIC = b"CMC2"
 
 
 def class_cells(fine_cells: np.ndarray) -> np.ndarray:
@@ -111,9 +120,20 @@ def probability_matrix(p: ArrayLike, n_classes: int) -> FloatArray:
     return matrix
 
 
+def class_names(n_classes: int) -> tuple[str, ...]:
+    """Names "0".."K-1", zero-padded so that their sorted order is their numeric one."""
+    width = len(str(n_classes - 1))
+    return tuple(f"{k:0{width}d}" for k in range(n_classes))
+
+
+#: The class-grid cell of probability 0: where a class an event did not name counts.
+ZERO_CELL = int(class_cells(grids.probability_cells(np.zeros(1)))[0])
+
+
 @dataclass
 class MulticlassAggregate:
-    n_classes: int
+    #: Class names, sorted and distinct; class k of the arrays below is ``classes[k]``.
+    classes: tuple[str, ...]
     top: EventAggregate
     #: All events: count per (class, class cell), key = class * CLASS_CELLS + cell.
     class_probabilities: SparseHistogram
@@ -122,15 +142,23 @@ class MulticlassAggregate:
     sums: FloatArray = field(default_factory=lambda: np.zeros(len(SUMS)))
 
     @classmethod
-    def empty(cls, n_classes: int) -> MulticlassAggregate:
-        if n_classes < 2:
-            raise MetricInputError(f"a multi-class model has 2 or more classes, got {n_classes}")
+    def empty(cls, classes: Sequence[str] | int) -> MulticlassAggregate:
+        """No events, of these classes (names; an int K names them "0".."K-1")."""
+        names = class_names(classes) if isinstance(classes, int) else tuple(classes)
+        if len(names) < 2:
+            raise MetricInputError(f"a multi-class model has 2 or more classes, got {len(names)}")
+        if list(names) != sorted(set(names)):
+            raise MetricInputError("class names must be distinct and sorted")
         return cls(
-            n_classes,
+            names,
             EventAggregate.empty(),
             SparseHistogram.empty(1),
             SparseHistogram.empty(len(CLASS_COLUMNS)),
         )
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def n_labelled(self) -> int:
@@ -193,30 +221,55 @@ class MulticlassAggregate:
             self.sums[SUMS.index(name)] += value
 
     # -- merging ------------------------------------------------------------------------
+    def aligned(self, classes: tuple[str, ...]) -> MulticlassAggregate:
+        """The same events over ``classes`` (sorted, a superset of this one's): each
+        class this aggregate lacks gets its events at probability 0, label 0."""
+        if classes == self.classes:
+            return self
+        if not set(self.classes) <= set(classes) or list(classes) != sorted(set(classes)):
+            raise MetricInputError("aligned classes must be sorted and include the aggregate's")
+        position = np.searchsorted(np.array(classes), np.array(self.classes))
+        missing = np.setdiff1d(np.arange(len(classes)), position)
+        probabilities = self._remapped(self.class_probabilities, position)
+        labelled = self._remapped(self.class_labelled, position)
+        zero_keys = missing * CLASS_CELLS + ZERO_CELL
+        if self.n_predictions:
+            counts = np.full((missing.size, 1), float(self.n_predictions))
+            probabilities = probabilities.merged(SparseHistogram(zero_keys, counts))
+        if self.n_labelled:
+            rows = np.zeros((missing.size, len(CLASS_COLUMNS)))
+            rows[:, CLASS_COLUMN["count"]] = self.n_labelled
+            labelled = labelled.merged(SparseHistogram(zero_keys, rows))
+        return MulticlassAggregate(classes, self.top, probabilities, labelled, self.sums)
+
+    @staticmethod
+    def _remapped(histogram: SparseHistogram, position: np.ndarray) -> SparseHistogram:
+        # ``position`` increases, so the remapped keys stay sorted.
+        k, cell = np.divmod(histogram.keys, CLASS_CELLS)
+        return SparseHistogram(position[k] * CLASS_CELLS + cell, histogram.values)
+
     def merge(self, other: MulticlassAggregate) -> None:
-        if other.n_classes != self.n_classes:
-            raise MetricInputError(
-                f"cannot merge aggregates of {self.n_classes} and {other.n_classes} classes"
-            )
-        self.top.merge(other.top)
-        self.class_probabilities = self.class_probabilities.merged(other.class_probabilities)
-        self.class_labelled = self.class_labelled.merged(other.class_labelled)
-        self.sums = self.sums + other.sums
+        merged = MulticlassAggregate.merge_all([self, other])
+        self.classes, self.top = merged.classes, merged.top
+        self.class_probabilities, self.class_labelled = (
+            merged.class_probabilities,
+            merged.class_labelled,
+        )
+        self.sums = merged.sums
 
     @classmethod
-    def merge_all(cls, aggregates: list[MulticlassAggregate]) -> MulticlassAggregate:
+    def merge_all(cls, aggregates: Sequence[MulticlassAggregate]) -> MulticlassAggregate:
         if not aggregates:
             raise MetricInputError("nothing to merge")
-        n_classes = aggregates[0].n_classes
-        if any(a.n_classes != n_classes for a in aggregates):
-            raise MetricInputError("cannot merge aggregates of different numbers of classes")
+        classes = tuple(sorted(set().union(*(a.classes for a in aggregates))))
+        parts = [a.aligned(classes) for a in aggregates]
         # Each histogram merged once (cheaper than pairwise), as EventAggregate.merge_all.
         return cls(
-            n_classes,
-            EventAggregate.merge_all([a.top for a in aggregates]),
-            SparseHistogram.merge_many([a.class_probabilities for a in aggregates]),
-            SparseHistogram.merge_many([a.class_labelled for a in aggregates]),
-            np.sum([a.sums for a in aggregates], axis=0),
+            classes,
+            EventAggregate.merge_all([a.top for a in parts]),
+            SparseHistogram.merge_many([a.class_probabilities for a in parts]),
+            SparseHistogram.merge_many([a.class_labelled for a in parts]),
+            np.sum([a.sums for a in parts], axis=0),
         )
 
     # -- one class ----------------------------------------------------------------------
@@ -227,6 +280,9 @@ class MulticlassAggregate:
             histogram.keys[start:stop] - k * CLASS_CELLS, histogram.values[start:stop]
         )
 
+    def class_index(self, name: str) -> int:
+        return self.classes.index(name)
+
     def class_probability_histogram(self, k: int) -> SparseHistogram:
         """All events' p_k on the fine grid (each at its class cell's first fine cell),
         the form drift references are fitted on and compared with."""
@@ -236,8 +292,10 @@ class MulticlassAggregate:
     # -- persistence --------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         top = self.top.to_bytes(compress=False)
+        names = json.dumps(self.classes, ensure_ascii=False).encode()
         parts = [
-            struct.pack("<II", self.n_classes, len(top)),
+            struct.pack("<II", len(names), len(top)),
+            names,
             top,
             self.sums.astype("<f8").tobytes(),
         ]
@@ -252,8 +310,10 @@ class MulticlassAggregate:
         if blob[:4] != _MAGIC:
             raise ValueError("not a calmon multi-class aggregate (bad magic)")
         raw = zlib.decompress(blob[4:])
-        n_classes, top_size = struct.unpack_from("<II", raw, 0)
+        names_size, top_size = struct.unpack_from("<II", raw, 0)
         offset = 8
+        classes = tuple(json.loads(raw[offset : offset + names_size].decode()))
+        offset += names_size
         top = EventAggregate.from_bytes(raw[offset : offset + top_size])
         offset += top_size
         sums = np.frombuffer(raw, dtype="<f8", count=len(SUMS), offset=offset).copy()
@@ -267,4 +327,4 @@ class MulticlassAggregate:
             values = np.frombuffer(raw, dtype="<f8", count=size * n_columns, offset=offset)
             offset += 8 * size * n_columns
             histograms.append(SparseHistogram(keys, values.reshape(size, n_columns).copy()))
-        return cls(n_classes, top, histograms[0], histograms[1], sums)
+        return cls(classes, top, histograms[0], histograms[1], sums)

@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from monitor.core.records import Label
 from monitor.core.times import epoch_ms
 from monitor.ingest.validation import (
     MAX_ID_LENGTH,
@@ -168,10 +167,14 @@ def _validate_row(
         "timestamp": message["timestamp"] if label_time is None else label_time,
     }
     try:
-        label: Label | None = label_from(label_message)
+        label = label_from(label_message)
     except InvalidMessage as problem:
         builder.add(number, prediction, None, timed=False)
         return [Reject(number, problem.reason, problem.detail, part="label")]
+    if isinstance(label.label, str):
+        builder.add(number, prediction, None, timed=False)
+        detail = "a class label: files of multi-class models are not read (docs/evaluate.md)"
+        return [Reject(number, "bad_label", detail, part="label")]
     builder.add(number, prediction, label, timed=label_time is not None)
     return []
 

@@ -101,7 +101,9 @@ class EventsBuilder:
         """``timed``: the label has its own timestamp (``label_timestamp``)."""
         self._rows.append(row)
         self._predictions.append(prediction)
-        self._labels.append(NO_LABEL if label is None else label.label)
+        value = NO_LABEL if label is None else label.label
+        assert not isinstance(value, str)  # checks.py keeps class labels out of files
+        self._labels.append(value)
         self._label_times.append(label.label_time_ms if label is not None and timed else NO_TIME)
 
     def build(self) -> Events:

@@ -8,9 +8,10 @@ import numpy as np
 from sqlalchemy import Connection, Engine, Table, select, tuple_, union_all
 
 from monitor.metrics.aggregates import COLUMN, EventAggregate
+from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.store.buckets import cover
 from monitor.store.db.sql import chunks
-from monitor.store.db.tables import Aggregate, AggregateDelta, Series
+from monitor.store.db.tables import Aggregate, AggregateDelta, ModelClass, Series
 
 _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
@@ -29,6 +30,8 @@ class WindowAggregate:
     aggregate: EventAggregate
     predictions: int
     buckets: int  # rows merged: the window's buckets and their deltas not compacted yet
+    #: A multi-class series' events (None for a binary series).
+    multiclass: MulticlassAggregate | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ def load_window(
     edges: ``buckets.window_edge``); ``model_version=None`` merges all versions."""
     buckets = cover(start_ms, end_ms, now_ms)
     parts: list[EventAggregate] = []
+    class_parts: list[MulticlassAggregate] = []
     predictions = rows_merged = 0
     with engine.connect() as connection:
         versions = _versions(connection, model_id, model_version, segment)
@@ -62,7 +66,7 @@ def load_window(
             # snapshot, so a compaction committing meanwhile is seen whole or not at all.
             query = union_all(
                 *(
-                    select(table.c.predictions, table.c.blob).where(
+                    select(table.c.predictions, table.c.blob, table.c.multiclass_blob).where(
                         table.c.model_id == model_id,
                         table.c.model_version.in_(versions),
                         table.c.segment == segment,
@@ -77,7 +81,16 @@ def load_window(
                 parts.append(EventAggregate.from_bytes(row.blob))
                 if len(parts) > FOLD_EVERY:
                     parts = [EventAggregate.merge_all(parts)]
-    return WindowAggregate(EventAggregate.merge_all(parts), predictions, rows_merged)
+                if row.multiclass_blob is not None:
+                    class_parts.append(MulticlassAggregate.from_bytes(row.multiclass_blob))
+                    if len(class_parts) > FOLD_EVERY:
+                        class_parts = [MulticlassAggregate.merge_all(class_parts)]
+    return WindowAggregate(
+        EventAggregate.merge_all(parts),
+        predictions,
+        rows_merged,
+        MulticlassAggregate.merge_all(class_parts) if class_parts else None,
+    )
 
 
 def _versions(
@@ -180,3 +193,15 @@ def load_bucket_residuals(
         residual_sums=np.array([residual[s] for s in starts], dtype=float),
         variances=np.array([variance[s] for s in starts], dtype=float),
     )
+
+
+def known_model_classes(engine: Engine) -> list[tuple[str, str]]:
+    """Every (model_id, class) of the multi-class models (``model_classes``): where
+    ingest's budget of classes per model starts (``ingest/budget.py``)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ModelClass.model_id, ModelClass.class_name).order_by(
+                ModelClass.model_id, ModelClass.class_name
+            )
+        ).all()
+    return [(row.model_id, row.class_name) for row in rows]

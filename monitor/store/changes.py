@@ -17,6 +17,7 @@ whether all the records it needs are still there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, select, update
 
@@ -56,15 +57,19 @@ def lock_position(connection: Connection) -> LogPosition:
 def append_changes(
     connection: Connection,
     seq: int,
-    additions: dict[BucketKey, tuple[int, EventAggregate]],
+    additions: dict[BucketKey, tuple[int, EventAggregate, Any]],
     now_ms: int,
 ) -> None:
     """Record what one compaction transaction (number ``seq``, from
-    :func:`lock_position` + 1) added to each bucket, and advance the counter."""
+    :func:`lock_position` + 1) added to each bucket, and advance the counter.
+
+    Only the binary aggregate is logged: the window caches keep binary windows; a
+    multi-class series' class aggregates are read afresh at each tick
+    (``windows/multiclass.py``)."""
     names = [*BUCKET_KEY, "seq", "predictions", "blob", "created_ms"]
     rows = [
         (*key, seq, predictions, aggregate.to_bytes(), now_ms)
-        for key, (predictions, aggregate) in sorted(additions.items())
+        for key, (predictions, aggregate, _) in sorted(additions.items())
     ]
     insert_rows(connection, _CHANGES, names, rows, [])
     connection.execute(update(_COUNTER).where(_COUNTER.c.id == 1).values(seq=seq))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from monitor.store.db.base import Base
 
 ID_LENGTH = 256
+CLASS_LENGTH = 128
 #: The columns that name one bucket of ``aggregates`` (and of ``aggregate_deltas``).
 BUCKET_KEY = ["model_id", "model_version", "segment", "resolution_s", "bucket_start_ms"]
 
@@ -42,6 +43,11 @@ class Event(Base):
     segment_json: Mapped[str | None] = mapped_column(Text)
     label: Mapped[int | None] = mapped_column(SmallInteger)
     label_time_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: A multi-class prediction's class probabilities (canonical JSON object, keys
+    #: sorted; revision 0009_multiclass); ``probability`` and ``raw_score`` stay NULL.
+    probabilities_json: Mapped[str | None] = mapped_column(Text)
+    #: A multi-class label's class (``label`` stays NULL).
+    label_class: Mapped[str | None] = mapped_column(String(CLASS_LENGTH))
     #: When the row was first written (for the retention of labels that never join).
     created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
@@ -63,6 +69,8 @@ class Aggregate(Base):
     bucket_start_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
     blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: The bucket's ``MulticlassAggregate``; NULL for a binary series (0009_multiclass).
+    multiclass_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     __table_args__ = (Index("ix_aggregates_resolution_bucket", "resolution_s", "bucket_start_ms"),)
@@ -91,6 +99,7 @@ class AggregateDelta(Base):
     bucket_start_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
     predictions: Mapped[int] = mapped_column(BigInteger, nullable=False)
     blob: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    multiclass_blob: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
     __table_args__ = (
@@ -153,6 +162,17 @@ class Series(Base):
     last_label_ms: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class ModelClass(Base):
+    """Every class of each multi-class model (revision 0009_multiclass): where the
+    ingest budget's per-model class count starts after a restart."""
+
+    __tablename__ = "model_classes"
+
+    model_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(CLASS_LENGTH), primary_key=True)
+    first_seen_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 # -- revision 0002_windows ---------------------------------------------------------------
 
 
@@ -197,6 +217,8 @@ class WindowResultRow(Base):
     bins_json: Mapped[str] = mapped_column(Text, nullable=False)
     #: The drift reference (``ReferenceUsed``); NULL for none, and in older rows.
     reference_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: A multi-class series' per-class values and reliability bins (0009_multiclass).
+    classes_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Reference(Base):

@@ -24,6 +24,7 @@ from collections import defaultdict
 from sqlalchemy import Connection, Engine, Table, delete, func, select
 
 from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.store import changes
 from monitor.store.db.sql import (
     chunks,
@@ -38,6 +39,8 @@ _AGGREGATES: Table = Aggregate.__table__  # type: ignore[assignment]
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 #: (model_id, model_version, segment, resolution_s, bucket_start_ms)
 BucketKey = tuple[str, str, str, int, int]
+#: What is added to a bucket: predictions, aggregate, multi-class aggregate (or None).
+Addition = tuple[int, EventAggregate, MulticlassAggregate | None]
 #: Deltas merged per transaction: bounds memory and how long SQLite's write lock is held.
 DELTAS_PER_TRANSACTION = 2000
 _EMPTY = EventAggregate.empty().to_bytes()
@@ -94,7 +97,9 @@ def compact_connection(
     # First, so that compactions run one after another (the counter row is locked until
     # commit): their change numbers then commit in order.
     position = changes.lock_position(connection) if log_changes else None
-    columns = [_DELTAS.c[name] for name in ("id", *BUCKET_KEY, "predictions", "blob")]
+    columns = [
+        _DELTAS.c[name] for name in ("id", *BUCKET_KEY, "predictions", "blob", "multiclass_blob")
+    ]
     query = select(*columns).order_by(_DELTAS.c.id)
     if up_to_id is not None:
         query = query.where(_DELTAS.c.id <= up_to_id)
@@ -105,11 +110,21 @@ def compact_connection(
         return 0
     predictions: dict[BucketKey, int] = defaultdict(int)
     parts: dict[BucketKey, list[EventAggregate]] = defaultdict(list)
+    class_parts: dict[BucketKey, list[MulticlassAggregate]] = defaultdict(list)
     for row in deltas:
         key: BucketKey = tuple(row[1:6])
         predictions[key] += row.predictions
         parts[key].append(EventAggregate.from_bytes(row.blob))
-    additions = {key: (predictions[key], EventAggregate.merge_all(parts[key])) for key in parts}
+        if row.multiclass_blob is not None:
+            class_parts[key].append(MulticlassAggregate.from_bytes(row.multiclass_blob))
+    additions: dict[BucketKey, Addition] = {
+        key: (
+            predictions[key],
+            EventAggregate.merge_all(parts[key]),
+            MulticlassAggregate.merge_all(class_parts[key]) if key in class_parts else None,
+        )
+        for key in parts
+    }
     merge_into_buckets(connection, additions, now_ms)
     if position is not None:
         changes.append_changes(connection, position.seq + 1, additions, now_ms)
@@ -124,10 +139,11 @@ def compact_connection(
 
 def merge_into_buckets(
     connection: Connection,
-    additions: dict[BucketKey, tuple[int, EventAggregate]],
+    additions: dict[BucketKey, Addition],
     now_ms: int,
 ) -> None:
-    """Add each bucket's (predictions, aggregate) to its stored row (locked in key order)."""
+    """Add each bucket's (predictions, aggregate, multi-class aggregate) to its stored
+    row (locked in key order)."""
     keys = sorted(additions)
     insert_ignoring_existing(
         connection,
@@ -143,11 +159,11 @@ def merge_into_buckets(
         ],
         BUCKET_KEY,
     )
-    columns = [*BUCKET_KEY, "predictions", "blob"]
+    columns = [*BUCKET_KEY, "predictions", "blob", "multiclass_blob"]
     updates = []
     for found in select_for_update(connection, _AGGREGATES, BUCKET_KEY, keys, columns):
         key: BucketKey = tuple(found[:5])
-        predictions, addition = additions[key]
+        predictions, addition, class_addition = additions[key]
         stored = EventAggregate.from_bytes(found.blob)
         stored.merge(addition)
         updates.append(
@@ -155,7 +171,18 @@ def merge_into_buckets(
                 **dict(zip(BUCKET_KEY, key, strict=True)),
                 "predictions": found.predictions + predictions,
                 "blob": stored.to_bytes(),
+                "multiclass_blob": _merged_classes(found.multiclass_blob, class_addition),
                 "updated_ms": now_ms,
             }
         )
     update_by_key(connection, _AGGREGATES, BUCKET_KEY, updates)
+
+
+def _merged_classes(stored: bytes | None, addition: MulticlassAggregate | None) -> bytes | None:
+    if addition is None:
+        return stored
+    if stored is None:
+        return addition.to_bytes()
+    return MulticlassAggregate.merge_all(
+        [MulticlassAggregate.from_bytes(stored), addition]
+    ).to_bytes()

@@ -31,15 +31,24 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from monitor.core.records import Label, Prediction, Record, segment_json
-from monitor.store.db.sql import update_returning
+from monitor.store.db.sql import update_by_key, update_returning
 from monitor.store.write.deltas import BatchDeltas
-from monitor.store.write.event_rows import EVENT_KEY, EVENTS, insert_event_rows
+from monitor.store.write.event_rows import (
+    EVENT_KEY,
+    EVENTS,
+    NEW_EVENT_COLUMNS,
+    insert_event_rows,
+)
 from monitor.store.write.join import (
+    LABEL_KIND_FITS_SQL,
+    WAITS_FOR_CLASS_LABEL_SQL,
     WAITS_FOR_LABEL_SQL,
     WAITS_FOR_PREDICTION_SQL,
     LabelHorizon,
+    add_class_join,
     add_joins,
     add_predictions,
+    label_fits,
 )
 from monitor.store.write.result import WriteResult
 
@@ -55,7 +64,20 @@ _JOINED_COLUMNS = [
     "label_time_ms",
     "raw_score",
 ]
+#: What a joined class label's row returns.
+_CLASS_JOINED_COLUMNS = [
+    "model_id",
+    "event_id",
+    "model_version",
+    "event_time_ms",
+    "probabilities_json",
+    "segment_json",
+    "label_class",
+    "label_time_ms",
+]
 _NO_SEGMENT_JSON = segment_json({})
+#: A waiting label's row: no prediction fields, its label set by ``_with_label``.
+_NO_PREDICTION = (None,) * 6
 
 
 def write(
@@ -100,8 +122,10 @@ def write(
         else:  # a replay, or raw score and probability in two messages
             others += (first, second)
             continue
-        if not horizon.label_too_old(label.label_time_ms, now) and not horizon.delay_over(
-            prediction.event_time_ms, label.label_time_ms
+        if (
+            not horizon.label_too_old(label.label_time_ms, now)
+            and not horizon.delay_over(prediction.event_time_ms, label.label_time_ms)
+            and label_fits(prediction.probabilities, label.label) is None
         ):
             pairs.append((prediction, label, label_first))
         else:
@@ -109,7 +133,11 @@ def write(
     stored = _insert_new_predictions(connection, predictions, now, deltas, result)
     others += _complete_waiting_events(connection, stored, horizon, deltas, result)
     others += _insert_labelled_events(connection, pairs, now, deltas, result)
-    unjoined = _join_waiting_predictions(connection, labels, horizon, deltas, result)
+    binary = [label for label in labels if not isinstance(label.label, str)]
+    unjoined = _join_waiting_predictions(connection, binary, horizon, deltas, result)
+    if len(binary) < len(labels):
+        classes = [label for label in labels if isinstance(label.label, str)]
+        unjoined += _join_waiting_class_events(connection, classes, horizon, deltas, result)
     others += _insert_waiting_labels(connection, unjoined, now, result)
     return others
 
@@ -128,7 +156,10 @@ def _insert_new_predictions(
         return []
     texts = _segment_texts(predictions)
     # A Prediction's first six fields are the row's first six columns.
-    rows = [(*p[:6], text, None, None, now) for p, text in zip(predictions, texts, strict=True)]
+    rows = [
+        (*p[:6], text, None, None, now, p.probabilities_json, None)
+        for p, text in zip(predictions, texts, strict=True)
+    ]
     rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
     inserted = insert_event_rows(connection, rows)
     others = []
@@ -185,7 +216,9 @@ def _insert_labelled_events(
         return []
     texts = _segment_texts([prediction for prediction, _, _ in pairs])
     rows = sorted(
-        (*p[:6], text, label.label, label.label_time_ms, now)
+        _with_label(
+            (*p[:6], text, None, label.label_time_ms, now, p.probabilities_json, None), label
+        )
         for (p, label, _), text in zip(pairs, texts, strict=True)
     )
     inserted = set(insert_event_rows(connection, rows))
@@ -199,7 +232,9 @@ def _insert_labelled_events(
     series = deltas.groups([(p.model_id, p.model_version, text) for p, _, _, text in new])
     add_predictions(deltas, series, [p for p, _, _, _ in new])
     result.labels_pending += sum(
-        1 for p, _, label_first, _ in new if label_first or p.probability is None
+        1
+        for p, _, label_first, _ in new
+        if label_first or (p.probability is None and p.probabilities is None)
     )
     joins = [
         (group, p.event_time_ms, p.probability, label.label, label.label_time_ms, p.raw_score)
@@ -208,8 +243,30 @@ def _insert_labelled_events(
     ]
     if joins:
         add_joins(deltas, result, *zip(*joins, strict=True))
+    for group, (p, label, _, _) in zip(series, new, strict=True):
+        if p.probabilities is not None:  # ``write`` paired only labels that fit
+            assert isinstance(label.label, str)
+            add_class_join(
+                deltas,
+                result,
+                group,
+                p.event_time_ms,
+                p.probabilities,
+                label.label,
+                label.label_time_ms,
+            )
     result.predictions_new += len(inserted)
     return others
+
+
+_LABEL, _LABEL_CLASS = NEW_EVENT_COLUMNS.index("label"), NEW_EVENT_COLUMNS.index("label_class")
+
+
+def _with_label(row: tuple[object, ...], label: Label) -> tuple[object, ...]:
+    """A new event's row with the label in its column: ``label`` (0/1) or ``label_class``."""
+    values = list(row)
+    values[_LABEL_CLASS if isinstance(label.label, str) else _LABEL] = label.label
+    return tuple(values)
 
 
 def _complete_waiting_events(
@@ -232,13 +289,21 @@ def _complete_waiting_events(
         connection,
         EVENTS,
         EVENT_KEY,
-        ["model_version", "event_time_ms", "raw_score", "probability", "segment_json"],
-        sorted((*key, *p[2:6], text) for key, (p, text) in by_key.items()),
+        [
+            "model_version",
+            "event_time_ms",
+            "raw_score",
+            "probability",
+            "segment_json",
+            "probabilities_json",
+        ],
+        sorted((*key, *p[2:6], text, p.probabilities_json) for key, (p, text) in by_key.items()),
         condition=(
             f"{WAITS_FOR_PREDICTION_SQL} AND (t.label_time_ms IS NULL"
-            f" OR {horizon.delay_within_sql('v.new_event_time_ms', 't.label_time_ms')})"
+            f" OR ({horizon.delay_within_sql('v.new_event_time_ms', 't.label_time_ms')}"
+            f" AND {LABEL_KIND_FITS_SQL}))"
         ),
-        returning=["model_id", "event_id", "label", "label_time_ms"],
+        returning=["model_id", "event_id", "label", "label_class", "label_time_ms"],
     )
     completed_predictions = [by_key.pop((row[0], row[1])) for row in completed]
     series = deltas.groups(
@@ -247,15 +312,40 @@ def _complete_waiting_events(
     add_predictions(deltas, series, [p for p, _ in completed_predictions])
     joins = [
         (group, p.event_time_ms, p.probability, label, label_time_ms, p.raw_score)
-        for group, (p, _), (_, _, label, label_time_ms) in zip(
+        for group, (p, _), (_, _, label, _, label_time_ms) in zip(
             series, completed_predictions, completed, strict=True
         )
         if p.probability is not None and label is not None
     ]
     if joins:
         add_joins(deltas, result, *zip(*joins, strict=True))
+    unjoined: list[dict[str, object]] = []
+    for group, (p, _), (model_id, event_id, _, label_class, label_time_ms) in zip(
+        series, completed_predictions, completed, strict=True
+    ):
+        if p.probabilities is None or label_class is None:
+            continue
+        problem = label_fits(p.probabilities, label_class)
+        if problem is None:
+            add_class_join(
+                deltas, result, group, p.event_time_ms, p.probabilities, label_class, label_time_ms
+            )
+        else:  # a class the probabilities do not name: dropped (join.py)
+            result.labels_dropped[problem] += 1
+            unjoined.append(_no_label(model_id, event_id))
+    update_by_key(connection, EVENTS, EVENT_KEY, unjoined)
     result.predictions_new += len(completed)
     return [p for p, _ in by_key.values()]
+
+
+def _no_label(model_id: str, event_id: str) -> dict[str, object]:
+    return {
+        "model_id": model_id,
+        "event_id": event_id,
+        "label": None,
+        "label_class": None,
+        "label_time_ms": None,
+    }
 
 
 def _insert_waiting_labels(
@@ -267,17 +357,9 @@ def _insert_waiting_labels(
     if not labels:
         return []
     rows = sorted(
-        (
-            label.model_id,
-            label.event_id,
-            None,
-            None,
-            None,
-            None,
-            None,
-            label.label,
-            label.label_time_ms,
-            now,
+        _with_label(
+            (label.model_id, label.event_id, *_NO_PREDICTION, label.label_time_ms, now, None, None),
+            label,
         )
         for label in labels
     )
@@ -317,6 +399,46 @@ def _join_waiting_predictions(
         )
         series = deltas.groups(zip(model_ids, versions, texts, strict=True))
         add_joins(deltas, result, series, event_times, probabilities, values, label_times, raws)
+    if len(joined) == len(labels):
+        return []
+    done = {(row[0], row[1]) for row in joined}
+    return [label for label in labels if (label.model_id, label.event_id) not in done]
+
+
+def _join_waiting_class_events(
+    connection: Connection,
+    labels: list[Label],
+    horizon: LabelHorizon,
+    deltas: BatchDeltas,
+    result: WriteResult,
+) -> list[Label]:
+    """``_join_waiting_predictions`` for class labels and multi-class events. A class the
+    event's probabilities do not name is dropped again (counted, ``join.py``)."""
+    if not labels:
+        return []
+    joined = update_returning(
+        connection,
+        EVENTS,
+        EVENT_KEY,
+        ["label_class", "label_time_ms"],
+        [(label.model_id, label.event_id, label.label, label.label_time_ms) for label in labels],
+        condition=(
+            f"t.label IS NULL AND {WAITS_FOR_CLASS_LABEL_SQL}"
+            f" AND {horizon.delay_within_sql('t.event_time_ms', 'v.new_label_time_ms')}"
+        ),
+        returning=_CLASS_JOINED_COLUMNS,
+    )
+    group = deltas.group
+    unknown = []
+    for model_id, event_id, version, event_time_ms, vector, text, label, label_time_ms in joined:
+        problem = label_fits(vector, label)
+        if problem is not None:
+            result.labels_dropped[problem] += 1
+            unknown.append(_no_label(model_id, event_id))
+            continue
+        series = group(model_id, version, text)
+        add_class_join(deltas, result, series, event_time_ms, vector, label, label_time_ms)
+    update_by_key(connection, EVENTS, EVENT_KEY, unknown)
     if len(joined) == len(labels):
         return []
     done = {(row[0], row[1]) for row in joined}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from monitor.core.series import ALL
 from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.store.buckets import RESOLUTIONS_S
 
 #: (model_id, model_version, segment, resolution_s, bucket_start_ms)
@@ -19,6 +20,9 @@ AggregateKey = tuple[str, str, str, int, int]
 SeriesKey = tuple[str, str, str]
 #: (group id, resolution_s, bucket_start_ms): a bucket of one group of a batch's events
 GroupBucket = tuple[int, int, int]
+#: What a batch adds to one bucket: predictions, the aggregate, and the multi-class
+#: aggregate of a multi-class series (else None).
+BucketAddition = tuple[int, EventAggregate, MulticlassAggregate | None]
 
 
 def segments_of(segment_json: str | None, segment_keys: tuple[str, ...]) -> list[str]:
@@ -64,6 +68,23 @@ class BatchDeltas:
             [],
             [],
         )
+        #: Multi-class: group, event time, class probabilities (by class name)
+        self._class_predictions: tuple[list[int], list[int], list[Mapping[str, float]]] = (
+            [],
+            [],
+            [],
+        )
+        #: group, event time, class probabilities, label class
+        self._class_labelled: tuple[list[int], list[int], list[Mapping[str, float]], list[str]] = (
+            [],
+            [],
+            [],
+            [],
+        )
+        #: Of the same joins: label delay (s), label time
+        self._class_delays: tuple[list[float], list[int]] = ([], [])
+        #: (model_id, class) of every multi-class prediction (``model_classes``)
+        self.model_classes: set[tuple[str, str]] = set()
 
     def group(self, model_id: str, model_version: str, segment_json: str | None) -> int:
         """The id of the series group of events with these fields (created on first use)."""
@@ -171,6 +192,33 @@ class BatchDeltas:
             ):
                 column.extend(values)  # type: ignore[attr-defined]
 
+    def class_probabilities(
+        self, group: int, model_id: str, event_time_ms: int, probabilities: Mapping[str, float]
+    ) -> None:
+        """A multi-class event's probability vector (drift, estimates)."""
+        self._class_predictions[0].append(group)
+        self._class_predictions[1].append(event_time_ms)
+        self._class_predictions[2].append(probabilities)
+        self.model_classes.update((model_id, name) for name in probabilities)
+
+    def class_labelled(
+        self,
+        group: int,
+        event_time_ms: int,
+        probabilities: Mapping[str, float],
+        label: str,
+        label_time_ms: int,
+    ) -> None:
+        """A multi-class event joined its label (a class its vector names)."""
+        groups, times, vectors, labels = self._class_labelled
+        groups.append(group)
+        times.append(event_time_ms)
+        vectors.append(probabilities)
+        labels.append(label)
+        delays, label_times = self._class_delays
+        delays.append(max((label_time_ms - event_time_ms) / 1000, 0.0))
+        label_times.append(label_time_ms)
+
     @property
     def last_prediction_ms(self) -> dict[SeriesKey, int]:
         return self._latest(*self._predictions)
@@ -178,7 +226,9 @@ class BatchDeltas:
     @property
     def last_label_ms(self) -> dict[SeriesKey, int]:
         groups, _, _, _, label_times = self._labelled
-        return self._latest(groups, label_times)
+        return self._latest(
+            [*groups, *self._class_labelled[0]], [*label_times, *self._class_delays[1]]
+        )
 
     def _latest(self, groups: list[int], times: list[int]) -> dict[SeriesKey, int]:
         latest: dict[SeriesKey, int] = {}
@@ -208,8 +258,9 @@ class BatchDeltas:
                     key = (int(group), resolution, int(starts[part[0]]))
                     yield key, [array[entries] for array in arrays]
 
-    def aggregates(self) -> dict[AggregateKey, tuple[int, EventAggregate]]:
-        """(predictions, aggregate) added to each bucket of each series, by bucket key.
+    def aggregates(self) -> dict[AggregateKey, BucketAddition]:
+        """(predictions, aggregate, multi-class aggregate) added to each bucket of each
+        series, by bucket key.
 
         Each group's events are aggregated once per bucket, then added to every series
         of the group (``__all__`` and one per segment key): with two segment keys, a
@@ -236,16 +287,68 @@ class BatchDeltas:
             aggregates[key].add_label_delays(delays_in)
         for key, (s_in, p_in, y_in) in self._buckets(*self._raw_labelled):
             aggregates[key].add_raw_labelled(s_in, p_in, y_in)
+        class_groups, class_times, _, _ = self._class_labelled
+        for key, (delays_in,) in self._buckets(class_groups, class_times, self._class_delays[0]):
+            aggregates[key].add_label_delays(delays_in)
+        multiclass = self._multiclass_aggregates()
         series_counts: dict[AggregateKey, int] = defaultdict(int)
         series_parts: dict[AggregateKey, list[EventAggregate]] = defaultdict(list)
-        for group_bucket in set(counts) | set(aggregates):
+        series_classes: dict[AggregateKey, list[MulticlassAggregate]] = defaultdict(list)
+        for group_bucket in set(counts) | set(aggregates) | set(multiclass):
             group, resolution, bucket = group_bucket
             for series in self._group_series[group]:
                 series_bucket: AggregateKey = (*series, resolution, bucket)
                 series_counts[series_bucket] += counts.get(group_bucket, 0)
                 if group_bucket in aggregates:
                     series_parts[series_bucket].append(aggregates[group_bucket])
+                if group_bucket in multiclass:
+                    series_classes[series_bucket].append(multiclass[group_bucket])
         return {
-            key: (series_counts[key], EventAggregate.merge_all(series_parts.get(key, [])))
+            key: (
+                series_counts[key],
+                EventAggregate.merge_all(series_parts.get(key, [])),
+                MulticlassAggregate.merge_all(series_classes[key])
+                if key in series_classes
+                else None,
+            )
             for key in sorted(series_counts)
         }
+
+    def _multiclass_aggregates(self) -> dict[GroupBucket, MulticlassAggregate]:
+        """Each group's multi-class events aggregated once per bucket, over the classes
+        its events name (a class an event did not name is probability 0 for it)."""
+        found: dict[GroupBucket, MulticlassAggregate] = {}
+        groups, times, vectors = self._class_predictions
+        indices = list(range(len(groups)))
+        for key, (in_bucket,) in self._buckets(groups, times, indices):
+            rows = [vectors[i] for i in in_bucket]
+            classes, matrix = _class_matrix(rows)
+            found[key] = MulticlassAggregate.empty(classes)
+            found[key].add_predictions(matrix)
+        groups, times, vectors, labels = self._class_labelled
+        indices = list(range(len(groups)))
+        for key, (in_bucket,) in self._buckets(groups, times, indices):
+            rows = [vectors[i] for i in in_bucket]
+            classes, matrix = _class_matrix(rows)
+            index = {name: k for k, name in enumerate(classes)}
+            y = np.array([index[labels[i]] for i in in_bucket], dtype=np.int64)
+            labelled = MulticlassAggregate.empty(classes)
+            labelled.add_labelled(matrix, y)
+            found[key] = (
+                labelled
+                if key not in found
+                else MulticlassAggregate.merge_all([found[key], labelled])
+            )
+        return found
+
+
+def _class_matrix(vectors: list[Mapping[str, float]]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The classes the vectors name (sorted) and their (events, classes) matrix, 0 where
+    a vector does not name a class."""
+    classes = tuple(sorted(set().union(*vectors)))
+    index = {name: k for k, name in enumerate(classes)}
+    matrix = np.zeros((len(vectors), len(classes)))
+    for row, vector in enumerate(vectors):
+        for name, p in vector.items():
+            matrix[row, index[name]] = p
+    return classes, matrix

@@ -24,6 +24,8 @@ NEW_EVENT_COLUMNS = [
     "label",
     "label_time_ms",
     "created_ms",
+    "probabilities_json",
+    "label_class",
 ]
 
 
@@ -47,7 +49,18 @@ class EventRow:
     segment_json: str | None = None
     label: int | None = None
     label_time_ms: int | None = None
+    probabilities_json: str | None = None
+    label_class: str | None = None
 
     @property
     def has_prediction(self) -> bool:
         return self.model_version is not None
+
+    @property
+    def stored_label(self) -> int | str | None:
+        """The label as a record carries it: 0/1, or a class name."""
+        return self.label if self.label_class is None else self.label_class
+
+    def set_label(self, label: int | str | None, label_time_ms: int | None) -> None:
+        self.label, self.label_class = (None, label) if isinstance(label, str) else (label, None)
+        self.label_time_ms = label_time_ms

@@ -39,7 +39,6 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 
 from monitor.core.records import Prediction, Record
 from monitor.core.times import wall_clock_ms
-from monitor.metrics.aggregates import EventAggregate
 from monitor.store.db.sql import (
     insert_ignoring_existing,
     insert_rows,
@@ -47,15 +46,16 @@ from monitor.store.db.sql import (
     take_write_lock,
     update_by_key,
 )
-from monitor.store.db.tables import BUCKET_KEY, AggregateDelta, Series
+from monitor.store.db.tables import BUCKET_KEY, AggregateDelta, ModelClass, Series
 from monitor.store.errors import RecordsRefused, StoreUnavailable
 from monitor.store.write import common_cases, one_by_one
-from monitor.store.write.deltas import AggregateKey, BatchDeltas, SeriesKey
+from monitor.store.write.deltas import AggregateKey, BatchDeltas, BucketAddition, SeriesKey
 from monitor.store.write.join import LabelHorizon
 from monitor.store.write.result import WriteResult
 
 _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 _SERIES: Table = Series.__table__  # type: ignore[assignment]
+_MODEL_CLASSES: Table = ModelClass.__table__  # type: ignore[assignment]
 
 #: Times a batch is redone with its rows locked first, after a deadlock.
 LOCKED_REDOS = 3
@@ -173,27 +173,45 @@ class EventStore:
             )
         _append_aggregate_deltas(connection, deltas.aggregates(), now)
         _touch_series(connection, deltas.last_prediction_ms, deltas.last_label_ms, now)
+        _note_model_classes(connection, deltas.model_classes, now)
 
 
 # -- aggregates -------------------------------------------------------------------------
 
 _SERIES_KEY_NAMES = ["model_id", "model_version", "segment"]
-_DELTA_COLUMNS = [*BUCKET_KEY, "predictions", "blob", "created_ms"]
+_DELTA_COLUMNS = [*BUCKET_KEY, "predictions", "blob", "multiclass_blob", "created_ms"]
 
 
 def _append_aggregate_deltas(
     connection: Connection,
-    additions: dict[AggregateKey, tuple[int, EventAggregate]],
+    additions: dict[AggregateKey, BucketAddition],
     now: int,
 ) -> None:
     """Append what the batch adds to each bucket; compaction merges it into the bucket's
     row later (rewriting a busy day bucket here, per batch, cost more than the rest of
     the write)."""
     rows = [
-        (*key, n, aggregate.to_bytes(compress=False), now)  # short-lived: compaction reads it
-        for key, (n, aggregate) in additions.items()
+        (
+            *key,
+            n,
+            aggregate.to_bytes(compress=False),  # short-lived: compaction reads it
+            None if multiclass is None else multiclass.to_bytes(),
+            now,
+        )
+        for key, (n, aggregate, multiclass) in additions.items()
     ]
     insert_rows(connection, _DELTAS, _DELTA_COLUMNS, rows, [])
+
+
+def _note_model_classes(connection: Connection, seen: set[tuple[str, str]], now: int) -> None:
+    """Every class of a multi-class model, kept for the ingest budget's next start."""
+    if seen:
+        insert_ignoring_existing(
+            connection,
+            _MODEL_CLASSES,
+            [{"model_id": m, "class_name": c, "first_seen_ms": now} for m, c in sorted(seen)],
+            ["model_id", "class_name"],
+        )
 
 
 def _touch_series(

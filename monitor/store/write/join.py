@@ -1,7 +1,13 @@
 """The join and label-horizon rule, in one place for both write paths.
 
 - A label **joins** its event when the event has a probability and no label yet: the
-  event then enters calibration, and its label delay is counted (``add_join``).
+  event then enters calibration, and its label delay is counted (``add_join``). For a
+  multi-class event (class probabilities, ``probabilities_json``) the label is a class
+  name, and joins only if the event's probabilities name that class.
+- A label that **cannot join** its event is dropped (not kept with it, so a later one
+  may still join): a class label of a binary event or a 0/1 label of a multi-class one
+  (``label_kind_mismatch``), a class the event's probabilities do not name
+  (``unknown_class``).
 - A label is **too old** (dropped as ``label_too_old``) when its own timestamp is more
   than the horizon before now.
 - A label is **too late** (dropped as ``label_delay_over_horizon``) when it came more
@@ -14,7 +20,8 @@ The one-by-one path asks these questions in Python, the set-at-a-time path in SQ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.core.records import Prediction
@@ -46,8 +53,28 @@ class LabelHorizon:
 
 #: SQL: the event has a probability and waits for its label (the label joins it).
 WAITS_FOR_LABEL_SQL = "t.label IS NULL AND t.probability IS NOT NULL"
+#: SQL: a multi-class event waits for its (class) label.
+WAITS_FOR_CLASS_LABEL_SQL = "t.label_class IS NULL AND t.probabilities_json IS NOT NULL"
 #: SQL: the event's label came first and it has no prediction yet.
 WAITS_FOR_PREDICTION_SQL = "t.model_version IS NULL"
+#: SQL: a waiting label ``t`` is of the kind of the new prediction ``v`` (a class name
+#: for class probabilities, 0/1 otherwise).
+LABEL_KIND_FITS_SQL = "(v.new_probabilities_json IS NULL) = (t.label_class IS NULL)"
+
+KIND_MISMATCH = "label_kind_mismatch"
+UNKNOWN_CLASS = "unknown_class"
+
+
+def label_fits(probabilities: Mapping[str, float] | str | None, label: int | str) -> str | None:
+    """None if ``label`` can join an event with these class probabilities (None: a
+    binary event), else why not (the ``calmon_labels_dropped_total`` reason)."""
+    if probabilities is None:
+        return None if not isinstance(label, str) else KIND_MISMATCH
+    if not isinstance(label, str):
+        return KIND_MISMATCH
+    if isinstance(probabilities, str):
+        probabilities = json.loads(probabilities)
+    return None if label in probabilities else UNKNOWN_CLASS
 
 
 def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
@@ -57,6 +84,8 @@ def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
         deltas.score(series, p.event_time_ms, p.raw_score)
     if p.probability is not None:
         deltas.probability(series, p.event_time_ms, p.probability)
+    if p.probabilities is not None:
+        deltas.class_probabilities(series, p.model_id, p.event_time_ms, p.probabilities)
 
 
 def add_predictions(
@@ -78,6 +107,9 @@ def add_predictions(
     ]
     if with_probability:
         deltas.probabilities_many(*zip(*with_probability, strict=True))
+    for group, p in zip(series, predictions, strict=True):
+        if p.probabilities is not None:
+            deltas.class_probabilities(group, p.model_id, p.event_time_ms, p.probabilities)
 
 
 def add_joins(
@@ -112,3 +144,49 @@ def add_join(
     deltas.labelled(series, event_time_ms, probability, label, label_time_ms, raw_score)
     result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
     result.labels_joined += 1
+
+
+def add_class_join(
+    deltas: BatchDeltas,
+    result: WriteResult,
+    series: int,
+    event_time_ms: int,
+    probabilities: Mapping[str, float] | str,
+    label: str,
+    label_time_ms: int,
+) -> None:
+    """``add_join`` for a multi-class event (its probabilities as stored, or parsed),
+    whose label ``label_fits``."""
+    if isinstance(probabilities, str):
+        probabilities = json.loads(probabilities)
+    deltas.class_labelled(series, event_time_ms, probabilities, label, label_time_ms)  # type: ignore[arg-type]
+    result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
+    result.labels_joined += 1
+
+
+def join_either(
+    deltas: BatchDeltas,
+    result: WriteResult,
+    series: int,
+    event_time_ms: int,
+    probability: float | None,
+    probabilities: Mapping[str, float] | str | None,
+    label: int | str,
+    label_time_ms: int,
+    raw_score: float | None,
+) -> bool:
+    """Join a label to an event of either kind that has its probabilities; False (and
+    the drop counted) if the label cannot join it (``label_fits``)."""
+    problem = label_fits(probabilities, label)
+    if problem is not None:
+        result.labels_dropped[problem] += 1
+        return False
+    if probabilities is not None:
+        assert isinstance(label, str)
+        add_class_join(deltas, result, series, event_time_ms, probabilities, label, label_time_ms)
+    else:
+        assert probability is not None and not isinstance(label, str)
+        add_join(
+            deltas, result, series, event_time_ms, probability, label, label_time_ms, raw_score
+        )
+    return True

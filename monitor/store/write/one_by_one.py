@@ -19,8 +19,14 @@ from sqlalchemy import Connection
 from monitor.core.records import Label, Prediction, Record
 from monitor.store.db.sql import insert_ignoring_existing, select_for_update, update_by_key
 from monitor.store.write.deltas import BatchDeltas
-from monitor.store.write.event_rows import EVENT_KEY, EVENTS, EventRow, insert_event_rows
-from monitor.store.write.join import LabelHorizon, add_join
+from monitor.store.write.event_rows import (
+    EVENT_KEY,
+    EVENTS,
+    NEW_EVENT_COLUMNS,
+    EventRow,
+    insert_event_rows,
+)
+from monitor.store.write.join import LabelHorizon, join_either, label_fits
 from monitor.store.write.result import WriteResult
 
 _EVENT_ROW_FIELDS = [f.name for f in dataclasses.fields(EventRow)]
@@ -109,12 +115,43 @@ def _apply_prediction(
         row.event_time_ms = record.event_time_ms
         row.segment_json = record.segment_json
         deltas.prediction(_series_group(deltas, row), record.event_time_ms)
-        pending_label_ms = row.label_time_ms
-        if pending_label_ms is not None and horizon.delay_over(
-            record.event_time_ms, pending_label_ms
-        ):
-            result.labels_dropped["label_delay_over_horizon"] += 1
-            row.label = row.label_time_ms = None
+        _drop_pending_label_that_cannot_join(row, record, horizon, result)
+    if record.probabilities is not None:
+        added = _apply_class_probabilities(row, record, deltas, result)
+    else:
+        added = _apply_binary_scores(row, record, deltas, result)
+    if is_new:
+        result.predictions_new += 1
+    elif added:
+        result.predictions_updated += 1
+    else:
+        result.predictions_duplicate += 1
+
+
+def _drop_pending_label_that_cannot_join(
+    row: EventRow, record: Prediction, horizon: LabelHorizon, result: WriteResult
+) -> None:
+    """A label that waited for this (first) prediction: dropped if past the horizon of
+    it, or of the other kind, or of a class it does not name (``join.py``)."""
+    pending = row.stored_label
+    if pending is None:
+        return
+    assert row.label_time_ms is not None
+    if horizon.delay_over(record.event_time_ms, row.label_time_ms):
+        problem: str | None = "label_delay_over_horizon"
+    else:
+        problem = label_fits(record.probabilities, pending)
+    if problem is not None:
+        result.labels_dropped[problem] += 1
+        row.set_label(None, None)
+
+
+def _apply_binary_scores(
+    row: EventRow, record: Prediction, deltas: BatchDeltas, result: WriteResult
+) -> bool:
+    """Raw score and probability not set yet; True if either was."""
+    if row.probabilities_json is not None:
+        return False  # a multi-class event: not a binary one's scores too
     added = False
     if record.raw_score is not None and row.raw_score is None:
         row.raw_score = record.raw_score
@@ -128,14 +165,29 @@ def _apply_prediction(
         row.probability = record.probability
         deltas.probability(_series_group(deltas, row), _time(row), record.probability)
         added = True
-        if row.label is not None:
+        if row.stored_label is not None:
             _join(row, deltas, result)
-    if is_new:
-        result.predictions_new += 1
-    elif added:
-        result.predictions_updated += 1
-    else:
-        result.predictions_duplicate += 1
+    return added
+
+
+def _apply_class_probabilities(
+    row: EventRow, record: Prediction, deltas: BatchDeltas, result: WriteResult
+) -> bool:
+    """A multi-class event's probabilities, unless it has probabilities (or is binary)."""
+    assert record.probabilities is not None
+    if (
+        row.probabilities_json is not None
+        or row.probability is not None
+        or row.raw_score is not None
+    ):
+        return False
+    row.probabilities_json = record.probabilities_json
+    deltas.class_probabilities(
+        _series_group(deltas, row), row.model_id, _time(row), record.probabilities
+    )
+    if row.stored_label is not None:
+        _join(row, deltas, result)
+    return True
 
 
 def _apply_label(
@@ -146,8 +198,8 @@ def _apply_label(
     deltas: BatchDeltas,
     result: WriteResult,
 ) -> None:
-    if row.label is not None:
-        if row.label == record.label:
+    if row.stored_label is not None:
+        if row.stored_label == record.label:
             result.labels_duplicate += 1
         else:
             result.labels_conflicting += 1
@@ -160,9 +212,13 @@ def _apply_label(
     ):
         result.labels_dropped["label_delay_over_horizon"] += 1
         return
-    row.label = record.label
-    row.label_time_ms = record.label_time_ms
-    if row.probability is not None:
+    if row.has_prediction:
+        problem = label_fits(row.probabilities_json, record.label)
+        if problem is not None:
+            result.labels_dropped[problem] += 1
+            return
+    row.set_label(record.label, record.label_time_ms)
+    if row.probability is not None or row.probabilities_json is not None:
         _join(row, deltas, result)
     else:
         result.labels_pending += 1
@@ -170,14 +226,16 @@ def _apply_label(
 
 def _join(row: EventRow, deltas: BatchDeltas, result: WriteResult) -> None:
     assert row.label_time_ms is not None and row.event_time_ms is not None
-    assert row.probability is not None and row.label is not None
-    add_join(
+    label = row.stored_label
+    assert label is not None
+    join_either(
         deltas,
         result,
         _series_group(deltas, row),
         row.event_time_ms,
         row.probability,
-        row.label,
+        row.probabilities_json,
+        label,
         row.label_time_ms,
         row.raw_score,
     )
@@ -202,6 +260,8 @@ def _snapshot(row: EventRow) -> tuple[object, ...]:
         row.segment_json,
         row.label,
         row.label_time_ms,
+        row.probabilities_json,
+        row.label_class,
     )
 
 
@@ -216,9 +276,12 @@ def _event_values(row: EventRow) -> dict[str, Any]:
         "segment_json": row.segment_json,
         "label": row.label,
         "label_time_ms": row.label_time_ms,
+        "probabilities_json": row.probabilities_json,
+        "label_class": row.label_class,
     }
 
 
 def _new_event_values(row: EventRow) -> tuple[Any, ...]:
     """A new row's values, in ``event_rows.NEW_EVENT_COLUMNS`` order."""
-    return (*_event_values(row).values(), row.created_ms)
+    values = {**_event_values(row), "created_ms": row.created_ms}
+    return tuple(values[name] for name in NEW_EVENT_COLUMNS)

@@ -99,7 +99,11 @@ def test_table_segments_windows_and_outputs(tmp_path: Path) -> None:
 
 
 BAD_ROWS = {
-    "label 2": ({"label": 2}, "bad_label", "label must be 0, 1, true or false, got 2"),
+    "label 2": (
+        {"label": 2},
+        "bad_label",
+        "label must be 0, 1, true, false or a class name (text), got 2",
+    ),
     "NaN probability": ({"pred": float("nan")}, "bad_probability", "probability must be finite"),
     "probability 1.5": ({"pred": 1.5}, "bad_probability", "must be in [0, 1], got 1.5"),
     "empty event_id": ({"event_id": ""}, "bad_id", "event_id must be a string of 1-256"),

@@ -68,3 +68,49 @@ def test_check_names_the_setting_that_refused() -> None:
         budget.check(Prediction("b", "e", "v1", 0, probability=0.5))
     assert "1 models are accepted already (ingest.max_models)" in raised.value.detail
     assert budget.model_versions == 1  # nothing refused was counted
+
+
+def _classes(model: str, *names: str, version: str = "v1") -> Prediction:
+    return Prediction(model, "e", version, 0, probabilities={n: 1 / len(names) for n in names})
+
+
+def _reason(budget: CardinalityBudget, record: Prediction) -> str | None:
+    try:
+        budget.check(record)
+    except InvalidMessage as problem:
+        return problem.reason
+    return None
+
+
+def test_a_model_keeps_the_kind_of_its_first_prediction() -> None:
+    budget = CardinalityBudget()
+    assert _reason(budget, _classes("intent", "a", "b")) is None
+    assert _reason(budget, Prediction("intent", "e", "v2", 0, probability=0.5)) == "kind_mismatch"
+    assert _reason(budget, Prediction("fraud", "e", "v1", 0, raw_score=1.0)) is None
+    assert _reason(budget, _classes("fraud", "a", "b")) == "kind_mismatch"
+    assert budget.model_versions == 2  # the refused ones are not counted
+
+
+def test_a_models_classes_are_capped_across_its_predictions() -> None:
+    budget = CardinalityBudget(max_classes=4)
+    assert _reason(budget, _classes("intent", "a", "b", "c")) is None
+    assert _reason(budget, _classes("intent", "a", "d", version="v2")) is None  # 4 classes
+    assert _reason(budget, _classes("intent", "b", "e")) == "too_many_classes"
+    assert _reason(budget, _classes("intent", "d", "c", "b", "a")) is None  # all known
+    assert _reason(budget, _classes("other", "1", "2", "3", "4", "5")) == "too_many_classes"
+    assert _reason(budget, _classes("other", "1", "2")) is None  # nothing was kept of it
+
+
+def test_known_classes_start_the_count_and_the_kinds() -> None:
+    budget = CardinalityBudget.configured(
+        IngestSettings(multiclass={"max_classes": 2}),
+        known=[("intent", "v1"), ("fraud", "v1")],
+        known_classes=[("intent", "a"), ("intent", "b"), ("intent", "c")],
+    )
+    assert _reason(budget, _classes("intent", "c", "b")) is None  # known, though over the cap
+    with pytest.raises(
+        InvalidMessage, match=r"would have 4 classes > ingest\.multiclass\.max_classes"
+    ):
+        budget.check(_classes("intent", "a", "z"))
+    assert _reason(budget, Prediction("intent", "e", "v1", 0, probability=0.5)) == "kind_mismatch"
+    assert _reason(budget, _classes("fraud", "a", "b")) == "kind_mismatch"

@@ -14,6 +14,7 @@ import pytest
 
 from monitor.core.records import Label, Prediction
 from monitor.ingest.validation import MAX_TIME_MS, MIN_TIME_MS, InvalidMessage, parse_message
+from monitor.settings import MulticlassSettings
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "config" / "message.schema.json").read_text(encoding="utf-8")
@@ -38,6 +39,8 @@ def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     message = {**base, **changes}
     return {key: value for key, value in message.items() if value is not _DROP}
 
+
+CLASSES = _with(PREDICTION, probability=_DROP, probabilities={"cat": 0.75, "dog": 0.25})
 
 VALID = {
     "prediction": PREDICTION,
@@ -68,6 +71,14 @@ VALID = {
     "explicit type": _with(LABEL, type="label"),
     "label key, no type: a label": _with(PREDICTION, label=1),
     "label key, prediction type": _with(PREDICTION, type="prediction", label="ignored"),
+    "class probabilities": _with(CLASSES, probabilities={"cat": 0.7, "dog": 0.2, "fox": 0.1}),
+    "class probabilities summing to 1 within the tolerance": _with(
+        CLASSES, probabilities={"cat": 0.7, "dog": 0.295}
+    ),
+    "class probabilities, null probability": _with(CLASSES, probability=None, raw_score=None),
+    "100 classes": _with(CLASSES, probabilities={f"c{i}": 0.01 for i in range(100)}),
+    "class label": _with(LABEL, label="cat"),
+    "class label written as digits": _with(LABEL, label="3"),
 }
 
 INVALID = {
@@ -122,6 +133,37 @@ INVALID = {
     "fractional ms after 2100": (_with(PREDICTION, timestamp=MAX_TIME_MS + 0.5), "bad_timestamp"),
     "time without offset": (_with(PREDICTION, timestamp="2026-09-21T10:00:00"), "bad_timestamp"),
     "not a time": (_with(PREDICTION, timestamp="yesterday"), "bad_timestamp"),
+    # Multi-class (docs/messages.md, "Multi-class predictions").
+    "class probabilities and a probability": (
+        _with(CLASSES, probability=0.75),
+        "bad_probabilities",
+    ),
+    "class probabilities and a raw score": (_with(CLASSES, raw_score=1.0), "bad_probabilities"),
+    "one class": (_with(CLASSES, probabilities={"cat": 1.0}), "bad_probabilities"),
+    "negative class probability": (
+        _with(CLASSES, probabilities={"cat": 1.1, "dog": -0.1}),
+        "bad_probabilities",
+    ),
+    "class probability above 1": (
+        _with(CLASSES, probabilities={"cat": 1.5, "dog": 0.0}),
+        "bad_probabilities",
+    ),
+    "class probability as text": (
+        _with(CLASSES, probabilities={"cat": "0.5", "dog": 0.5}),
+        "bad_probabilities",
+    ),
+    "class probabilities as text": (_with(CLASSES, probabilities="cat"), "bad_probabilities"),
+    "NUL in a class name": (
+        _with(CLASSES, probabilities={"c\x00t": 0.5, "dog": 0.5}),
+        "bad_probabilities",
+    ),
+    "101 classes": (
+        _with(CLASSES, probabilities={f"c{i}": 1 / 101 for i in range(101)}),
+        "too_many_classes",
+    ),
+    "empty class label": (_with(LABEL, label=""), "bad_label"),
+    "class label of 129 characters": (_with(LABEL, label="c" * 129), "bad_label"),
+    "class label a list": (_with(LABEL, label=["cat"]), "bad_label"),
 }
 
 
@@ -219,3 +261,86 @@ def test_a_series_version_too_long_with_its_calibrator_is_refused_by_name() -> N
     message = _with(PREDICTION, model_version="v" * 250, calibrator_version="c2")
     with pytest.raises(InvalidMessage, match="at most 256 characters, got 257"):
         parse_message(orjson.dumps(message))
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "reason"),
+    [
+        ({"cat": 0.7, "dog": 0.2}, "probabilities_sum"),
+        ({"cat": 0.7, "dog": 0.7}, "probabilities_sum"),
+        ([0.5, 0.5], "bad_probabilities"),  # an array needs the model's classes configured
+    ],
+)
+def test_what_the_schema_cannot_say_of_class_probabilities(
+    probabilities: object, reason: str
+) -> None:
+    message = _with(CLASSES, probabilities=probabilities)
+    jsonschema.validate(message, SCHEMA, format_checker=FORMATS)
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(orjson.dumps(message))
+    assert raised.value.reason == reason
+
+
+def test_class_probabilities_are_divided_by_their_sum_and_sorted() -> None:
+    message = _with(CLASSES, probabilities={"fox": 0.2, "cat": 0.5, "dog": 0.295})
+    parsed = parse_message(orjson.dumps(message))
+    assert isinstance(parsed, Prediction) and parsed.probability is None
+    assert list(parsed.probabilities or {}) == ["cat", "dog", "fox"]
+    assert parsed.probabilities == pytest.approx(
+        {"cat": 0.5 / 0.995, "dog": 0.295 / 0.995, "fox": 0.2 / 0.995}
+    )
+    assert parsed.probabilities_json == json.dumps(
+        dict(parsed.probabilities or {}), separators=(",", ":")
+    )
+
+
+CONFIGURED = MulticlassSettings(classes={"intent": ["tech", "billing", "other"]}, max_classes=3)
+INTENT = _with(CLASSES, model_id="intent", probabilities=[0.5, 0.3, 0.2])
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (_with(INTENT, probabilities=[0.5, 0.5]), "missing_class"),
+        (_with(INTENT, probabilities=[0.5, 0.3, 0.1, 0.1]), "unknown_class"),
+        (_with(INTENT, probabilities={"tech": 0.5, "billing": 0.5}), "missing_class"),
+        (
+            _with(INTENT, probabilities={"tech": 0.5, "billing": 0.3, "other": 0.1, "x": 0.1}),
+            "unknown_class",
+        ),
+        (_with(INTENT, probabilities=_DROP, probability=0.5), "kind_mismatch"),
+        (_with(LABEL, model_id="intent", label=1), "kind_mismatch"),
+        (_with(LABEL, model_id="intent", label="sales"), "unknown_class"),
+    ],
+)
+def test_a_model_with_configured_classes_takes_exactly_them(
+    message: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(orjson.dumps(message), multiclass=CONFIGURED)
+    assert raised.value.reason == reason
+
+
+def test_an_array_reads_in_the_configured_class_order() -> None:
+    parsed = parse_message(orjson.dumps(INTENT), multiclass=CONFIGURED)
+    assert isinstance(parsed, Prediction)
+    assert parsed.probabilities == {"billing": 0.3, "other": 0.2, "tech": 0.5}
+    same = _with(INTENT, probabilities={"other": 0.2, "tech": 0.5, "billing": 0.3})
+    assert parse_message(orjson.dumps(same), multiclass=CONFIGURED) == parsed
+    label = parse_message(
+        orjson.dumps(_with(LABEL, model_id="intent", label="tech")), multiclass=CONFIGURED
+    )
+    assert label == Label("intent", "e1", "tech", T)
+    # Other models are not affected: binary messages pass as before.
+    assert parse_message(orjson.dumps(PREDICTION), multiclass=CONFIGURED).probability == 0.25
+
+
+def test_configured_classes_are_checked_at_load() -> None:
+    for classes, problem in [
+        (["a"], "2 or more"),
+        (["a", "b", "c", "d"], "max_classes"),
+        (["a", "a"], "twice"),
+        (["a", ""], "1-128 characters"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            MulticlassSettings(classes={"m": classes}, max_classes=3)

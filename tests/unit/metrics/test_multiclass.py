@@ -184,8 +184,48 @@ def test_bad_input_is_a_clear_error() -> None:
         aggregate.add_labelled(np.ones((1, 3)) / 3, np.array([3]))
     with pytest.raises(MetricInputError, match="in \\[0, 1\\]"):
         aggregate.add_predictions(np.array([[1.5, -0.5, 0.0]]))
-    with pytest.raises(MetricInputError, match="3 and 4 classes"):
-        aggregate.merge(MulticlassAggregate.empty(4))
     with pytest.raises(MetricInputError, match="2 or more"):
         MulticlassAggregate.empty(1)
+    with pytest.raises(MetricInputError, match="distinct and sorted"):
+        MulticlassAggregate.empty(["dog", "cat"])
     assert multiclass_summary(aggregate).values == {}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 300), st.integers(1, 5))
+def test_aggregates_of_other_class_sets_merge_by_name(seed: int, n: int, parts: int) -> None:
+    # Events naming only some of the classes (an object without a key) count at
+    # probability 0 for the others: merged by name, the parts give what one aggregate
+    # of the zero-filled vectors gives.
+    names = ("ant", "bee", "cat", "dog", "eel")
+    rng = np.random.default_rng(seed)
+    p, y = _stream(seed, n, len(names), temperature=0.8)
+    subsets = [
+        np.sort(rng.choice(len(names), rng.integers(2, 6), replace=False)) for _ in range(parts)
+    ]
+    whole = MulticlassAggregate.empty(names)
+    buckets = []
+    for subset, rows in zip(subsets, np.array_split(np.arange(n), parts), strict=True):
+        part = p[np.ix_(rows, subset)]
+        part = part / part.sum(axis=1, keepdims=True)
+        # a label joins only a class the vector names: keep the events labelled within it
+        keep = np.isin(y[rows], subset)
+        labels = np.searchsorted(subset, y[rows][keep])
+        bucket = MulticlassAggregate.empty([names[k] for k in subset])
+        bucket.add_predictions(part)
+        bucket.add_labelled(part[keep], labels)
+        buckets.append(MulticlassAggregate.from_bytes(bucket.to_bytes()))
+        full = np.zeros((rows.size, len(names)))
+        full[:, subset] = part
+        whole.add_predictions(full)
+        whole.add_labelled(full[keep], y[rows][keep])
+    merged = MulticlassAggregate.merge_all(buckets).aligned(names)
+    at_once, from_parts = multiclass_summary(whole).values, multiclass_summary(merged).values
+    assert at_once.keys() == from_parts.keys()
+    for key, value in at_once.items():
+        assert from_parts[key] == pytest.approx(value, abs=1e-9), key
+    for k in range(len(names)):
+        assert np.array_equal(
+            merged.class_probability_histogram(k).values,
+            whole.class_probability_histogram(k).values,
+        )
