@@ -288,6 +288,9 @@ class EvaluationSettings(_Section):
     #: Also export each model over all its versions (model_version="__all__").
     all_versions: bool = True
     sequential: SequentialSettings = SequentialSettings()
+    #: A recommended calibrator not measured in production this long after its alert
+    #: fired (no new calibrator version, or too few labels on it) is decided ``expired``.
+    recalibration_expiry: Duration = 7 * 86400
 
 
 class ReferenceSettings(_Section):

@@ -55,7 +55,12 @@ class AlertPipeline:
         )
         self._notifier = notifier
         self._clock_ms = clock_ms
-        self.verifier = RecalibrationVerifier(engine, settings.webhooks, clock_ms=clock_ms)
+        self.verifier = RecalibrationVerifier(
+            engine,
+            settings.webhooks,
+            expiry_s=settings.evaluation.recalibration_expiry,
+            clock_ms=clock_ms,
+        )
         self.transitions = Counter(
             "calmon_alert_transitions",
             "Alert state changes by rule and kind (pending, firing, resolved, cancelled).",

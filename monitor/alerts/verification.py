@@ -17,7 +17,11 @@ every recalibration awaiting in that window:
   95% interval, is below the triggering window's ECE, else ``failed``;
 - the verdict, with ECE and log loss before and after and what the recommendation
   promised (its held-out scores), is stored once and sent to the rule's webhooks
-  (``calmon.recalibration.verified`` / ``.failed``), signed, from the outbox.
+  (``calmon.recalibration.verified`` / ``.failed``), signed, from the outbox;
+- a recalibration still awaiting ``evaluation.recalibration_expiry`` after its alert
+  fired (never deployed, or deployed to too few labelled events) is decided
+  ``expired`` the same way (``calmon.recalibration.expired``, no ``after``), so it does
+  not await for ever.
 """
 
 from __future__ import annotations
@@ -81,12 +85,21 @@ def deployment(
     recalibration: Recalibration, results: Iterable[WindowResult]
 ) -> WindowResult | None:
     """The result of the series that runs the new calibrator, once it has ECE."""
-    alerted = recalibration.series
-    known = set(recalibration.before.get("known_versions", [alerted.model_version]))
     # Evidence comparable with the alert's: half its labelled events (and ECE at all).
     needed = recalibration.before["labelled"] // 2
+    found = [r for r in new_calibrators(recalibration, results) if r.labelled >= needed]
+    return max(found, key=lambda r: r.labelled, default=None)
+
+
+def new_calibrators(
+    recalibration: Recalibration, results: Iterable[WindowResult]
+) -> list[WindowResult]:
+    """Results of series that run a calibrator version not known when the alert fired
+    (the alerted model version, segment and window), with ECE."""
+    alerted = recalibration.series
+    known = set(recalibration.before.get("known_versions", [alerted.model_version]))
     model_version = without_calibrator(alerted.model_version)
-    found = [
+    return [
         r
         for r in results
         if (r.series.model, r.series.segment, r.series.window)
@@ -95,9 +108,29 @@ def deployment(
         and without_calibrator(r.series.model_version) == model_version
         and r.series.model_version not in known
         and "ece" in r.values
-        and r.labelled >= needed
     ]
-    return max(found, key=lambda r: r.labelled, default=None)
+
+
+def expiry_rule(
+    recalibration: Recalibration, results: Iterable[WindowResult], expiry_s: float
+) -> str:
+    """Why an awaiting recalibration expired, in words."""
+    waited = f"no new calibrator measured within {_duration(expiry_s)} of the alert"
+    seen = new_calibrators(recalibration, results)
+    if not seen:
+        version = without_calibrator(recalibration.series.model_version)
+        return f"expired: {waited}: no series of {version} with a new calibrator version"
+    most = max(seen, key=lambda r: r.labelled)
+    needed = recalibration.before["labelled"] // 2
+    return (
+        f"expired: {waited}: {most.series.model_version} has {most.labelled} labelled "
+        f"events in the window, {needed} needed (half the window that fired)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    days, rest = divmod(seconds, 86400)
+    return f"{days:g}d" if not rest else f"{seconds:g}s"
 
 
 class RecalibrationVerifier:
@@ -106,30 +139,24 @@ class RecalibrationVerifier:
         engine: Engine,
         webhooks: Mapping[str, WebhookSettings],
         *,
+        expiry_s: float,
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._engine = engine
         self._webhooks = dict(webhooks)
+        self._expiry_s = expiry_s
         self._clock_ms = clock_ms
 
     def on_results(self, window: str, results: list[WindowResult]) -> list[Recalibration]:
-        """Decide every awaiting recalibration of ``window`` that has its deployment."""
+        """Decide every awaiting recalibration of ``window`` that has its deployment,
+        or that waited past the expiry for one."""
         decided = []
         for recalibration in recalibrations.awaiting(self._engine, window):
-            deployed = deployment(recalibration, results)
-            if deployed is None:
-                continue
             now = self._clock_ms()
-            after = _measured(deployed)
-            state = verdict(recalibration.before, after)
-            outcome = {
-                "state": state,
-                "rule": RULE,
-                "deployed_model_version": deployed.series.model_version,
-                "before": _without_versions(recalibration.before),
-                "after": after,
-                "promised": _promised(recalibration.recommendation),
-            }
+            outcome = self._outcome(recalibration, results, now)
+            if outcome is None:
+                continue
+            state = outcome["state"]
             body = orjson.dumps(_payload(recalibration, outcome, now)).decode()
             deliveries = [
                 NewDelivery(
@@ -152,10 +179,41 @@ class RecalibrationVerifier:
                 logger.info(
                     "recalibration %s",
                     state,
-                    extra={"alert_id": recalibration.alert_id, "after": after["ece"]},
+                    extra={"alert_id": recalibration.alert_id, "rule": outcome["rule"]},
                 )
                 decided.append(recalibration)
         return decided
+
+    def _outcome(
+        self, recalibration: Recalibration, results: list[WindowResult], now_ms: int
+    ) -> dict[str, Any] | None:
+        """The verdict to record, or None while the recalibration still awaits one."""
+        deployed = deployment(recalibration, results)
+        common = {
+            "before": _without_versions(recalibration.before),
+            "promised": _promised(recalibration.recommendation),
+        }
+        if deployed is not None:
+            after = _measured(deployed)
+            return {
+                "state": verdict(recalibration.before, after),
+                "rule": RULE,
+                "deployed_model_version": deployed.series.model_version,
+                **common,
+                "after": after,
+            }
+        if now_ms - recalibration.fired_ms < self._expiry_s * 1000:
+            return None
+        seen = new_calibrators(recalibration, results)
+        return {
+            "state": "expired",
+            "rule": expiry_rule(recalibration, results, self._expiry_s),
+            "deployed_model_version": (
+                max(seen, key=lambda r: r.labelled).series.model_version if seen else None
+            ),
+            **common,
+            "after": None,
+        }
 
 
 def _measured(result: WindowResult) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from monitor.core.series import SeriesWindow
 
-RecalibrationState = Literal["awaiting", "verified", "failed"]
-STATES: tuple[RecalibrationState, ...] = ("awaiting", "verified", "failed")
+RecalibrationState = Literal["awaiting", "verified", "failed", "expired"]
+STATES: tuple[RecalibrationState, ...] = ("awaiting", "verified", "failed", "expired")
 
 
 @dataclass(frozen=True)

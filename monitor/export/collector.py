@@ -64,7 +64,8 @@ class RecalibrationsCollector(Collector):
         family = GaugeMetricFamily(
             "calmon_recalibration_outcome",
             "The latest recommended calibrator of each series, 1 for its state: awaiting "
-            "(not deployed, or too few labels yet), verified or failed.",
+            "(not deployed, or too few labels yet), verified, failed or expired (not "
+            "measured within evaluation.recalibration_expiry).",
             labels=[*SERIES_LABELS, "state"],
         )
         seen: set[SeriesWindow] = set()

@@ -135,7 +135,7 @@ _RECALIBRATION = {
         "segment": _TEXT,
         "window": _TEXT,
         "fired_at_ms": _MS,
-        "state": {"enum": ["awaiting", "verified", "failed"]},
+        "state": {"enum": ["awaiting", "verified", "failed", "expired"]},
         "decided_at_ms": _MS_OR_NULL,
         "recommendation": {"type": "object", "description": "the webhook's recommendation"},
         "outcome": {"type": ["object", "null"], "description": "the verdict, once decided"},

@@ -307,7 +307,8 @@ class WebhookDelivery(Base):
 class RecalibrationRow(Base):
     """A calibrator recommended in a firing alert's webhook, until its deployment is
     verified: ``awaiting`` (no series of a new calibrator version has enough labels
-    yet), then ``verified`` or ``failed`` (revision 0007_recalibrations)."""
+    yet), then ``verified`` or ``failed``, or ``expired`` when none had them within
+    ``evaluation.recalibration_expiry`` (revision 0007_recalibrations)."""
 
     __tablename__ = "recalibrations"
     __table_args__ = (Index("ix_recalibrations_window_state", "window", "state"),)

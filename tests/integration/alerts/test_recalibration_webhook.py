@@ -6,6 +6,7 @@ fresh events, lowers their ECE (computed here, independently of calmon)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -222,3 +223,47 @@ def test_a_wrong_calibrator_is_reported_failed(
     (verdict,) = _deploy(loop, lambda p: expit(1.5 * logit(p)), "wrong")
     assert verdict["type"] == "calmon.recalibration.failed"
     assert verdict["after"]["ece"]["value"] > verdict["before"]["ece"]["value"]
+
+
+def test_a_deployment_with_too_few_labels_expires_at_the_expiry_and_not_before(
+    migrated_engine: Engine, http_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALMON_WEBHOOK_SECRET", SECRET)
+    loop = Loop(migrated_engine, http_receiver)
+    loop.write("v1", *_drifted(np.random.default_rng(0), 6_000))
+    (firing,) = [b for b in loop.evaluate_and_deliver() if b["model_version"] == "v1"]
+    week = 7 * 24 * HOUR  # evaluation.recalibration_expiry's default
+    # A new calibrator version, but 1,000 labelled events where 3,000 (half the 6,000
+    # that fired) are needed: no verdict, and a minute before the expiry no expiry.
+    loop.now = firing["fired_at_ms"] + week - 60_000
+    p, y = _drifted(np.random.default_rng(5), 1_000)
+    loop.write(with_calibrator("v1", "2"), p, y)
+    assert not [b for b in loop.evaluate_and_deliver() if "recalibration." in b["type"]]
+    assert _stored(migrated_engine, firing["alert_id"]).state == "awaiting"
+    loop.now += 60_000
+    (expired,) = [b for b in loop.evaluate_and_deliver() if "recalibration." in b["type"]]
+    assert expired["type"] == "calmon.recalibration.expired"  # and the schema held
+    assert (expired["alert_id"], expired["deployed_model_version"]) == (
+        firing["alert_id"],
+        "v1+cal=2",
+    )
+    reason = re.fullmatch(
+        r"expired: no new calibrator measured within 7d of the alert: v1\+cal=2 has (\d+) "
+        r"labelled events in the window, 3000 needed \(half the window that fired\)",
+        expired["rule"],
+    )
+    assert reason and 900 < int(reason[1]) <= 1_000  # the window moved on by a minute
+    assert expired["after"] is None and expired["before"]["labelled"] == 6_000
+    stored = _stored(migrated_engine, firing["alert_id"])
+    assert (stored.state, stored.decided_ms) == ("expired", expired["decided_at_ms"])
+    # Decided: more labels on the new calibrator later change nothing.
+    loop.now += 60_000
+    loop.write(with_calibrator("v1", "2"), *_drifted(np.random.default_rng(6), 4_000))
+    bodies = loop.evaluate_and_deliver()  # every body received so far
+    assert [b["type"] for b in bodies if "recalibration." in b["type"]] == [expired["type"]]
+    assert _stored(migrated_engine, firing["alert_id"]).state == "expired"
+
+
+def _stored(engine: Engine, alert_id: str) -> recalibrations.Recalibration:
+    (stored,) = [r for r in recalibrations.load(engine) if r.alert_id == alert_id]
+    return stored

@@ -7,10 +7,13 @@ reports the first verified and the second failed, each once."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import urllib.request
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import orjson
 import pytest
@@ -75,7 +78,9 @@ def _send(
     send_all(producer, kafka.topics.labels, [orjson.dumps(m) for m in labels])
 
 
-def _config(tmp_path: Path, kafka: KafkaSettings, port: int, receiver: Receiver) -> Path:
+def _config(
+    tmp_path: Path, kafka: KafkaSettings, port: int, receiver: Receiver, **evaluation: str
+) -> Path:
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         yaml.safe_dump(
@@ -100,7 +105,7 @@ def _config(tmp_path: Path, kafka: KafkaSettings, port: int, receiver: Receiver)
                 "kafka": kafka.model_dump(mode="json", exclude_none=True),
                 "store": {"compaction_interval": "1s"},
                 "windows": [{"name": "1h", "length": "1h", "every": "2s"}],
-                "evaluation": {"min_labelled": 400, "min_predictions": 400},
+                "evaluation": {"min_labelled": 400, "min_predictions": 400, **evaluation},
                 "http": {"host": "127.0.0.1", "port": port},
                 "rules": [str(rules)],
                 "webhooks": {"recalibrate": {"url": f"{receiver.url}/hook", "backoff_max": 1}},
@@ -214,5 +219,75 @@ def test_drift_webhook_deploy_verified_and_a_wrong_fix_failed(
             return metrics.get(("calmon_recalibration_outcome", key))
 
         assert (outcome("fraud", "verified"), outcome("churn", "failed")) == (1.0, 1.0)
+    finally:
+        _stop(daemon, log)
+
+
+def test_a_recalibration_never_deployed_expires_once(
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    http_receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nobody deploys the recommended calibrator: once evaluation.recalibration_expiry
+    has passed since the alert fired, calmon decides it expired, says so once in a
+    signed webhook, in /metrics and in the API, and stops waiting for it."""
+    monkeypatch.setenv("CALMON_WEBHOOK_SECRET", SECRET)
+    database_url = f"sqlite:///{tmp_path / 'calmon.db'}"
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    rng = np.random.default_rng(1)
+    n, now = 4_000, int(time.time() * 1000)
+    times = now - 50 * MINUTE + np.sort(rng.integers(0, 48 * MINUTE, n))
+    _send(producer, kafka_settings, "stale", *_drifted(rng, n), times)
+    port = free_loopback_port()
+    log = tmp_path / "calmon.log"
+    config = _config(tmp_path, kafka_settings, port, http_receiver, recalibration_expiry="8s")
+    daemon = _start(config, database_url, log)
+    try:
+        wait_until(
+            lambda: _firing(http_receiver, "stale"), timeout_s=180, what="the firing webhook"
+        )
+        (fired,) = _firing(http_receiver, "stale")
+        wait_until(lambda: "stale" in _verdicts(http_receiver), timeout_s=60, what="the expiry")
+        (expired,) = _verdicts(http_receiver)["stale"]
+        schema = json.loads(
+            (Path(__file__).parents[3] / "docs" / "webhook.schema.json").read_text()
+        )
+        jsonschema.validate(expired, schema, format_checker=jsonschema.FormatChecker())
+        assert expired["type"] == "calmon.recalibration.expired"
+        assert (expired["state"], expired["alert_id"]) == ("expired", fired["alert_id"])
+        assert expired["after"] is None and expired["deployed_model_version"] is None
+        assert expired["rule"] == (
+            "expired: no new calibrator measured within 8s of the alert: "
+            "no series of v1 with a new calibrator version"
+        )
+        assert expired["decided_at_ms"] - fired["fired_at_ms"] >= 8_000
+        assert expired["promised"]["method"] == fired["recalibration"]["recommended"]["method"]
+
+        # Once: two more evaluations later, still one; /metrics and the API agree.
+        last_success = ("calmon_window_last_success_timestamp_seconds", (("window", "1h"),))
+        decided_at = time.time()
+        wait_until(
+            lambda: scrape(port).get(last_success, 0) > decided_at + 2,
+            timeout_s=30,
+            what="two more evaluations",
+        )
+        assert len(_verdicts(http_receiver)["stale"]) == 1
+        labels = {"model": "stale", "model_version": "v1", "segment": "__all__", "window": "1h"}
+        states = {
+            state: scrape(port).get(
+                ("calmon_recalibration_outcome", tuple(sorted({**labels, "state": state}.items())))
+            )
+            for state in ("awaiting", "verified", "failed", "expired")
+        }
+        assert states == {"awaiting": 0.0, "verified": 0.0, "failed": 0.0, "expired": 1.0}
+        url = f"http://127.0.0.1:{port}/api/v1/recalibration?model=stale"
+        (listed,) = json.loads(urllib.request.urlopen(url, timeout=5).read())
+        assert (listed["state"], listed["alert_id"]) == ("expired", fired["alert_id"])
+        assert listed["outcome"]["rule"] == expired["rule"]
+        assert listed["decided_at_ms"] == expired["decided_at_ms"]
     finally:
         _stop(daemon, log)
