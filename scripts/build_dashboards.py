@@ -213,6 +213,30 @@ def alert_annotations() -> dict[str, Any]:
     }
 
 
+def drilldown_annotations() -> dict[str, Any]:
+    """The alerts, and the moment a recommended calibrator went live with its verdict."""
+    switch = {
+        # calmon's first prediction of the series version running the new calibrator,
+        # as the value (seconds): Grafana places the annotation at it, not at a scrape.
+        "name": "Recalibration: calibrator switch",
+        "enable": True,
+        "iconColor": "purple",
+        "datasource": DATASOURCE,
+        "expr": one(
+            'calmon_recalibration_switch_timestamp_seconds{model=~"$model", '
+            'segment=~"$segment", window=~"$window"}'
+        )
+        + " * 1000",
+        "step": "1m",
+        "titleFormat": "calibrator switch: recalibration {{state}}",
+        "textFormat": "{{model}} {{segment}} ({{window}}): {{model_version}} now served "
+        "as {{deployed_model_version}}, {{state}}",
+        "useValueForTime": True,
+    }
+    annotations = alert_annotations()
+    return {"list": [*annotations["list"], switch]}
+
+
 def compaction_backlog() -> Panel:
     """Deltas waiting (left axis, with the alert's threshold) and merged per second (right)."""
     panel = timeseries(
@@ -769,7 +793,7 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
         "reference versus current score distributions.",
         layout(panels),
         templating={"list": single},
-        annotations=alert_annotations(),
+        annotations=drilldown_annotations(),
     )
 
 

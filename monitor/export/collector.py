@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.core.recalibrations import STATES
+from monitor.core.recalibrations import STATES, Recalibration
 from monitor.core.series import SeriesWindow
 from monitor.export.exposition import SERIES_LABELS
 from monitor.store.alerts import load_alerts
 from monitor.store.db.engine import Engine
 from monitor.store.recalibrations import load as load_recalibrations
+from monitor.store.recalibrations import switches as recalibration_switches
 
 
 class AlertsCollector(Collector):
@@ -55,7 +56,8 @@ class AlertsCollector(Collector):
 class RecalibrationsCollector(Collector):
     """``calmon_recalibration_outcome{model, model_version, segment, window, state}``: the
     latest recommended calibrator of each series and where it stands (state set: 1 for
-    its state), from the store."""
+    its state), from the store; and when its calibrator went live
+    (``calmon_recalibration_switch_timestamp_seconds``)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -68,16 +70,28 @@ class RecalibrationsCollector(Collector):
             "measured within evaluation.recalibration_expiry).",
             labels=[*SERIES_LABELS, "state"],
         )
-        seen: set[SeriesWindow] = set()
+        switch_family = GaugeMetricFamily(
+            "calmon_recalibration_switch_timestamp_seconds",
+            "When the latest recommended calibrator of each series went live: calmon's "
+            "first prediction of the series version that runs it (deployed_model_version); "
+            "absent until one arrives. The drill-down dashboard's annotation at the switch.",
+            labels=[*SERIES_LABELS, "deployed_model_version", "state"],
+        )
+        latest: dict[SeriesWindow, Recalibration] = {}
         for recalibration in load_recalibrations(self._engine):  # newest first
-            series = recalibration.series
-            if series in seen:
-                continue
-            seen.add(series)
+            latest.setdefault(recalibration.series, recalibration)
+        switches = recalibration_switches(self._engine, latest.values())
+        for series, recalibration in latest.items():
             labels = [series.model, series.model_version, series.segment, series.window]
             for state in STATES:
                 family.add_metric([*labels, state], float(state == recalibration.state))
+            switch = switches.get(recalibration.alert_id)
+            if switch is not None:
+                switch_family.add_metric(
+                    [*labels, switch.model_version, recalibration.state], switch.at_ms / 1000
+                )
         yield family
+        yield switch_family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())

@@ -363,8 +363,36 @@ def _query(url: str, expr: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
+def _deploy_a_calibrator(producer: KafkaProducer, kafka: KafkaSettings) -> None:
+    """After the alert's webhook: predictions served through calibrator version 2, the
+    switch the drill-down's annotation marks."""
+    now_ms = int(time.time() * 1000)
+    send_all(
+        producer,
+        kafka.topics.probabilities,
+        [
+            orjson.dumps(
+                {
+                    "event_id": f"cal2-{i}",
+                    "model_id": "fraud",
+                    "model_version": "v1",
+                    "calibrator_version": "2",
+                    "timestamp": now_ms - i,
+                    "probability": 0.3,
+                    "segment": {"region": "eu"},
+                }
+            )
+            for i in range(20)
+        ],
+    )
+
+
 def test_every_dashboard_query_returns_data_from_a_scraped_daemon(
-    daemon: int, prometheus: str, http_receiver: Receiver
+    daemon: int,
+    prometheus: str,
+    http_receiver: Receiver,
+    producer: KafkaProducer,
+    kafka_settings: KafkaSettings,
 ) -> None:
     # The daemon has evaluated the window with labels, drift and a firing alert.
     def evaluated() -> bool:
@@ -376,6 +404,12 @@ def test_every_dashboard_query_returns_data_from_a_scraped_daemon(
 
     wait_until(evaluated, timeout_s=120, what="first evaluation with drift")
     http_receiver.wait_for(lambda accepted: len(accepted) >= 1, timeout=60)
+    _deploy_a_calibrator(producer, kafka_settings)
+    wait_until(
+        lambda: "calmon_recalibration_switch_timestamp_seconds" in _scrape_names(daemon),
+        timeout_s=60,
+        what="the calibrator switch exported",
+    )
 
     # Every metric a dashboard selects is one the daemon exports.
     exported = _scrape_names(daemon)
