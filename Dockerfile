@@ -39,7 +39,10 @@ RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r /tmp/requ
 USER 10001:10001
 WORKDIR /tmp
 # Config from a mounted file; secrets (CALMON_STORE_URL...) from the environment.
+# MPLCONFIGDIR: the user has no home, so matplotlib (report --png) keeps its font cache
+# in /tmp instead of warning about a temporary directory on every run.
 ENV CALMON_CONFIG=/etc/calmon/calmon.yaml \
+    MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 EXPOSE 8080

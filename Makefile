@@ -29,7 +29,7 @@ lock:
 demo: $(STAMP)
 	$(VENV)/bin/calmon demo
 
-## system-deps: Debian packages the integration tests need (promtool, alertmanager, chromium)
+## system-deps: Debian packages the integration tests need (promtool, alertmanager, postgresql)
 system-deps:
 	bash scripts/install-system-deps.sh
 

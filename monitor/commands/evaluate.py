@@ -22,6 +22,7 @@ from monitor.settings import parse_duration
 if TYPE_CHECKING:
     from monitor.core.results import WindowResult
     from monitor.offline.checks import Reject
+    from monitor.offline.gate import Verdict
     from monitor.offline.pipeline import Source
     from monitor.rules.model import Condition
     from monitor.settings import Settings
@@ -54,7 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="table",
         help="stdout: a table (default), JSON or CSV with every metric",
     )
-    parser.add_argument("--report", type=Path, metavar="HTML", help="also write an HTML report")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="HTML",
+        help="also write an HTML report (the gate's verdict at the top; docs/report.md)",
+    )
+    parser.add_argument(
+        "--png", type=Path, metavar="PNG", help="also draw the report as one PNG image"
+    )
     parser.add_argument(
         "--rejects", type=Path, metavar="CSV", help="write every rejected row: row, reason, detail"
     )
@@ -183,15 +192,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(output.format_table(results))
         print("('-': too few labelled events or predictions, or no drift reference)")
-    if args.report is not None:
-        from monitor.report.build import ReportError, build_results_report
-
-        try:
-            args.report.write_text(build_results_report(args.file.name, results))
-        except ReportError as problem:
-            raise UserError(f"--report: {problem}") from None
-        print(f"wrote {args.report}", file=sys.stderr)
-    failed = gate(args, settings, source, results, conditions)
+    verdicts = gate(args, settings, source, results, conditions)
+    for verdict in verdicts:
+        print(verdict.line, file=sys.stderr)
+    if args.report is not None or args.png is not None:
+        write_report(args, results, verdicts, conditions)
+    failed = not all(v.passed for v in verdicts)
     if evaluation.read.n_rejected > args.max_rejects:
         print(
             f"calmon evaluate: {evaluation.read.n_rejected:,} rows rejected, more than "
@@ -202,14 +208,39 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def write_report(
+    args: argparse.Namespace,
+    results: list[WindowResult],
+    verdicts: list[Verdict],
+    conditions: list[Condition],
+) -> None:
+    from monitor.report import html
+    from monitor.report.build import ReportError, report_from_results
+
+    try:
+        report = report_from_results(
+            args.file.name, results, verdicts=verdicts, conditions=conditions
+        )
+    except ReportError as problem:
+        raise UserError(f"--report: {problem}") from None
+    if args.report is not None:
+        args.report.write_text(html.render(report), encoding="utf-8")
+        print(f"wrote {args.report}", file=sys.stderr)
+    if args.png is not None:
+        from monitor.report.png import write_png
+
+        write_png(report, args.png)
+        print(f"wrote {args.png}", file=sys.stderr)
+
+
 def gate(
     args: argparse.Namespace,
     settings: Settings,
     source: Source,
     results: list[WindowResult],
     conditions: list[Condition],
-) -> bool:
-    """Print the gate's lines on stderr; True when one failed."""
+) -> list[Verdict]:
+    """The gate's verdicts: the conditions', then the baseline comparison's."""
     from dataclasses import replace
 
     from monitor.offline.gate import check_baseline, check_conditions
@@ -228,9 +259,7 @@ def gate(
             what=f"version {args.baseline_version}",
             version=args.baseline_version,
         )
-    for verdict in verdicts:
-        print(verdict.line, file=sys.stderr)
-    return not all(v.passed for v in verdicts)
+    return verdicts
 
 
 def _every_name(seconds: float) -> str:

@@ -20,13 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--since", type=parse_duration, default=7 * 86400.0, help="history to show (default 7d)"
     )
     parser.add_argument("--out", type=Path, default=Path("calmon-report.html"), help="HTML file")
-    parser.add_argument("--png", type=Path, help="also save a PNG screenshot (needs chromium)")
+    parser.add_argument(
+        "--png", type=Path, help="also draw the report as one PNG image (matplotlib, no browser)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
     from monitor.core.series import ALL
-    from monitor.report.build import ReportError, ReportRequest, build_report
+    from monitor.report import html
+    from monitor.report.build import ReportError, ReportRequest, report_from_store
     from monitor.store.db.engine import make_engine
 
     settings = settings_from(args)
@@ -39,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
         since_ms=int((time.time() - args.since) * 1000),
     )
     try:
-        html = build_report(engine, settings, request)
+        report = report_from_store(engine, settings, request)
     except ReportError as problem:
         print(f"calmon report: {problem}")
         return 1
     finally:
         engine.dispose()
-    args.out.write_text(html)
+    args.out.write_text(html.render(report), encoding="utf-8")
     print(f"wrote {args.out}")
     if args.png:
-        from monitor.report.png import html_to_png
+        from monitor.report.png import write_png
 
-        html_to_png(args.out, args.png)
+        write_png(report, args.png)
         print(f"wrote {args.png}")
     return 0

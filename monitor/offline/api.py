@@ -122,11 +122,19 @@ class Evaluation:
         return pd.DataFrame(rows)
 
     def report(self, path: str | Path, title: str = "DataFrame") -> Path:
-        """Write the HTML report (the one ``calmon evaluate --report`` writes)."""
-        from monitor.report.build import build_results_report
+        """Write the report ``calmon evaluate --report`` writes: HTML, or a PNG image
+        when ``path`` ends in ``.png``."""
+        from monitor.report import html
+        from monitor.report.build import report_from_results
 
         target = Path(path)
-        target.write_text(build_results_report(title, self.results))
+        report = report_from_results(title, self.results)
+        if target.suffix.lower() == ".png":
+            from monitor.report.png import write_png
+
+            write_png(report, target)
+        else:
+            target.write_text(html.render(report), encoding="utf-8")
         return target
 
     def _series(self, segment: str, model_version: str) -> list[WindowResult]:

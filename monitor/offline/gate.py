@@ -60,7 +60,16 @@ def _when(result: WindowResult) -> str:
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
-    line: str
+    #: What was checked (``ece > 0.03``, ``ece worse than baseline old.parquet``) ...
+    condition: str
+    #: ... and on which series, with the values.
+    detail: str
+    #: The option it came from: ``--fail-if``, or ``--baseline`` for either baseline.
+    check: str = "--fail-if"
+
+    @property
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.condition}: {self.detail}"
 
 
 def check_conditions(
@@ -80,15 +89,16 @@ def check_conditions(
             verdicts.append(
                 Verdict(
                     False,
-                    f"FAIL {label}: {name(result.series)}{_when(result)}: "
-                    f"{condition.metric} = {value:.4g}",
+                    label,
+                    f"{name(result.series)}{_when(result)}: {condition.metric} = {value:.4g}",
                 )
             )
         if not measured:
             verdicts.append(
                 Verdict(
                     False,
-                    f"FAIL {label}: not measured on any series (too few "
+                    label,
+                    "not measured on any series (too few "
                     "events: evaluation.min_labelled, min_predictions; or no reference)",
                 )
             )
@@ -98,7 +108,8 @@ def check_conditions(
             verdicts.append(
                 Verdict(
                     True,
-                    f"PASS {label}: {len(measured)} series; the {extreme} "
+                    label,
+                    f"{len(measured)} series; the {extreme} "
                     f"{name(worst.series)}{_when(worst)}: {value:.4g}",
                 )
             )
@@ -148,26 +159,31 @@ def check_baseline(
             verdicts.append(
                 Verdict(
                     False,
-                    f"FAIL ece worse than {what}: {name(result.series)}{_when(result)}: "
+                    f"ece worse than {what}",
+                    f"{name(result.series)}{_when(result)}: "
                     f"ece {new_values['ece']:.4g} [{new_values['ece_ci_lower']:.4g}, "
                     f"{new_values['ece_ci_upper']:.4g}] vs {old_values['ece']:.4g} "
                     f"[{old_values['ece_ci_lower']:.4g}, {old_values['ece_ci_upper']:.4g}]",
+                    check="--baseline",
                 )
             )
     if compared == 0:
         verdicts.append(
             Verdict(
                 False,
-                f"FAIL ece against {what}: no series to compare (no common model and "
+                f"ece against {what}",
+                "no series to compare (no common model and "
                 "segment with an ECE interval on both sides)",
+                check="--baseline",
             )
         )
     elif all(v.passed for v in verdicts):
         verdicts.append(
             Verdict(
                 True,
-                f"PASS ece against {what}: {compared} series, none worse by more "
-                "than the bootstrap interval",
+                f"ece against {what}",
+                f"{compared} series, none worse by more than the bootstrap interval",
+                check="--baseline",
             )
         )
     return verdicts

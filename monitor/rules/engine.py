@@ -61,7 +61,7 @@ def evaluate_rules(
                 series.model, series.model_version, series.segment, series.window
             ):
                 continue
-            values = _condition_values(rule, result, latest)
+            values = condition_values(rule, result, latest)
             key = fingerprint(rule.name, series)
             previous = states.get(key)
             step = _step(rule, previous, series, values, now_ms)
@@ -79,7 +79,7 @@ def evaluate_rules(
     return states, transitions
 
 
-def _condition_values(
+def condition_values(
     rule: Rule, result: WindowResult, latest: Mapping[SeriesWindow, WindowResult]
 ) -> dict[str, float] | None:
     """The value each condition tests, keyed by condition label; None without evidence."""

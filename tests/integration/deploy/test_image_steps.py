@@ -4,7 +4,8 @@ Statically: multi-stage, a non-root numeric user, no compilers in the runtime st
 calmon as entrypoint, a HEALTHCHECK on /healthz, OCI labels, the base image from one
 ARG. Dynamically: the image's install steps — build the wheel, install the hashed lock
 requirements/runtime.txt and then the wheel with no extras into a fresh environment,
-run `calmon --help` and `calmon migrate` — run here exactly as the Dockerfile runs them.
+run `calmon --help`, `calmon migrate` and a report with its PNG (the image has no
+browser) — run here exactly as the Dockerfile runs them.
 """
 
 from __future__ import annotations
@@ -98,3 +99,26 @@ def test_the_image_install_steps_work(tmp_path: Path) -> None:
     subprocess.run([calmon, "migrate"], check=True, capture_output=True, env=env, cwd=tmp_path)
     tables = set(inspect(create_engine(env["CALMON_STORE_URL"])).get_table_names())
     assert {"events", "aggregates", "alerts", "webhook_deliveries"} <= tables
+    _report_and_png_work(venv, tmp_path)
+
+
+def _report_and_png_work(venv: Path, tmp_path: Path) -> None:
+    """`calmon evaluate --report --png` with only the image's environment: the venv on
+    the PATH (no browser), no home, matplotlib's cache where the Dockerfile puts it."""
+    config_dir = re.search(r"MPLCONFIGDIR=(\S+)", DOCKERFILE)
+    assert config_dir and config_dir.group(1).startswith("/tmp/")
+    rows = ["event_id,model_id,model_version,timestamp,probability,label"]
+    rows += [f"e{i},fraud,v1,2026-10-01T00:{i // 60:02d}:{i % 60:02d}Z,{(i % 97 + 1) / 99},"
+             f"{i % 3 % 2}" for i in range(3000)]  # fmt: skip
+    (tmp_path / "predictions.csv").write_text("\n".join(rows) + "\n")
+    done = subprocess.run(
+        [str(venv / "bin" / "calmon"), "evaluate", "predictions.csv", "--report", "r.html",
+         "--png", "r.png"],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": str(venv / "bin"), "HOME": "/nonexistent",
+             "MPLCONFIGDIR": str(tmp_path / "matplotlib")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Matplotlib" not in done.stderr  # no cache-directory warning
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "No conditions" in (tmp_path / "r.html").read_text()  # the verdict, on top

@@ -1,5 +1,5 @@
 """`calmon report` on a store the daemon's own code filled: every chart is present with
-real content, and headless Chromium renders it to a PNG."""
+real content, the PNG is drawn without a browser, and hostile ids stay text."""
 
 from __future__ import annotations
 
@@ -65,7 +65,10 @@ def test_report_has_every_chart_and_renders(
     config = tmp_path / "calmon.yaml"
     config.write_text("store: {segment_keys: [region]}\nwindows: [{name: 5m, length: 5m}]\n")
     html, png = tmp_path / "report.html", tmp_path / "report.png"
-    env = {**os.environ, "CALMON_STORE_URL": sqlite_url}
+    # No browser on the PATH (the container image has none): the PNG is matplotlib's.
+    no_browser = tmp_path / "bin"
+    no_browser.mkdir()
+    env = {**os.environ, "CALMON_STORE_URL": sqlite_url, "PATH": str(no_browser)}
     run = subprocess.run(
         [
             sys.executable, "-m", "monitor", "report", "-c", str(config), "--model", "fraud",
@@ -93,6 +96,7 @@ def test_report_has_every_chart_and_renders(
     assert reliability.count('class="ci"') == reliability.count('class="bin"')
     over_time = re.search(r'<svg id="calibration-over-time".*?</svg>', text, re.S).group(0)  # type: ignore[union-attr]
     assert 'class="fired annotation"' in over_time  # the alert on eu is marked
+    assert "fired: CalibrationErrorHigh" in over_time  # and labelled
     assert all(f"<td>region={r}</td>" in text for r in ("eu", "us"))
     # The snapshot taken at step 1: from 3 minutes before the first step to the second.
     assert (
@@ -100,8 +104,9 @@ def test_report_has_every_chart_and_renders(
         "2026-09-21 14:10:20 to 2026-09-21 14:23:20 UTC." in text
     )
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")
-    assert png_size(png) == (1220, 1500)
-    assert png.stat().st_size > 30_000  # a blank page compresses to a few KB
+    width, height = png_size(png)
+    assert width == 1600 and height > 2500  # every section, one under the other
+    assert png.stat().st_size > 100_000  # a blank page compresses to a few KB
 
 
 def test_the_reference_caption_shows_seconds_only_when_the_period_has_them() -> None:
@@ -122,7 +127,8 @@ def test_the_reference_caption_shows_seconds_only_when_the_period_has_them() -> 
 #: Ids and segment values as an attacker (or an unlucky producer) could send them: each
 #: would break out of its text, attribute or title if the report did not escape it.
 HOSTILE_MODEL = "fraud<script>alert('m')</script>\"&amp;é☃"
-HOSTILE_VERSION = "v1</title><script>x()</script>"
+#: The dollar signs would be mathtext to matplotlib (and this one does not parse).
+HOSTILE_VERSION = "v1</title><script>x()</script>$\\notacommand{$"
 HOSTILE_REGIONS = ('eu" onmouseover="alert(1)', "us'><img src=x onerror=alert(2)>", "ü<!--")
 
 
@@ -180,6 +186,7 @@ def test_hostile_ids_and_segments_are_text_in_the_report(
             sys.executable, "-m", "monitor", "report", "-c", str(config),
             "--model", HOSTILE_MODEL, "--window", "5m", "--version", HOSTILE_VERSION,
             "--segment", f"region={HOSTILE_REGIONS[0]}", "--since", "3650d", "--out", str(html),
+            "--png", str(tmp_path / "report.png"),
         ],
         capture_output=True, text=True, env={**os.environ, "CALMON_STORE_URL": sqlite_url},
         timeout=180,
@@ -195,5 +202,6 @@ def test_hostile_ids_and_segments_are_text_in_the_report(
     # And the data is all there, as text, exactly as sent.
     text = "".join(page.text)
     assert f"calmon report: {HOSTILE_MODEL}" in text
-    assert f"version {HOSTILE_VERSION}, segment region={HOSTILE_REGIONS[0]}" in text
+    assert f"{HOSTILE_VERSION}, region={HOSTILE_REGIONS[0]}, window 5m" in text
     assert all(f"region={region}" in text for region in HOSTILE_REGIONS)
+    assert png_size(tmp_path / "report.png")[0] == 1600  # drawn, the $ not parsed

@@ -1,0 +1,72 @@
+"""`calmon evaluate --report --png`: the gate's verdict at the top of the page, its
+conditions drawn as thresholds, the PNG drawn without a browser; the Python API's
+report says there were no conditions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor import evaluate
+from monitor.core.series import ALL
+from tests.integration.offline.test_evaluate_command import frame
+from tests.integration.report.page import parse
+from tests.integration.report.test_report import png_size
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_gate_verdict_heads_the_report_and_its_conditions_are_thresholds(
+    tmp_path: Path,
+) -> None:
+    data = frame(n=6000, seed=4).rename(columns={"pred": "probability"})
+    data.to_parquet(tmp_path / "f.parquet")
+    html, png = tmp_path / "r.html", tmp_path / "r.png"
+    no_browser = tmp_path / "bin"
+    no_browser.mkdir()
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "monitor", "evaluate", str(tmp_path / "f.parquet"),
+            "--segment-keys", "region", "--every", "1d", "--fail-if", "ece > 0.001",
+            "--fail-if", "psi_raw_score > 5", "--report", str(html), "--png", str(png),
+        ],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PATH": str(no_browser)},
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr  # ECE is above 0.001 somewhere
+    page = parse(html.read_text(encoding="utf-8"))
+    verdict = page.find("section", id="verdict")
+    assert verdict.attrs["data-status"] == "fail"
+    assert "FAIL: 1 of 2 conditions failing" in verdict.text
+    rows = {row.find_all("td")[2].text: row for row in verdict.find_all("tr")}
+    assert rows["ece > 0.001"].find("span", class_="status").text == "fail"
+    assert rows["psi_raw_score > 5"].find("span", class_="status").text == "pass"
+    # The failed series the gate printed on stderr are the ones the row names first.
+    first_failure = next(line for line in run.stderr.splitlines() if line.startswith("FAIL"))
+    assert first_failure.split(": ", 1)[1] in rows["ece > 0.001"].text
+    # Two daily periods: the charts over time carry each condition as a line.
+    calibration = page.find("svg", id="calibration-over-time")
+    assert "0.001" in [t.text for t in calibration.find_all("text", class_="note")]
+    legend = " ".join(t.text for t in calibration.find_all("text", class_="legend"))
+    assert "--fail-if: ece > 0.001" in legend
+    drift = page.find("svg", id="drift-over-time")
+    assert "--fail-if: psi_raw_score > 5" in " ".join(t.text for t in drift.find_all("text"))
+    width, height = png_size(png)
+    assert width == 1600 and height > 2000
+
+
+def test_the_python_api_report_has_no_conditions_and_draws_a_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.05, 0.95, 3000)
+    result = evaluate(probability=p, label=(rng.uniform(size=p.size) < p).astype(int))
+    page = parse(result.report(tmp_path / "r.html").read_text(encoding="utf-8"))
+    verdict = page.find("section", id="verdict")
+    assert verdict.attrs["data-status"] == "no rules"
+    assert "No conditions" in verdict.text and "nothing to pass or fail" in verdict.text
+    assert ALL not in page.find("p", class_="meta").text
+    assert png_size(result.report(tmp_path / "r.png"))[0] == 1600
