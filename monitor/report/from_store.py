@@ -17,7 +17,15 @@ from monitor.core.results import WindowResult
 from monitor.core.series import ALL, OTHER, SeriesWindow
 from monitor.report import parts
 from monitor.report.distributions import distributions
-from monitor.report.model import COLOURS, Line, Marker, RecalibrationView, Report, Verdict
+from monitor.report.model import (
+    COLOURS,
+    Line,
+    Marker,
+    RecalibrationView,
+    Report,
+    TimeChart,
+    Verdict,
+)
 from monitor.report.names import segment_name, series_name, version_name
 from monitor.report.recalibrations import curve, fitted_view, stored_view, switch_marker
 from monitor.report.verdict import rules_verdict
@@ -55,38 +63,20 @@ def report_from_store(engine: Engine, settings: Settings, request: ReportRequest
         if r.series.model == request.model and r.series.window == request.window
     ]
     main = _main(results, request)
-    covered = [r for r in results if _covers(request, r.series)]
     alerts = [
         a.state
         for a in load_alerts(engine, window=request.window).values()
         if _covers(request, a.state.series)
     ]
+    covered = [r for r in results if _covers(request, r.series)]
     rules, verdict = _verdict(settings, covered, results, alerts)
     stored = _stored_recalibrations(engine, request)
     switches = recalibrations.switches(engine, stored)
     views, fitted = _recalibration_views(engine, settings, main, stored, switches)
-    markers = [*_alert_markers(alerts, main.series)]
-    markers += [switch_marker(r, switches[r.alert_id]) for r in stored if r.alert_id in switches]
-    conditions = [(rule.name, c) for rule in rules if _applies(rule, main.series) for c in rule.conditions]  # fmt: skip
-    history = _history(engine, request, [c for _, c in conditions])
-    markers = _merged(markers)
-    charts = parts.time_charts(
-        history,
-        conditions,
-        markers,
-        extra_lines={"calibration-over-time": _version_lines(engine, request)},
+    markers = _merged(
+        _alert_markers(alerts, main.series)
+        + [switch_marker(r, switches[r.alert_id]) for r in stored if r.alert_id in switches]
     )
-    firing: dict[str, list[str]] = {}
-    for alert in alerts:
-        # In an all-versions table, an alert on one version shows with the version.
-        version = alert.series.model_version
-        if alert.state == "firing" and request.model_version in (ALL, version):
-            shown = (
-                alert.rule
-                if version == request.model_version
-                else f"{alert.rule} ({version_name(version)})"
-            )
-            firing.setdefault(alert.series.segment, []).append(shown)
     charts_of_distributions, caption = distributions(engine, settings, main)
     return Report(
         title=f"calmon report: {request.model}",
@@ -94,10 +84,11 @@ def report_from_store(engine: Engine, settings: Settings, request: ReportRequest
         verdict=verdict,
         stats=parts.headline_stats(main),
         reliability=parts.reliability(main, curve(fitted), _curve_label(fitted)),
-        time_charts=charts,
+        time_charts=_time_charts(engine, request, main.series, rules, markers),
         markers=tuple(markers),
         segments=parts.segment_rows(
-            [r for r in results if r.series.model_version == request.model_version], firing
+            [r for r in results if r.series.model_version == request.model_version],
+            _firing_by_segment(alerts, request),
         ),
         segments_caption=f"Segments of {version_name(request.model_version)}, window "
         f"{request.window}, latest evaluation.",
@@ -106,6 +97,38 @@ def report_from_store(engine: Engine, settings: Settings, request: ReportRequest
         reference_caption=caption,
         generated=datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+def _time_charts(
+    engine: Engine,
+    request: ReportRequest,
+    main: SeriesWindow,
+    rules: list[Rule],
+    markers: list[Marker],
+) -> tuple[TimeChart, ...]:
+    """The charts of the main series' history, with the thresholds of the rules that
+    apply to it."""
+    conditions = [(rule.name, c) for rule in rules if _applies(rule, main) for c in rule.conditions]  # fmt: skip
+    return parts.time_charts(
+        _history(engine, request, [c for _, c in conditions]),
+        conditions,
+        markers,
+        extra_lines={"calibration-over-time": _version_lines(engine, request)},
+    )
+
+
+def _firing_by_segment(alerts: list[AlertState], request: ReportRequest) -> dict[str, list[str]]:
+    """The rules firing per segment of the table; in an all-versions table an alert on
+    one version is shown with the version."""
+    firing: dict[str, list[str]] = {}
+    for alert in alerts:
+        version = alert.series.model_version
+        if alert.state == "firing" and request.model_version in (ALL, version):
+            shown = alert.rule
+            if version != request.model_version:
+                shown += f" ({version_name(version)})"
+            firing.setdefault(alert.series.segment, []).append(shown)
+    return firing
 
 
 def _main(results: list[WindowResult], request: ReportRequest) -> WindowResult:

@@ -279,11 +279,14 @@ def time_chart_svg(chart: TimeChart) -> str:
     for line in chart.lines:
         body.append(svg.polyline(frame, line.points, line.colour, dashed=line.dashed))
         items.append(svg.LegendItem(line.label, line.colour, "dashed" if line.dashed else "line"))
+    previous = None
     for marker in chart.visible_markers():
         colour = MARKER_COLOURS[marker.kind]
-        body += svg.vline(
-            frame, marker.at_ms, colour, f"{marker.kind} annotation", marker.short, marker.label
-        )
+        # A marker just after another writes its label on the other side of its line.
+        right = previous is not None and frame.x(marker.at_ms) - frame.x(previous) < svg.MARKER_GAP
+        previous = marker.at_ms
+        css = f"{marker.kind} annotation"
+        body += svg.vline(frame, marker.at_ms, colour, css, marker.short, marker.label, right=right)
     return _with_legend(chart.chart_id, chart.title, body, items)
 
 

@@ -134,7 +134,7 @@ class Marker:
 
     @property
     def time(self) -> str:
-        return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC).strftime("%H:%M")
+        return datetime.fromtimestamp(self.at_ms / 1000, tz=UTC).strftime("%b %d %H:%M:%S")
 
 
 @dataclass(frozen=True)

@@ -182,15 +182,8 @@ def time_charts(
             for metric, (lower, upper, label) in BANDS.items()
             if metric in charted and history.get(lower)
         ]
-        thresholds: list[Threshold] = []
-        for name, condition in rules:
-            drawn = threshold_of(name, condition, history, charted)
-            if drawn is not None:
-                thresholds.append(drawn[0])
-                bands += drawn[1]
-        limit = tuple(history.get("calibration_cusum_limit", ()))
-        if chart_id == "sequential-over-time" and limit and not thresholds:
-            thresholds.append(Threshold("decision limit (evaluation.sequential.arl)", points=limit))
+        thresholds, threshold_bands = _thresholds(chart_id, rules, history, charted)
+        bands += threshold_bands
         charts.append(
             TimeChart(
                 chart_id,
@@ -205,6 +198,24 @@ def time_charts(
             )
         )
     return tuple(charts)
+
+
+def _thresholds(
+    chart_id: str, rules: Sequence[tuple[str, Condition]], history: History, charted: set[str]
+) -> tuple[list[Threshold], list[Band]]:
+    """The rules' thresholds on one chart, and the bands that go with them; the CUSUM
+    chart shows its decision limit even when no rule tests it."""
+    thresholds: list[Threshold] = []
+    bands: list[Band] = []
+    for name, condition in rules:
+        drawn = threshold_of(name, condition, history, charted)
+        if drawn is not None:
+            thresholds.append(drawn[0])
+            bands += drawn[1]
+    limit = tuple(history.get("calibration_cusum_limit", ()))
+    if chart_id == "sequential-over-time" and limit and not thresholds:
+        thresholds.append(Threshold("decision limit (evaluation.sequential.arl)", points=limit))
+    return thresholds, bands
 
 
 def _band(history: History, lower: str, upper: str) -> tuple[tuple[int, float, float], ...]:

@@ -27,10 +27,12 @@ from monitor.report.model import (
     SEGMENT_COLUMNS,
     THRESHOLD_COLOURS,
     Distribution,
+    Marker,
     RecalibrationView,
     Reliability,
     Report,
     SegmentRow,
+    Threshold,
     TimeChart,
     Verdict,
 )
@@ -326,14 +328,7 @@ def _time_drawer(chart: TimeChart) -> Callable[[Axes], None]:
 def _time_chart(ax: Axes, chart: TimeChart) -> None:
     _style(ax, chart.title, chart.x_label, chart.y_label)
     if chart.empty:
-        ax.text(
-            0.5,
-            0.5,
-            "no history in this range",
-            ha="center",
-            transform=ax.transAxes,
-            color="#999999",
-        )
+        ax.text(0.5, 0.5, "no history in this range", ha="center", transform=ax.transAxes, color="#999999")  # fmt: skip
         return
     t0, t1 = chart.time_range()
     x_ticks = chart.x_ticks()
@@ -343,40 +338,41 @@ def _time_chart(ax: Axes, chart: TimeChart) -> None:
     ax.set_yticks(y_ticks, [chart.y_format().format(t) for t in y_ticks])
     ax.set_ylim(*chart.y_limits())
     for band in chart.bands:
-        xs = [p[0] for p in band.points]
+        lows, highs = [p[1] for p in band.points], [p[2] for p in band.points]
         alpha = 0.15 if band.colour == "#1f77b4" else 0.2
-        ax.fill_between(xs, [p[1] for p in band.points], [p[2] for p in band.points], color=band.colour, alpha=alpha, lw=0, label=band.label)  # fmt: skip
-    for threshold, threshold_colour in zip(chart.thresholds, cycle(THRESHOLD_COLOURS)):
-        if threshold.value is not None:
-            if threshold.resolve is not None:
-                ax.axhspan(min(threshold.resolve, threshold.value), max(threshold.resolve, threshold.value), color=threshold_colour, alpha=0.08, lw=0)  # fmt: skip
-            ax.axhline(
-                threshold.value,
-                color=threshold_colour,
-                ls=(0, (7, 4)),
-                lw=1.5,
-                label=threshold.label,
-            )
-            ax.text(1.0, threshold.value, f"{threshold.value:g} ", transform=ax.get_yaxis_transform(), ha="right", va="bottom", color=threshold_colour, fontsize=8)  # fmt: skip
-        else:
-            ax.plot(
-                *zip(*threshold.points, strict=True),
-                color=threshold_colour,
-                ls=(0, (7, 4)),
-                lw=1.5,
-                label=threshold.label,
-            )
+        ax.fill_between([p[0] for p in band.points], lows, highs, color=band.colour, alpha=alpha, lw=0, label=band.label)  # fmt: skip
+    for threshold, colour in zip(chart.thresholds, cycle(THRESHOLD_COLOURS)):
+        _threshold(ax, threshold, colour)
     for line in chart.lines:
-        style = {
-            "ls": "--" if line.dashed else "-",
-            "marker": "o" if len(line.points) == 1 else None,
-        }
+        style = {"ls": "--" if line.dashed else "-", "marker": "o" if len(line.points) == 1 else None}  # fmt: skip
         ax.plot(*zip(*line.points, strict=True), color=line.colour, lw=2, label=line.label, **style)  # type: ignore[arg-type]
+    previous = None
+    span = max(t1 - t0, 1)
     for marker in chart.visible_markers():
-        colour = MARKER_COLOURS[marker.kind]
-        ax.axvline(marker.at_ms, color=colour, ls=(0, (3, 3)), lw=1.5)
-        ax.text(marker.at_ms, 0.98, marker.short + " ", transform=ax.get_xaxis_transform(), rotation=90, ha="right", va="top", color=colour, fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})  # fmt: skip
+        # Within 2.5% of the width (~15 px) of the one before: its label on the other side.
+        _marker(ax, marker, right=previous is not None and marker.at_ms - previous < span / 40)
+        previous = marker.at_ms
     _legend(ax)
+
+
+def _threshold(ax: Axes, threshold: Threshold, colour: str) -> None:
+    """A fixed threshold: a line with its value, over its hysteresis band; one from
+    the reference: its line through the evaluations."""
+    dashes = (0, (7, 4))
+    if threshold.value is None:
+        ax.plot(*zip(*threshold.points, strict=True), color=colour, ls=dashes, lw=1.5, label=threshold.label)  # fmt: skip
+        return
+    if threshold.resolve is not None:
+        low, high = sorted((threshold.resolve, threshold.value))
+        ax.axhspan(low, high, color=colour, alpha=0.08, lw=0)
+    ax.axhline(threshold.value, color=colour, ls=dashes, lw=1.5, label=threshold.label)
+    ax.text(1.0, threshold.value, f"{threshold.value:g} ", transform=ax.get_yaxis_transform(), ha="right", va="bottom", color=colour, fontsize=8)  # fmt: skip
+
+
+def _marker(ax: Axes, marker: Marker, *, right: bool) -> None:
+    colour = MARKER_COLOURS[marker.kind]
+    ax.axvline(marker.at_ms, color=colour, ls=(0, (3, 3)), lw=1.5)
+    ax.text(marker.at_ms, 0.98, f" {marker.short} ", transform=ax.get_xaxis_transform(), rotation=90, ha="left" if right else "right", va="top", color=colour, fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8})  # fmt: skip
 
 
 def _distribution_drawer(chart: Distribution) -> Callable[[Axes], None]:

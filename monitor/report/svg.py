@@ -138,15 +138,23 @@ def hline(frame: Frame, value: float, colour: str, css: str, label: str = "") ->
     return out
 
 
-def vline(frame: Frame, at: float, colour: str, css: str, label: str, title: str) -> list[str]:
-    """A marker across the plot, its (short) label written down along it."""
+#: Markers closer than this (pixels) write their labels on opposite sides of their lines.
+MARKER_GAP = 14
+
+
+def vline(
+    frame: Frame, at: float, colour: str, css: str, label: str, title: str, *, right: bool = False
+) -> list[str]:
+    """A marker across the plot, its (short) label written down along it, on its left
+    (or ``right``) side."""
     x = frame.x(at)
     top = MARGIN["top"]
+    text_x = x + 12 if right else x - 3
     return [
         f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{frame.bottom}" stroke="{colour}" '
         f'class="{css}"><title>{escape(title)}</title></line>',
-        f'<text x="{x - 3:.1f}" y="{top + 4}" text-anchor="end" fill="{colour}" class="marker-label" '
-        f'transform="rotate(-90 {x - 3:.1f} {top + 4})">{escape(label)}</text>',
+        f'<text x="{text_x:.1f}" y="{top + 4}" text-anchor="end" fill="{colour}" class="marker-label" '
+        f'transform="rotate(-90 {text_x:.1f} {top + 4})">{escape(label)}</text>',
     ]
 
 
