@@ -43,7 +43,8 @@ def curve(recommendation: Mapping[str, Any] | None) -> tuple[tuple[float, float]
     if not recommendation or recommendation.get("status") != "recommended":
         return ()
     artifact = recommendation["recommended"]
-    if artifact["method"] == "identity":
+    # A refit from the raw score replaces the calibrator: it maps no p to draw against.
+    if artifact["method"] == "identity" or artifact.get("input", "probability") != "probability":
         return ()
     mapped = apply(artifact, CURVE_POINTS)
     return tuple(zip(CURVE_POINTS.tolist(), mapped.tolist(), strict=True))
@@ -63,10 +64,20 @@ def recommendation_summary(recommendation: Mapping[str, Any]) -> str:
             "No recalibration needed: keeping the current calibrator (identity) scores as "
             "well as any fitted one on held-out events." + split
         )
-    parameters = ", ".join(f"{k} {v:.3g}" for k, v in artifact.get("parameters", {}).items())
+    parameters = ", ".join(
+        f"{k} {v:.3g}"
+        for k, v in artifact.get("parameters", {}).items()
+        if isinstance(v, int | float)
+    )
+    refit = (
+        ", a refit of the calibrator from the raw score (it replaces the calibrator)"
+        if artifact.get("input") == "raw_score"
+        else ""
+    )
     return (
         f"Recommended: {artifact['method']}"
         + (f" ({parameters})" if parameters else "")
+        + refit
         + ", the lowest held-out log loss (the simpler map when within 0.001 nats)."
         + split
         + " The artifact: calmon recalibrate, or GET /api/v1/recalibration."

@@ -125,8 +125,9 @@ def _step(
         served, version = truth, "v1"
         if region == "eu" and drift:
             served = expit(2.5 * logit(truth))  # over-confident
-            if calibrator is not None:
-                served, version = apply(calibrator, served), "v1+cal=2"
+            if calibrator is not None:  # a correction of p, or a refit from the score
+                served = apply(calibrator, served, raw_score=logit(truth))
+                version = "v1+cal=2"
         times = at_ms - STEP + np.sort(rng.integers(0, STEP - MINUTE, truth.size))
         for i in range(truth.size):
             event = f"{at_ms}-{r}-{i}"
