@@ -122,7 +122,9 @@ def _before_after(recalibration: Recalibration) -> list[str]:
     outcome = recalibration.outcome
     if outcome is None:
         return [*lines, "After: not measured yet (awaiting the new calibrator's labels)."]
-    after = outcome["after"]
+    after = outcome.get("after")
+    if after is None:  # expired: never measured
+        return [*lines, f"After: not measured; {outcome['state']} ({outcome['rule']})."]
     promised = outcome.get("promised", {})
     lines.append(
         f"After: ECE {_estimate(after['ece'])} on {after['labelled']:,} labelled events of "
