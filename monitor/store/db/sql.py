@@ -1,20 +1,23 @@
 """Set-at-a-time SQL helpers shared by the store modules (SQLite and PostgreSQL).
 
 The write path handles thousands of rows per batch. On PostgreSQL each helper is ONE
-statement whatever the row count: the rows travel as arrays and are joined with
-``unnest`` (a per-row executemany costs a network round trip per row, measured at 5x
-slower). SQLite is in-process, so plain executemany is already cheap there.
+statement whatever the row count (a per-row executemany costs a network round trip per
+row, measured at 5x slower): the rows travel as arrays joined with ``unnest``, or, for
+the write path's two large sets (new events, and the rows of a set-based UPDATE), by a
+binary COPY into a temporary staging table the statement reads. SQLite is in-process,
+so plain executemany is already cheap there.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.rows import namedtuple_row
+from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -98,13 +101,18 @@ def _unnest_columns(
 
 
 def _postgres_execute(
-    connection: Connection, sql: str, parameters: dict[str, Any]
+    connection: Connection,
+    sql: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    row_factory: Any = namedtuple_row,
 ) -> tuple[int, list[Any]]:
     """Run ``sql`` in the connection's transaction with binary parameters.
 
     In text format psycopg escapes every element of an array parameter with a regular
     expression: a third of PostgreSQL's write time (measured). Binary arrays skip that.
-    Returns the row count and the rows (named tuples; empty for INSERT and UPDATE).
+    Returns the row count and the rows (named tuples unless ``row_factory`` says
+    otherwise; empty for INSERT and UPDATE).
 
     Errors are raised as SQLAlchemy raises them everywhere else (``DBAPIError``
     subclasses), so callers such as ingest's retry-with-backoff see one family; the
@@ -113,7 +121,7 @@ def _postgres_execute(
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
+        with driver.cursor(row_factory=row_factory) as cursor:
             cursor.execute(sql, parameters)  # %b placeholders: binary parameters
             rows = cursor.fetchall() if cursor.description is not None else []
             return cursor.rowcount, rows
@@ -121,6 +129,58 @@ def _postgres_execute(
         raise DBAPIError.instance(
             sql, None, exc, psycopg.Error, hide_parameters=True, dialect=connection.dialect
         ) from exc
+
+
+def _collated(table: Table, name: str, expression: str) -> str:
+    """``expression`` (of column ``name``) to sort by: text in byte order, which is
+    Python's sort order of str, whatever the database's collation."""
+    return expression + (' COLLATE "C"' if isinstance(table.c[name].type, String) else "")
+
+
+def _postgres_stage(
+    connection: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    value_names: Sequence[str],
+) -> str:
+    """COPY ``rows`` (typed as ``names`` in ``table``) into a temporary staging table
+    whose columns are ``value_names``; returns its name.
+
+    A binary COPY formats each row in C; the same rows as binary array parameters
+    went through psycopg's array dumper in Python, the largest part of the write
+    path's time on PostgreSQL (bench/bench_ingest_stages.py --profile). The table lives
+    as long as the session and is emptied at every commit (ON COMMIT DELETE ROWS), and
+    before each use, as one transaction may stage rows of the same shape twice.
+    """
+    types = [_array_type(table, name) for name in names]
+    signature = repr((list(value_names), types)).encode()
+    stage = f"ingest_stage_{hashlib.sha1(signature, usedforsecurity=False).hexdigest()[:16]}"
+    columns = ", ".join(
+        f"{_quote(connection, v)} {t}" for v, t in zip(value_names, types, strict=True)
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({columns}) ON COMMIT DELETE ROWS"
+            )
+            cursor.execute(f"DELETE FROM {stage}")
+            with cursor.copy(f"COPY {stage} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(
+            f"COPY {stage}",
+            None,
+            exc,
+            psycopg.Error,
+            hide_parameters=True,
+            dialect=connection.dialect,
+        ) from exc
+    return stage
 
 
 def insert_ignoring_existing(
@@ -180,9 +240,15 @@ def insert_returning_keys(
     columns = ", ".join(map(q, names))
     tail = f"ON CONFLICT ({', '.join(map(q, keys))}) DO NOTHING RETURNING {', '.join(map(q, keys))}"
     if _is_postgres(connection):
-        source, parameters = _unnest_columns(connection, table, names, rows)
-        sql = f"INSERT INTO {q(table.name)} ({columns}) SELECT * FROM {source} {tail}"
-        return _postgres_execute(connection, sql, parameters)[1]
+        stage = _postgres_stage(connection, table, names, rows, names)
+        # In key order, as the caller sorted them: PostgreSQL locks new rows as it
+        # inserts them (and text in byte order, as Python sorts it).
+        order = ", ".join(_collated(table, k, q(k)) for k in keys)
+        sql = (
+            f"INSERT INTO {q(table.name)} ({columns}) SELECT {columns} FROM {stage} "
+            f"ORDER BY {order} {tail}"
+        )
+        return _postgres_execute(connection, sql, row_factory=tuple_row)[1]
     positions = [list(names).index(k) for k in keys]
     key_of = itemgetter(*positions) if len(positions) > 1 else lambda row: (row[positions[0]],)
     wanted = list(map(key_of, rows))
@@ -226,10 +292,7 @@ def select_for_update(
         # Text in byte order, which is Python's sort order of str: writers that sort
         # their keys in Python then lock rows in the same order whatever the database's
         # collation (under en_US, say, "a-b" and "ab" would swap).
-        order = ", ".join(
-            f"t.{q(k)}" + (' COLLATE "C"' if isinstance(table.c[k].type, String) else "")
-            for k in keys
-        )
+        order = ", ".join(_collated(table, k, f"t.{q(k)}") for k in keys)
         source, parameters = _unnest(
             connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
         )
@@ -350,15 +413,13 @@ def update_returning(
     join = " AND ".join(f"t.{q(k)} = v.key_{k}" for k in keys)
     where = f"{join} AND ({condition})"
     if _is_postgres(connection):
-        source, parameters = _unnest_columns(
-            connection, table, [*keys, *assigned], rows, value_names
-        )
+        stage = _postgres_stage(connection, table, [*keys, *assigned], rows, value_names)
         returned = ", ".join(f"t.{q(n)}" for n in returning)
         sql = (
-            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {source} WHERE {where} "
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {stage} AS v WHERE {where} "
             f"RETURNING {returned}"
         )
-        return _postgres_execute(connection, sql, parameters)[1]
+        return _postgres_execute(connection, sql, row_factory=tuple_row)[1]
     # SQLite: RETURNING may only name the updated table's columns, unqualified (the
     # value names key_.., new_.. cannot clash with them).
     returned = ", ".join(q(n) for n in returning)
