@@ -14,7 +14,7 @@ eu's ECE recovers, and calmon reports the recalibration verified.
 from __future__ import annotations
 
 import base64
-import itertools
+import functools
 import logging
 import os
 import secrets
@@ -26,7 +26,8 @@ from typing import Any
 
 from monitor.alerts.signing import signing_key
 from monitor.app import App
-from monitor.core.times import to_datetime
+from monitor.core.series import CALIBRATOR_SEPARATOR, with_calibrator
+from monitor.core.times import epoch_ms, to_datetime
 from monitor.demo.broker import EmbeddedBroker, free_loopback_port
 from monitor.demo.receiver import Deploy, WebhookReceiver
 from monitor.metrics.calibrators import apply
@@ -45,6 +46,7 @@ from monitor.settings import (
 from monitor.shutdown import ShutdownSignals
 from monitor.sim.producer import Simulator, kafka_sender
 from monitor.sim.scenario import Scenario, load_scenario
+from monitor.store.aggregates import list_series
 from monitor.store.alerts import load_alerts
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
@@ -118,19 +120,24 @@ def demo_settings(
     )
 
 
-def _status(engine: Engine, phase: str) -> str:
-    rows = {(r.series.model_version, r.series.segment): r.values for r in latest_results(engine)}
+def _status(engine: Engine, phase: str, *, since_ms: int, deployed: list[str]) -> str:
+    """One console line: this run's latest results (a store kept with ``--dir`` holds a
+    previous run's until this run's first evaluation), eu through the calibrator
+    version this run deployed last, if any."""
+    rows = {
+        (r.series.model_version, r.series.segment): r.values
+        for r in latest_results(engine)
+        if epoch_ms(r.evaluated_at) >= since_ms
+    }
 
     def value(segment: str, key: str, version: str = "v1") -> str:
         found = rows.get((version, segment), {}).get(key)
         return f"{found:.3f}" if found is not None else "  -  "
 
     # Once eu is served through a recalibrated version (v1+cal=2), show that one's ECE.
-    recalibrated = sorted(
-        v for v, segment in rows if segment == "region=eu" and v.startswith("v1+cal=")
-    )
-    eu = value("region=eu", "ece", *recalibrated[-1:])
-    served = f" (cal {recalibrated[-1].split('=', 1)[1]})" if recalibrated else ""
+    recalibrated = [with_calibrator("v1", version) for version in deployed[-1:]]
+    eu = value("region=eu", "ece", *recalibrated)
+    served = f" (cal {deployed[-1]})" if deployed else ""
     return (
         f"[{phase:>8}] ECE all {value('__all__', 'ece')}  eu {eu}{served}  "
         f"us {value('region=us', 'ece')} | PSI raw score {value('__all__', 'psi_raw_score')}  "
@@ -171,7 +178,8 @@ def run_demo(
         simulator = Simulator(
             demo_scenario(healthy_s), send, settings.kafka.topics, rate=EVENTS_PER_SECOND, seed=7
         )
-        receiver.deploy = _deployer(simulator)
+        deployed: list[str] = []  # calibrator versions this run deployed
+        receiver.deploy = _deployer(simulator, engine, deployed)
         traffic = threading.Thread(
             target=simulator.run,
             kwargs={"duration_s": None, "count": None, "stop": stop.is_set},
@@ -207,13 +215,14 @@ def run_demo(
         )
         announced: set[str] = set()
         report: Path | None = None
+        status = functools.partial(
+            _status, app.engine, since_ms=int(start * 1000), deployed=deployed
+        )
         try:
             while not signals.wait(5.0):
                 elapsed = time.time() - start
-                print(
-                    _status(app.engine, "drift" if time.time() >= drift_at else "healthy"),
-                    flush=True,
-                )
+                phase = "drift" if time.time() >= drift_at else "healthy"
+                print(status(phase), flush=True)
                 _announce_alerts(app.engine, announced)
                 if duration_s is not None and elapsed >= duration_s:
                     break
@@ -222,7 +231,7 @@ def run_demo(
             baseline.cancel()
             traffic.join(timeout=10)
             producer.close(timeout=5)
-            print(_status(app.engine, "final"))
+            print(status("final"))
             report = _write_report(app, (directory or Path.cwd()) / "calmon-demo-report.html")
             app.shutdown()
             receiver.close()
@@ -237,20 +246,32 @@ def run_demo(
     return 0
 
 
-def _deployer(simulator: Simulator) -> Deploy:
+def _deployer(simulator: Simulator, engine: Engine, deployed: list[str]) -> Deploy:
     """What the demo's recalibration pipeline does with a recommended artifact: serve it,
-    as a new calibrator version, to the segment it was fitted on."""
-
-    deployed = itertools.count(2)  # version 1 is the model's own calibrator
+    as a new calibrator version, to the segment it was fitted on (appended to
+    ``deployed``)."""
 
     def deploy(payload: dict[str, Any], artifact: dict[str, Any]) -> str:
-        version = str(next(deployed))
+        version = _next_calibrator_version(engine)
+        deployed.append(version)
         segment = dict([payload["segment"].split("=", 1)]) if "=" in payload["segment"] else {}
         # The artifact takes what its "input" says: the served p, or the raw score.
         simulator.set_calibrator(segment, version, lambda raw, p: apply(artifact, p, raw_score=raw))
         return version
 
     return deploy
+
+
+def _next_calibrator_version(engine: Engine) -> str:
+    """One above the highest calibrator version of the demo's model in the store: 2 in a
+    new store (1 is the model's own calibrator), more in one a previous run kept, so a
+    re-run's deployment is a new series and is verified on its own events."""
+    versions = [
+        s.model_version.split(CALIBRATOR_SEPARATOR, 1)[1]
+        for s in list_series(engine)
+        if s.model_id == "fraud-detector" and CALIBRATOR_SEPARATOR in s.model_version
+    ]
+    return str(max((int(v) for v in versions if v.isdigit()), default=1) + 1)
 
 
 def _write_report(app: App, path: Path) -> Path | None:

@@ -9,6 +9,7 @@ their prediction, some never; a share of messages is malformed on purpose.
 from __future__ import annotations
 
 import heapq
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,8 +62,13 @@ class Simulator:
         rate: float,
         seed: int = 0,
         clock: Callable[[], float] = time.time,
+        run_id: str | None = None,
     ) -> None:
+        """``run_id`` goes into every event id (default: a new random one): ids of two
+        runs against one store never collide, so a second run's events are not taken
+        for replays of the first's and dropped."""
         self._scenario = scenario
+        self._run_id = run_id if run_id is not None else secrets.token_hex(4)
         self._send = send
         self._topics = topics
         self._rate = rate
@@ -131,7 +137,7 @@ class Simulator:
             if self._rng.uniform() < self._scenario.malformed:
                 self._send(self._topics.raw_scores, MALFORMED[self._next_id % len(MALFORMED)])
                 self.stats.malformed += 1
-            event_id = f"sim-{self._next_id}"
+            event_id = f"sim-{self._run_id}-{self._next_id}"
             self._next_id += 1
             prediction = {
                 "event_id": event_id,

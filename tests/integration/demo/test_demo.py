@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,36 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in output and "ERROR" not in output, output
     ports = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", output)}
     assert len(ports) >= 2 and not any(_listening(port) for port in ports)
+
+
+def _short_run(directory: Path) -> str:
+    command = ["demo", "--duration", "30s", "--healthy", "20s", "--dir", str(directory)]
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", *command],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run.stdout
+
+
+def test_a_second_run_on_the_kept_store_measures_its_own_events(tmp_path: Path) -> None:
+    """`calmon demo --dir D` twice: the second run's events are stored and measured, not
+    dropped as replays of the first run's (both runs' simulators used to number their
+    events sim-0, sim-1, ...: the second run printed no ECE of its own)."""
+    first, second = _short_run(tmp_path), _short_run(tmp_path)
+    predictions = [
+        int(re.search(r"summary: (\d+) predictions", output)[1])  # type: ignore[index]
+        for output in (first, second)
+    ]
+    with sqlite3.connect(tmp_path / "calmon-demo.db") as store:
+        (stored,) = store.execute("SELECT count(*) FROM events").fetchone()
+        (labelled,) = store.execute(
+            "SELECT count(*) FROM events WHERE label IS NOT NULL AND probability IS NOT NULL"
+        ).fetchone()
+    # Each run's last events may still be on their way at its stop.
+    assert predictions[0] + 0.97 * predictions[1] <= stored <= sum(predictions)
+    assert labelled > 0.9 * predictions[1] + 0.5 * predictions[0]
+    final = [(a, eu, us) for phase, a, eu, us in STATUS.findall(second) if phase == "final"]
+    assert final, second  # numbers for all, eu and us: the second run's own windows
