@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL
+from monitor.metrics.drift import DISTRIBUTIONS
 from monitor.report import parts
 from monitor.report.distributions import reference_caption
 from monitor.report.from_store import ReportError
-from monitor.report.model import Report, TimeChart
+from monitor.report.model import Distribution, Report, TimeChart
 from monitor.report.names import series_name
 from monitor.report.verdict import GateVerdict, gate_verdict
 from monitor.rules.model import Condition
@@ -41,15 +42,6 @@ def report_from_results(
     latest = [
         r for r in mine if r.window_end == main.window_end and r.series.model_version == version
     ]
-    charts: tuple[TimeChart, ...] = ()
-    if len(whole) > 1:
-        history = {
-            metric: [(_ms(r.window_end), r.values[metric]) for r in whole if metric in r.values]
-            for metric in parts.HISTORY_METRICS
-        }
-        charts = parts.time_charts(
-            history, [("--fail-if", c) for c in conditions], [], x_label="period end (UTC)"
-        )
     return Report(
         title=f"calmon evaluate: {title}",
         meta=f"model {model}, {series_name(version, ALL)}: "
@@ -58,13 +50,53 @@ def report_from_results(
         verdict=gate_verdict(verdicts),
         stats=parts.headline_stats(main),
         reliability=parts.reliability(main),
-        time_charts=charts,
+        time_charts=_time_charts(whole, conditions),
         segments=parts.segment_rows(latest, {}),
         segments_caption="Segments of the "
         + ("latest period." if len(whole) > 1 else "whole file."),
+        distributions=drift_bin_charts(main),
         reference_caption="" if main.reference is None else reference_caption(main.reference),
         generated=datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+def _time_charts(whole: list[WindowResult], conditions: Sequence[Condition]) -> tuple[TimeChart, ...]:  # fmt: skip
+    """With one window per period, every period over time, the conditions as thresholds."""
+    if len(whole) < 2:
+        return ()
+    history = {
+        metric: [(_ms(r.window_end), r.values[metric]) for r in whole if metric in r.values]
+        for metric in parts.HISTORY_METRICS
+    }
+    return parts.time_charts(
+        history, [("--fail-if", c) for c in conditions], [], x_label="period end (UTC)"
+    )
+
+
+def drift_bin_charts(result: WindowResult) -> tuple[Distribution, ...]:
+    """Reference versus current from the result's PSI bins: the reference's quantile bins,
+    each holding about the same share of its events, and the window's share in each."""
+    charts = []
+    for distribution in DISTRIBUTIONS:
+        bins = sorted(
+            (b for b in result.drift_bins if b.distribution == distribution), key=lambda b: b.index
+        )
+        if not bins:
+            continue
+        name = distribution.replace("_", " ")
+        charts.append(
+            Distribution(
+                f"distribution-{distribution.replace('_', '-')}",
+                f"{name}: share per reference quantile bin",
+                f"reference quantile bins of the {name}, lowest first",
+                tuple(float(i) for i in range(len(bins) + 1)),
+                tuple(b.reference_fraction for b in bins),
+                tuple(b.current_fraction for b in bins),
+                "reference",
+                "current",
+            )
+        )
+    return tuple(charts)
 
 
 def _ms(moment: datetime) -> int:

@@ -56,6 +56,12 @@ def test_the_gate_verdict_heads_the_report_and_its_conditions_are_thresholds(
     assert "--fail-if: ece > 0.001" in legend
     drift = page.find("svg", id="drift-over-time")
     assert "--fail-if: psi_raw_score > 5" in " ".join(t.text for t in drift.find_all("text"))
+    # Reference versus current from the PSI bins: the reference's deciles hold a tenth
+    # of its events each; the steps are drawn from them (two points per bin).
+    raw = page.find("svg", id="distribution-raw-score")
+    reference, current = raw.find_all("polyline", class_="step")
+    assert len(reference.attrs["points"].split()) == 2 * 10
+    assert "share per reference quantile bin" in raw.find("text", class_="title").text
     width, height = png_size(png)
     assert width == 1600 and height > 2000
 
