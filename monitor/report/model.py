@@ -7,7 +7,7 @@ Every text here is plain text: the renderers escape it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -281,4 +281,3 @@ class Report:
     distributions: tuple[Distribution, ...] = ()
     reference_caption: str = ""
     generated: str = ""
-    notes: tuple[str, ...] = field(default=())
