@@ -32,8 +32,9 @@ def one(selector: str) -> str:
     return f"max without ({TARGET_LABELS}) ({selector})"
 
 
-def variables(*, multi: bool) -> list[dict[str, Any]]:
-    """datasource, model, version, segment, window: each narrowed by the ones before."""
+def variables(*, multi: bool, source: str = "calmon_window_predictions") -> list[dict[str, Any]]:
+    """datasource, model, version, segment, window: each narrowed by the ones before;
+    the models are those with a ``source`` series."""
 
     def query(name: str, label: str, expr: str, default: str | None) -> dict[str, Any]:
         current = {"text": default, "value": default} if default else {}
@@ -51,7 +52,6 @@ def variables(*, multi: bool) -> list[dict[str, Any]]:
             "current": current,
         }
 
-    source = "calmon_window_predictions"
     return [
         {
             "name": "datasource",
@@ -797,7 +797,183 @@ def model_drilldown() -> dict:  # type: ignore[type-arg]
     )
 
 
-DASHBOARDS = {"calmon-overview.json": overview, "calmon-model.json": model_drilldown}
+def class_variable() -> dict[str, Any]:
+    """The classes of the chosen multi-class series (several may be shown at once)."""
+    expr = f"label_values(calmon_class_psi{{{SERIES}}}, class)"
+    return {
+        "name": "class",
+        "label": "Class",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": expr, "refId": "class-values", "qryType": 1},
+        "definition": expr,
+        "refresh": 2,
+        "sort": 1,
+        "multi": True,
+        "includeAll": True,
+        "current": {},
+    }
+
+
+def multiclass_drilldown() -> dict:  # type: ignore[type-arg]
+    """One multi-class model: top-label and classwise calibration, then class by class."""
+    s = SERIES
+    c = f'{s}, class=~"$class"'
+    per_class = f"{{{{class}}}} ({LEGEND})"
+    columns = {
+        "A": ("ECE", one(f"calmon_class_ece{{{c}}}")),
+        "B": ("Brier", one(f"calmon_class_brier_score{{{c}}}")),
+        "C": ("ROC AUC", one(f"calmon_class_roc_auc_score{{{c}}}")),
+        "D": ("share of labels", one(f"calmon_class_observed_ratio{{{c}}}")),
+        "E": ("mean probability", one(f"calmon_class_mean_predicted{{{c}}}")),
+        "F": ("PSI", one(f"calmon_class_psi{{{c}}}")),
+    }
+    classes = {
+        "type": "table",
+        "title": "Classes (latest window)",
+        "description": "Each class one-vs-rest: its calibration, discrimination and the "
+        "drift of its probability against the reference. Sort by a column to find the "
+        "class that drifts.",
+        "datasource": DATASOURCE,
+        "targets": [table_target(expr, ref) for ref, (_, expr) in columns.items()],
+        "transformations": [
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True, "__name__": True},
+                    "renameByName": {f"Value #{ref}": name for ref, (name, _) in columns.items()},
+                },
+            },
+        ],
+        "fieldConfig": {
+            "defaults": {"decimals": 3},
+            "overrides": [
+                {
+                    "matcher": {"id": "byName", "options": "PSI"},
+                    "properties": [
+                        {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+                        {"id": "thresholds", "value": thresholds((0.1, "orange"), (0.25, "red"))},
+                    ],
+                }
+            ],
+        },
+        "options": {"showHeader": True, "sortBy": [{"displayName": "PSI", "desc": True}]},
+    }
+    panels: list[tuple[Panel, int, int]] = [
+        (row("The model"), 24, 1),
+        (
+            timeseries(
+                "Top-label and classwise ECE",
+                [
+                    target(one(f"calmon_top_label_ece{{{s}}}"), "top-label"),
+                    target(one(f"calmon_classwise_ece{{{s}}}"), "classwise", "B"),
+                ],
+                description="Top-label ECE: the confidence (largest class probability) "
+                "against whether the top class was right. Classwise: the mean over classes "
+                "of each class's one-vs-rest ECE.",
+                lines=((0.05, "red"),),
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Accuracy: estimated before labels, and realised",
+                [
+                    target(one(f"calmon_estimated_accuracy_score{{{s}}}"), "estimated"),
+                    target(one(f"calmon_accuracy_score{{{s}}}"), "realised", "B"),
+                    target(one(f"calmon_roc_auc_ovr_macro_score{{{s}}}"), "ROC AUC (macro)", "C"),
+                ],
+                description="Estimated accuracy is the mean confidence (calibration "
+                "assumed, no labels needed); a realised accuracy below it is an "
+                "over-confident model. ROC AUC holding while ECE rises: recalibrate.",
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Brier score and log loss",
+                [
+                    target(one(f"calmon_multiclass_brier_score{{{s}}}"), "Brier"),
+                    target(
+                        one(f"calmon_estimated_multiclass_brier_score{{{s}}}"),
+                        "Brier estimated",
+                        "B",
+                    ),
+                    target(one(f"calmon_log_loss{{{s}}}"), "log loss", "C"),
+                ],
+                description="Multi-class Brier score (0 to 2) and log loss of the labelled "
+                "events; the estimate needs no labels.",
+                decimals=4,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Drift of the confidence",
+                [
+                    target(one(f'calmon_psi{{{s}, distribution="confidence"}}'), "PSI"),
+                    target(
+                        one(f'calmon_ks_statistic{{{s}, distribution="confidence"}}'), "KS", "B"
+                    ),
+                ],
+                description="PSI and KS of the largest class probability against the reference.",
+                lines=((0.1, "orange"), (0.25, "red")),
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (row("Class by class"), 24, 1),
+        (classes, 24, 8),
+        (
+            timeseries(
+                "Per-class ECE",
+                [target(one(f"calmon_class_ece{{{c}}}"), per_class)],
+                description="One-vs-rest ECE of each chosen class's probability.",
+                lines=((0.05, "red"),),
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+        (
+            timeseries(
+                "Per-class probability drift (PSI)",
+                [target(one(f"calmon_class_psi{{{c}}}"), per_class)],
+                description="PSI of each chosen class's probability against the "
+                "reference: a class that grows or shrinks in the traffic.",
+                lines=((0.1, "orange"), (0.25, "red")),
+                decimals=3,
+            ),
+            12,
+            8,
+        ),
+    ]
+    return dashboard(
+        "calmon-multiclass",
+        "calmon / Multi-class drill-down",
+        "One multi-class model, version, segment and window: top-label and classwise "
+        "calibration, then each class's calibration and drift (Class variable).",
+        layout(panels),
+        # Only the models with class probabilities.
+        templating={
+            "list": [*variables(multi=False, source="calmon_classwise_ece"), class_variable()]
+        },
+        annotations=alert_annotations(),
+    )
+
+
+DASHBOARDS = {
+    "calmon-overview.json": overview,
+    "calmon-model.json": model_drilldown,
+    "calmon-multiclass.json": multiclass_drilldown,
+}
 
 
 def render() -> dict[str, str]:

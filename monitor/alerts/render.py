@@ -21,6 +21,7 @@ def alert_labels(alert: AlertState, rule: Rule) -> dict[str, str]:
         "segment": alert.series.segment,
         "window": alert.series.window,
         "severity": rule.severity,
+        **({} if alert.class_name is None else {"class": alert.class_name}),
     }
 
 
@@ -42,6 +43,7 @@ def render(template: str, alert: AlertState, rule: Rule) -> str:
         "model_version": alert.series.model_version,
         "segment": alert.series.segment,
         "window": alert.series.window,
+        "class": "" if alert.class_name is None else alert.class_name,
         **alert.values,
     }
     return render_template(template, fields)

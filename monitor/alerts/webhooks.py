@@ -38,6 +38,7 @@ from monitor.alerts.render import rendered_annotations
 from monitor.alerts.signing import signed_headers, signing_key
 from monitor.core.errors import UserError
 from monitor.core.redaction import redact_text, url_secrets
+from monitor.core.results import WindowResult
 from monitor.core.times import wall_clock_ms
 from monitor.rules.engine import Transition
 from monitor.settings import WebhookSettings
@@ -99,6 +100,7 @@ def payload(
         "segment": series.segment,
         "window": series.window,
         "fired_at_ms": alert.fired_ms,
+        **({} if alert.class_name is None else _class_fields(alert.class_name, result)),
         "window_start": result.window_start.isoformat(),
         "window_end": result.window_end.isoformat(),
         "predictions": result.predictions,
@@ -115,6 +117,12 @@ def payload(
         ),
         **_action_fields(action),
     }
+
+
+def _class_fields(name: str, result: WindowResult) -> dict[str, Any]:
+    """A per-class alert's class, with that class's values of the result."""
+    found = result.classes.get(name)
+    return {"class": name, "class_metrics": {} if found is None else dict(found.values)}
 
 
 def _action_fields(action: Mapping[str, Any] | None) -> dict[str, Any]:

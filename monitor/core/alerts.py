@@ -27,10 +27,13 @@ class AlertState:
     resolved_ms: int | None = None
     #: The metric values of the last evaluation that had evidence.
     values: Mapping[str, float] = field(default_factory=dict)
+    #: The class of a multi-class series a rule on per-class metrics watches (one alert
+    #: per class); None for every other alert.
+    class_name: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.rule, self.series)
+        return fingerprint(self.rule, self.series, self.class_name)
 
     @property
     def alert_id(self) -> str:
@@ -39,8 +42,9 @@ class AlertState:
         return digest.hexdigest()[:24]
 
 
-def fingerprint(rule: str, series: SeriesWindow) -> str:
-    key = "\x1f".join((rule, series.model, series.model_version, series.segment, series.window))
+def fingerprint(rule: str, series: SeriesWindow, class_name: str | None = None) -> str:
+    parts = (rule, series.model, series.model_version, series.segment, series.window)
+    key = "\x1f".join(parts if class_name is None else (*parts, class_name))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

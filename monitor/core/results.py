@@ -81,6 +81,15 @@ class ReferenceUsed:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassResult:
+    """One class of a multi-class series, one-vs-rest: its values (``class_ece``,
+    ``class_psi``...; exported with a ``class`` label) and reliability bins."""
+
+    values: Mapping[str, float] = field(default_factory=dict)
+    reliability_bins: tuple[ReliabilityBin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class WindowResult:
     series: SeriesWindow
     evaluated_at: datetime
@@ -94,3 +103,5 @@ class WindowResult:
     drift_bins: tuple[DriftBin, ...] = ()
     #: The drift reference; None for a segment's ``__other__`` series, which has none.
     reference: ReferenceUsed | None = None
+    #: A multi-class series' classes, by name (empty for a binary series).
+    classes: Mapping[str, ClassResult] = field(default_factory=dict)

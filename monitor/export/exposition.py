@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
 
-from monitor.core.results import WindowResult
+from monitor.core.results import ClassResult, WindowResult
 from monitor.export.choice import ExportChoice, SeriesExport
 from monitor.windows import metric_names
 from monitor.windows.metric_names import LABEL_DELAY_QUANTILES
@@ -30,7 +30,9 @@ SERIES_LABELS = ("model", "model_version", "segment", "window")
 #: typo cannot leak out).
 CALIBRATION_HELP = {
     **metric_names.LABELLED,
+    **metric_names.MULTICLASS,
     **metric_names.ESTIMATED,
+    **metric_names.MULTICLASS_ESTIMATED,
     **metric_names.ESTIMATE_GAPS,
     **metric_names.SEQUENTIAL,
     **metric_names.REFERENCE_STATISTICS,
@@ -38,6 +40,8 @@ CALIBRATION_HELP = {
 }
 #: Drift metric -> help text: one gauge with a ``distribution`` label.
 DRIFT_HELP = {**metric_names.DRIFT, **metric_names.DRIFT_VOLUME}
+#: Per-class metric -> help text: one gauge with a ``class`` label (multi-class series).
+CLASS_HELP = metric_names.CLASS_METRICS
 LABEL_DELAY = "window_label_delay_seconds"
 #: calmon_reliability_bin_<name> -> (help text, the ``ReliabilityBin`` field it shows).
 RELIABILITY_BINS = {
@@ -79,10 +83,19 @@ FAMILIES: tuple[Family, ...] = (
         "reference and the current window (source label).",
         (*SERIES_LABELS, "distribution", "bin", "source"),
     ),
+    *(Family(f"calmon_{key}", text, (*SERIES_LABELS, "class")) for key, text in CLASS_HELP.items()),
+    *(
+        Family(
+            f"calmon_class_reliability_bin_{name}",
+            f"{text} One class, one-vs-rest.",
+            (*SERIES_LABELS, "class", "bin"),
+        )
+        for name, (text, _) in RELIABILITY_BINS.items()
+    ),
 )
 _INDEX = {family.name: index for index, family in enumerate(FAMILIES)}
 #: Names ``export.series[].metrics`` accepts: the families without ``calmon_``, bins aside.
-METRICS = (*CALIBRATION_HELP, *DRIFT_HELP, LABEL_DELAY)
+METRICS = (*CALIBRATION_HELP, *DRIFT_HELP, LABEL_DELAY, *CLASS_HELP)
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,7 @@ def _targets() -> dict[str, _Target]:
         key: _Target(_INDEX[f"calmon_{key}"], f"calmon_{key}", "", key) for key in CALIBRATION_HELP
     }
     for metric in DRIFT_HELP:
-        for distribution in ("raw_score", "probability"):
+        for distribution in metric_names.DRIFT_DISTRIBUTIONS:
             targets[metric_names.drift_key(metric, distribution)] = _Target(
                 _INDEX[f"calmon_{metric}"],
                 f"calmon_{metric}",
@@ -120,6 +133,10 @@ _RELIABILITY = [
     for name, (_, field) in RELIABILITY_BINS.items()
 ]
 _DRIFT_BINS = _INDEX["calmon_drift_bin_fraction"]
+_CLASS_RELIABILITY = [
+    (_INDEX[f"calmon_class_reliability_bin_{name}"], f"calmon_class_reliability_bin_{name}", field)
+    for name, (_, field) in RELIABILITY_BINS.items()
+]
 
 
 def _escape(value: str) -> str:
@@ -159,6 +176,25 @@ def _render(result: WindowResult, export: SeriesExport, lines: list[list[str]]) 
                     f'calmon_drift_bin_fraction{{{bin_labels},source="{source}"}} '
                     f"{floatToGoString(fraction)}\n"
                 )
+    for name, found in result.classes.items():
+        _render_class(labels + f',class="{_escape(name)}"', found, export, lines)
+
+
+def _render_class(
+    labels: str, found: ClassResult, export: SeriesExport, lines: list[list[str]]
+) -> None:
+    """One class's samples (``labels`` name the series and the class)."""
+    for key, value in found.values.items():
+        if key in CLASS_HELP and export.exports(key):
+            lines[_INDEX[f"calmon_{key}"]].append(
+                f"calmon_{key}{{{labels}}} {floatToGoString(value)}\n"
+            )
+    if export.reliability_bins:
+        for point in found.reliability_bins:
+            bin_labels = f'{labels},bin="{point.index}"'
+            for family, name, field in _CLASS_RELIABILITY:
+                value = floatToGoString(getattr(point, field))
+                lines[family].append(f"{name}{{{bin_labels}}} {value}\n")
 
 
 class WindowExposition:

@@ -61,6 +61,13 @@ def result_json(result: WindowResult) -> dict[str, Any]:
         "reliability_bins": [dataclasses.asdict(b) for b in result.reliability_bins],
         "drift_bins": [dataclasses.asdict(b) for b in result.drift_bins],
         "reference": None if result.reference is None else result.reference.to_json(),
+        "classes": {
+            name: {
+                "values": dict(found.values),
+                "reliability_bins": [dataclasses.asdict(b) for b in found.reliability_bins],
+            }
+            for name, found in result.classes.items()
+        },
     }
 
 

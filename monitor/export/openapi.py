@@ -71,6 +71,7 @@ _RESULT = {
         "reliability_bins",
         "drift_bins",
         "reference",
+        "classes",
     ],
     "properties": {
         "model": _TEXT,
@@ -86,6 +87,19 @@ _RESULT = {
         "reliability_bins": {"type": "array", "items": _RELIABILITY_BIN},
         "drift_bins": {"type": "array", "items": _DRIFT_BIN},
         "reference": _REFERENCE,
+        "classes": {
+            "type": "object",
+            "description": "A multi-class series' classes by name (empty for a binary "
+            "series): each class's values (class_ece, class_psi...) and reliability bins.",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["values", "reliability_bins"],
+                "properties": {
+                    "values": {"type": "object", "additionalProperties": _NUMBER},
+                    "reliability_bins": {"type": "array", "items": _RELIABILITY_BIN},
+                },
+            },
+        },
     },
 }
 _POINT = {

@@ -16,6 +16,7 @@ from monitor.core.recalibrations import Recalibration
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL, OTHER, SeriesWindow
 from monitor.report import parts
+from monitor.report.classes import class_rows, classes_caption
 from monitor.report.distributions import distributions
 from monitor.report.model import (
     COLOURS,
@@ -96,6 +97,8 @@ def report_from_store(engine: Engine, settings: Settings, request: ReportRequest
         distributions=charts_of_distributions,
         reference_caption=caption,
         generated=datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        classes=class_rows(main),
+        classes_caption=classes_caption(main),
     )
 
 

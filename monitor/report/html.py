@@ -13,6 +13,7 @@ from html import escape
 from itertools import cycle
 
 from monitor.report import svg
+from monitor.report.classes import class_table
 from monitor.report.model import (
     MARKER_COLOURS,
     SEGMENT_COLUMNS,
@@ -117,6 +118,7 @@ def render(report: Report) -> str:
         + f"<p class='meta'>{escape(report.segments_caption)} Click a heading to sort; "
         "worst first.</p>" + segment_table(report.segments)
     )
+    sections.append(class_table(report.classes, report.classes_caption))
     if report.recalibrations:
         sections.append(
             "<h2>Recalibration</h2>" + "".join(_recalibration(v) for v in report.recalibrations)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from monitor.core.results import ReliabilityBin
+from monitor.report.classes import ClassRows
 from monitor.report.ticks import nice_ticks, tick_format, time_axis
 
 Status = Literal["pass", "fail", "pending", "no evidence"]
@@ -281,3 +282,6 @@ class Report:
     distributions: tuple[Distribution, ...] = ()
     reference_caption: str = ""
     generated: str = ""
+    #: A multi-class series' classes and their values (``classes.py``); empty otherwise.
+    classes: ClassRows = ()
+    classes_caption: str = ""

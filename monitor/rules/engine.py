@@ -16,7 +16,7 @@ for gaps instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -24,6 +24,7 @@ from monitor.core.alerts import AlertState, fingerprint
 from monitor.core.results import WindowResult
 from monitor.core.series import SeriesWindow
 from monitor.rules.model import Rule
+from monitor.windows.metric_names import CLASS_METRICS
 
 TransitionKind = Literal["pending", "firing", "resolved", "cancelled"]
 
@@ -61,26 +62,44 @@ def evaluate_rules(
                 series.model, series.model_version, series.segment, series.window
             ):
                 continue
-            values = condition_values(rule, result, latest)
-            key = fingerprint(rule.name, series)
-            previous = states.get(key)
-            step = _step(rule, previous, series, values, now_ms)
-            if step is None:
-                continue
-            kind, new_state = step
-            if new_state is None:
-                del states[key]
-            else:
-                states[key] = new_state
-            if kind is not None:
-                alert = new_state or previous
-                assert alert is not None  # a cancelled alert had a pending state
-                transitions.append(Transition(kind, alert, rule, result))
+            for class_name in _watched_classes(rule, result):
+                values = condition_values(rule, result, latest, class_name)
+                key = fingerprint(rule.name, series, class_name)
+                previous = states.get(key)
+                step = _step(rule, previous, series, values, now_ms, class_name)
+                if step is None:
+                    continue
+                kind, new_state = step
+                if new_state is None:
+                    del states[key]
+                else:
+                    states[key] = new_state
+                if kind is not None:
+                    alert = new_state or previous
+                    assert alert is not None  # a cancelled alert had a pending state
+                    transitions.append(Transition(kind, alert, rule, result))
     return states, transitions
 
 
+def _watched_classes(rule: Rule, result: WindowResult) -> Sequence[str | None]:
+    """One alert per class of the series for a rule on per-class metrics, else one."""
+    if not rule.per_class():
+        return [None]
+    return sorted(result.classes)
+
+
+def _value(result: WindowResult, metric: str, class_name: str | None) -> float | None:
+    if class_name is not None and metric in CLASS_METRICS:
+        found = result.classes.get(class_name)
+        return None if found is None else found.values.get(metric)
+    return result.values.get(metric)
+
+
 def condition_values(
-    rule: Rule, result: WindowResult, latest: Mapping[SeriesWindow, WindowResult]
+    rule: Rule,
+    result: WindowResult,
+    latest: Mapping[SeriesWindow, WindowResult],
+    class_name: str | None = None,
 ) -> dict[str, float] | None:
     """The value each condition tests, keyed by condition label; None without evidence."""
     samples = result.labelled if rule.samples_needed_from() == "labelled" else result.predictions
@@ -88,12 +107,12 @@ def condition_values(
         return None
     values: dict[str, float] = {}
     for condition in rule.conditions:
-        value = result.values.get(condition.metric)
+        value = _value(result, condition.metric, class_name)
         if value is None:
             return None
         if condition.relative_to is not None:
             other = latest.get(replace(result.series, window=condition.relative_to.window))
-            base = other.values.get(condition.metric) if other is not None else None
+            base = None if other is None else _value(other, condition.metric, class_name)
             if base is None or base <= 0.0:
                 return None
             values[f"{condition.metric}_{condition.relative_to.window}"] = base
@@ -129,6 +148,7 @@ def _step(
     series: SeriesWindow,
     values: dict[str, float] | None,
     now_ms: int,
+    class_name: str | None = None,
 ) -> tuple[TransitionKind | None, AlertState | None] | None:
     """(transition, new state) for one alert, or None when nothing changes."""
     if values is None:
@@ -138,7 +158,9 @@ def _step(
     hold_ms = int((rule.hold or 0.0) * 1000)
     if holds:
         if current is None or current.state == "resolved":
-            pending = AlertState(rule.name, series, "pending", now_ms, values=values)
+            pending = AlertState(
+                rule.name, series, "pending", now_ms, values=values, class_name=class_name
+            )
             if hold_ms == 0:
                 return "firing", replace(pending, state="firing", fired_ms=now_ms)
             return "pending", pending

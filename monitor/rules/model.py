@@ -61,10 +61,14 @@ from monitor.core.templates import template_problem
 from monitor.settings import Duration
 from monitor.windows import metric_names
 
-#: Metrics a rule can test: every key a window result can carry.
-KNOWN_METRICS = metric_names.ALL_KEYS
+#: Metrics a rule can test: every key a window result can carry, and the per-class
+#: metrics of a multi-class series (a rule on them watches each class: one alert per
+#: class, labelled ``class``).
+KNOWN_METRICS = metric_names.ALL_KEYS | frozenset(metric_names.CLASS_METRICS)
 #: Template fields that are text (the rest, metrics, are floats: ``core/templates.py``).
-TEXT_FIELDS = frozenset({"model", "model_version", "segment", "window", "rule", "severity"})
+TEXT_FIELDS = frozenset(
+    {"model", "model_version", "segment", "window", "rule", "severity", "class"}
+)
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -287,7 +291,15 @@ class Rule(_Strict):
     def _has_conditions(self) -> Rule:
         if not self.conditions:
             raise ValueError("a rule needs a metric/op/threshold, conditions, or absence")
-        reserved = {"alertname", "model", "model_version", "segment", "window", "severity"}
+        reserved = {
+            "alertname",
+            "model",
+            "model_version",
+            "segment",
+            "window",
+            "severity",
+            "class",
+        }
         clash = reserved & set(self.labels)
         if clash:
             raise ValueError(f"labels {sorted(clash)} are set by calmon and cannot be overridden")
@@ -327,8 +339,18 @@ class Rule(_Strict):
         """Metrics whose threshold comes from the reference (the window job measures them)."""
         return {c.metric for c in self.conditions if c.from_reference is not None}
 
+    def per_class(self) -> bool:
+        """Whether a condition tests a per-class metric: then each class of a series
+        has an alert of its own."""
+        return any(c.metric in metric_names.CLASS_METRICS for c in self.conditions)
+
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:
-        needs_labels = {**metric_names.LABELLED, **metric_names.ESTIMATE_GAPS}
+        needs_labels = {
+            **metric_names.LABELLED,
+            **metric_names.MULTICLASS,
+            **metric_names.CLASS_LABELLED,
+            **metric_names.ESTIMATE_GAPS,
+        }
         calibration = any(c.metric in needs_labels for c in self.conditions)
         return "labelled" if calibration else "predictions"
 

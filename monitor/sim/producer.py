@@ -139,6 +139,9 @@ class Simulator:
                 self.stats.malformed += 1
             event_id = f"sim-{self._run_id}-{self._next_id}"
             self._next_id += 1
+            if events.probabilities is not None:
+                self._produce_multiclass(events, i, event_id, now, float(delays[i]), fate[i])
+                continue
             prediction = {
                 "event_id": event_id,
                 "model_id": model.model_id,
@@ -169,6 +172,45 @@ class Simulator:
                 payload = orjson.dumps({**label, "timestamp": int(due * 1000)})
                 heapq.heappush(self._labels, (due, self._next_id, payload))
             self._send_prediction(prediction)
+
+    def _produce_multiclass(
+        self, events: Events, i: int, event_id: str, now: float, delay: float, fate: float
+    ) -> None:
+        """A multi-class event: class probabilities, and the label's class name."""
+        model = events.model
+        assert model.classes is not None and events.probabilities is not None
+        prediction: dict[str, Any] = {
+            "event_id": event_id,
+            "model_id": model.model_id,
+            "model_version": model.model_version,
+            "timestamp": int(now * 1000),
+            "probabilities": dict(
+                zip(model.classes, events.probabilities[i].tolist(), strict=True)
+            ),
+        }
+        if events.segments[i]:
+            prediction["segment"] = events.segments[i]
+        label = {
+            "event_id": event_id,
+            "model_id": model.model_id,
+            "label": model.classes[int(events.label[i])],
+        }
+        self._schedule_label(label, now, delay, fate)
+        self._send(self._topics.probabilities, orjson.dumps(prediction))
+        self.stats.predictions += 1
+
+    def _schedule_label(self, label: dict[str, Any], now: float, delay: float, fate: float) -> None:
+        spec = self._scenario.labels
+        if fate < spec.never:
+            self.stats.labels_never += 1
+        elif fate < spec.never + spec.before_prediction:
+            self._send(self._topics.labels, orjson.dumps({**label, "timestamp": int(now * 1000)}))
+            self.stats.labels += 1
+            self.stats.labels_early += 1
+        else:
+            due = now + delay
+            payload = orjson.dumps({**label, "timestamp": int(due * 1000)})
+            heapq.heappush(self._labels, (due, self._next_id, payload))
 
     def _served(self, events: Events) -> tuple[np.ndarray, list[str | None]]:
         """The probabilities served, and each event's calibrator version (None: none)."""

@@ -16,6 +16,14 @@ reports ``raw_score = s`` and a calibrated ``probability = expit(k * s)``. Healt
   over-confident. Recalibration cannot fix it (the webhook's ``recommendation``).
 
 A drift may be limited to one model and to segment values (``segment: {region: eu}``).
+
+A model with ``classes`` is multi-class: each event draws a logit per class,
+``z_k ~ Normal(score_mean + k * class_spread, score_sd)``; the truth is softmax(z), the
+label is drawn from it (a class name), and the model reports softmax(slope * z) as
+``probabilities``. ``overconfidence`` (slope > 1) is then the over-confident softmax of
+an uncalibrated network, and ``class_shift`` (``class: name``, ``strength`` added to that
+class's logit in the truth and in what the model sees) makes one class drift: its
+probability's distribution moves, calibration intact.
 """
 
 from __future__ import annotations
@@ -45,6 +53,10 @@ class ModelSpec(_Strict):
     score_sd: float = Field(1.3, gt=0)
     #: Share of this model's traffic.
     weight: float = Field(1.0, gt=0)
+    #: A multi-class model's classes (at least 2); None: a binary model.
+    classes: list[str] | None = Field(None, min_length=2)
+    #: Multi-class: how far apart the classes' mean logits are (class k: + k * spread).
+    class_spread: float = 0.5
 
 
 class LabelSpec(_Strict):
@@ -58,12 +70,21 @@ class LabelSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    kind: Literal["overconfidence", "underconfidence", "prior_shift", "score_shift", "ranking_loss"]
+    kind: Literal[
+        "overconfidence",
+        "underconfidence",
+        "prior_shift",
+        "score_shift",
+        "ranking_loss",
+        "class_shift",
+    ]
     #: Seconds after the simulation starts.
     start: Duration | Literal[0] = 0
     strength: float
     model_id: str | None = None
     segment: dict[str, str] = Field(default_factory=dict)
+    #: ``class_shift``: the class whose logit moves (``class`` in YAML).
+    class_name: str | None = Field(None, alias="class")
 
 
 class Scenario(_Strict):
@@ -99,6 +120,9 @@ class Events:
     probability: np.ndarray
     truth: np.ndarray
     label: np.ndarray
+    #: A multi-class model's (events, classes) probabilities; ``label`` is then the
+    #: class index, and ``raw_score``/``probability`` are unused.
+    probabilities: np.ndarray | None = None
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -120,6 +144,8 @@ def generate(
     segments = [
         {key: str(rng.choice(values)) for key, values in model.segments.items()} for _ in range(n)
     ]
+    if model.classes is not None:
+        return _multiclass_events(rng, scenario, model, segments, t)
     score = rng.normal(model.score_mean, model.score_sd, n)
     shift = np.zeros(n)
     bias = np.zeros(n)
@@ -145,3 +171,36 @@ def generate(
     probability = _expit(slope * seen)
     label = (rng.uniform(size=n) < truth).astype(np.int64)
     return Events(model, segments, seen, probability, truth, label)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    shifted = np.exp(z - z.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _multiclass_events(
+    rng: np.random.Generator,
+    scenario: Scenario,
+    model: ModelSpec,
+    segments: list[dict[str, str]],
+    t: float,
+) -> Events:
+    assert model.classes is not None
+    n, k = len(segments), len(model.classes)
+    means = model.score_mean + model.class_spread * np.arange(k)
+    logits = rng.normal(means, model.score_sd, (n, k))
+    slope = np.ones((n, 1))
+    for drift in scenario.drifts:
+        mask = np.array([_applies(drift, model, s, t) for s in segments], dtype=bool)
+        if not mask.any():
+            continue
+        if drift.kind == "class_shift" and drift.class_name in model.classes:
+            logits[mask, model.classes.index(drift.class_name)] += drift.strength
+        elif drift.kind in ("overconfidence", "underconfidence"):
+            slope[mask] *= drift.strength
+    truth = _softmax(logits)
+    label = (truth.cumsum(axis=1) < rng.uniform(size=(n, 1))).sum(axis=1)
+    label = np.minimum(label, k - 1)
+    probabilities = _softmax(slope * logits)
+    confidence = probabilities.max(axis=1)
+    return Events(model, segments, np.zeros(n), confidence, truth.max(axis=1), label, probabilities)

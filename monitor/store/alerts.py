@@ -36,6 +36,7 @@ def _load(connection: Connection, window: str | None) -> dict[str, StoredAlert]:
 
 
 def _stored(row: Row[Any]) -> StoredAlert:
+    labels = orjson.loads(row.labels_json)
     return StoredAlert(
         state=AlertState(
             rule=row.rule,
@@ -45,8 +46,10 @@ def _stored(row: Row[Any]) -> StoredAlert:
             fired_ms=row.fired_ms,
             resolved_ms=row.resolved_ms,
             values=orjson.loads(row.values_json),
+            # A per-class alert's class is its ``class`` label (``alerts/render.py``).
+            class_name=labels.get("class"),
         ),
-        labels=orjson.loads(row.labels_json),
+        labels=labels,
         annotations=orjson.loads(row.annotations_json),
         last_sent_ms=row.last_sent_ms,
     )

@@ -9,7 +9,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, delete, select
 
-from monitor.core.results import DriftBin, ReferenceUsed, ReliabilityBin, WindowResult
+from monitor.core.results import (
+    ClassResult,
+    DriftBin,
+    ReferenceUsed,
+    ReliabilityBin,
+    WindowResult,
+)
 from monitor.core.series import SeriesWindow
 from monitor.core.times import epoch_ms, to_datetime
 from monitor.store.db.sql import insert_ignoring_existing
@@ -44,6 +50,7 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
                 }
             ),
             "reference_json": None if r.reference is None else _json(r.reference.to_json()),
+            "classes_json": _classes_json(r),
         }
         for r in results
     ]
@@ -70,6 +77,32 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
             points,
             [*_SERIES_KEY, "metric", "evaluated_ms"],
         )
+
+
+def _classes_json(result: WindowResult) -> str | None:
+    if not result.classes:
+        return None
+    return _json(
+        {
+            name: {
+                "values": dict(found.values),
+                "reliability": [dataclasses.asdict(b) for b in found.reliability_bins],
+            }
+            for name, found in result.classes.items()
+        }
+    )
+
+
+def _classes_of(text: str | None) -> dict[str, ClassResult]:
+    if text is None:
+        return {}
+    return {
+        name: ClassResult(
+            values=found["values"],
+            reliability_bins=tuple(ReliabilityBin(**b) for b in found["reliability"]),
+        )
+        for name, found in orjson.loads(text).items()
+    }
 
 
 def latest_results(engine: Engine, *, window: str | None = None) -> list[WindowResult]:
@@ -101,6 +134,7 @@ def _result_of(row: Any) -> WindowResult:
             if row.reference_json is None
             else ReferenceUsed.from_json(orjson.loads(row.reference_json))
         ),
+        classes=_classes_of(row.classes_json),
     )
 
 

@@ -25,6 +25,7 @@ from monitor.metrics.summary import (
 from monitor.settings import EvaluationSettings
 from monitor.store.aggregates import WindowAggregate
 from monitor.windows.metric_names import DRIFT, LABEL_DELAY_QUANTILES, drift_key
+from monitor.windows.multiclass import MulticlassOutcome
 
 
 def evaluate(
@@ -40,7 +41,11 @@ def evaluate(
     last_label_ms: int | None,
     settings: EvaluationSettings,
     sequential_values: dict[str, float] | None = None,
+    multiclass: MulticlassOutcome | None = None,
 ) -> WindowResult:
+    """``multiclass``: a multi-class series' own values (``windows/multiclass.py``); its
+    labelled count, coverage and reliability bins replace the binary aggregate's, which
+    holds only its predictions and label delays."""
     aggregate = window.aggregate
     values: dict[str, float] = {
         "window_predictions": float(window.predictions),
@@ -89,6 +94,11 @@ def evaluate(
             continue
         for name in DRIFT:
             values[drift_key(name, distribution)] = float(getattr(drift, name))
+    labelled = aggregate.n_labelled
+    if multiclass is not None:
+        values.update(multiclass.values)
+        bins = multiclass.reliability_bins
+        labelled = round(multiclass.values["window_labelled"])
     # Plain floats whatever a metric returned (numpy scalars do not serialise to JSON,
     # and the values go into webhook payloads and the API as they are).
     values = {key: float(value) for key, value in values.items()}
@@ -98,9 +108,10 @@ def evaluate(
         window_start=to_datetime(start_ms),
         window_end=to_datetime(end_ms),
         predictions=window.predictions,
-        labelled=aggregate.n_labelled,
+        labelled=labelled,
         values=values,
         reliability_bins=bins,
         drift_bins=tuple(drift_bins),
         reference=reference_used,
+        classes={} if multiclass is None else multiclass.classes,
     )

@@ -12,15 +12,17 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL, SeriesWindow
 from monitor.core.times import wall_clock_ms
+from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.settings import Settings, WindowSettings
 from monitor.store import claims
-from monitor.store.aggregates import SeriesInfo, list_series
+from monitor.store.aggregates import SeriesInfo, known_model_classes, list_series, load_window
 from monitor.store.db.engine import Engine
 from monitor.store.fleet import SeriesKey
 from monitor.store.references import FittedReferences, load_all_stored
 from monitor.store.results import save_results
 from monitor.windows.evaluate import evaluate
 from monitor.windows.incremental import SeriesView, WindowCache, merge_views
+from monitor.windows.multiclass import MulticlassOutcome, evaluate_multiclass
 from monitor.windows.reference_thresholds import (
     MIN_CHUNKS,
     ReferencePeriod,
@@ -87,6 +89,8 @@ class WindowJob:
         self._clock_ms = clock_ms
         self._on_results = on_results
         self._cache = WindowCache(window, settings)
+        #: Models with class probabilities (``model_classes``), read at each tick.
+        self._multiclass_models: set[str] = set()
         #: Told (window, slot, results) once results are stored: the exporter's hook.
         self._on_stored = on_stored
 
@@ -165,6 +169,7 @@ class WindowJob:
         end = now
         start = now - int(self._window.length * 1000)
         infos = list_series(self._engine)
+        self._multiclass_models = {model for model, _ in known_model_classes(self._engine)}
         views = self._cache.advance(
             self._engine, now, [(i.model_id, i.model_version, i.segment) for i in infos]
         )
@@ -245,9 +250,50 @@ class WindowJob:
                         **self._sequential_values(merged.get(segment), segment),
                         **self._reference_values(model_id, version, segment, resolved, now),
                     },
+                    multiclass=self._multiclass(
+                        model_id, version, segment, (start, end), now, resolved
+                    ),
                 )
             )
         return results
+
+    def _multiclass(
+        self,
+        model_id: str,
+        version: str,
+        segment: str,
+        window: tuple[int, int],
+        now: int,
+        resolved: FittedReferences | None,
+    ) -> MulticlassOutcome | None:
+        """A multi-class series' values, from its window's class aggregates and its
+        reference period's, both read afresh (the window cache keeps binary sums only).
+        None for a binary model, and for a segment key's merged tail (``__other__``)."""
+        if model_id not in self._multiclass_models or segment.endswith(f"={OTHER}"):
+            return None
+        version_read = None if version == ALL else version
+
+        def read(start_ms: int, end_ms: int) -> MulticlassAggregate | None:
+            return load_window(
+                self._engine,
+                model_id=model_id,
+                model_version=version_read,
+                segment=segment,
+                start_ms=start_ms,
+                end_ms=end_ms,
+                now_ms=now,
+            ).multiclass
+
+        current = read(*window)
+        if current is None:
+            return None
+        reference = None if resolved is None else read(resolved.start_ms, resolved.end_ms)
+        return evaluate_multiclass(
+            current,
+            reference,
+            self._settings.evaluation,
+            psi_bins=self._settings.reference.psi_bins,
+        )
 
     def _reference_values(
         self,

@@ -24,7 +24,8 @@ LABELLED = {
     "brier_resolution": "Resolution term of the Murphy decomposition.",
     "brier_uncertainty": "Uncertainty term (base rate x (1 - base rate)).",
     "brier_skill_score": "1 - Brier / uncertainty: skill over predicting the prevalence.",
-    "log_loss": "Mean log loss in nats (p clipped to [1e-15, 1 - 1e-15]).",
+    "log_loss": "Mean log loss in nats (p clipped to [1e-15, 1 - 1e-15]; multi-class: mean "
+    "-log p of the label's class).",
     "calibration_slope": "Slope of the logistic recalibration fit on logit(p); 1 is calibrated.",
     "calibration_intercept": "Intercept of the logistic recalibration fit; 0 is calibrated.",
     "calibration_in_the_large": "Mean p minus mean label (positive: over-predicting).",
@@ -32,7 +33,8 @@ LABELLED = {
     "spiegelhalter_pvalue": "Two-sided p-value of Spiegelhalter's Z test of calibration.",
     "ece_ci_lower": "Lower end of the 95% bootstrap interval of ECE.",
     "ece_ci_upper": "Upper end of the 95% bootstrap interval of ECE.",
-    "accuracy_score": "Share of labelled events on the right side of p = 0.5.",
+    "accuracy_score": "Share of labelled events on the right side of p = 0.5 (multi-class: "
+    "whose top class is the label).",
     "roc_auc_score": "ROC AUC of the labelled events (events in one aggregate grid cell "
     "count as tied).",
     "roc_auc_error_bound": "Largest possible distance of roc_auc_score to the events' exact "
@@ -45,6 +47,32 @@ LABELLED = {
     "average_precision_error_bound": "Largest possible distance of average_precision_score "
     "to the events' exact average precision.",
 }
+#: A multi-class series, on its labelled events (need ``evaluation.min_labelled``); it
+#: also carries ``log_loss``, ``accuracy_score`` and their estimates, and the drift of
+#: its confidence (distribution ``confidence``).
+MULTICLASS = {
+    "top_label_ece": "Multi-class: ECE of the confidence (largest class probability) "
+    "against whether the top class was right.",
+    "top_label_mce": "Multi-class: maximum calibration error of the confidence.",
+    "classwise_ece": "Multi-class: mean over classes of the one-vs-rest ECE of p_k "
+    "(Kull et al. 2019).",
+    "multiclass_brier_score": "Multi-class: mean of sum_k (p_k - y_k)^2 (0 to 2).",
+    "roc_auc_ovr_macro_score": "Multi-class: mean of the classes' one-vs-rest ROC AUC "
+    "(classes without a positive or a negative left out).",
+    "roc_auc_ovr_macro_error_bound": "Multi-class: bound on the distance of "
+    "roc_auc_ovr_macro_score to the events' exact value (ties inside a cell).",
+}
+#: Per class of a multi-class series, exported with a ``class`` label; rules on them
+#: test the class furthest past the threshold (``rules/model.py``).
+CLASS_LABELLED = {
+    "class_ece": "One-vs-rest ECE of the class's probability (labelled events).",
+    "class_brier_score": "Brier score of the class's probability against 1[label = class].",
+    "class_observed_ratio": "Share of labelled events whose label is the class.",
+    "class_mean_predicted": "Mean probability of the class over the labelled events.",
+    "class_roc_auc_score": "One-vs-rest ROC AUC of the class's probability.",
+    "class_roc_auc_error_bound": "Bound on the distance of class_roc_auc_score to the "
+    "events' exact value.",
+}
 #: Label-free estimates from all the window's probabilities, assuming calibration (need
 #: ``evaluation.min_predictions``).
 ESTIMATED = {
@@ -55,6 +83,10 @@ ESTIMATED = {
     "(labels not needed).",
     "estimated_roc_auc_score": "ROC AUC expected if the model is calibrated (CBPE; labels "
     "not needed).",
+}
+MULTICLASS_ESTIMATED = {
+    "estimated_multiclass_brier_score": "Multi-class: Brier score expected if the model is "
+    "calibrated (mean 1 - sum_k p_k^2 over all predictions; labels not needed).",
 }
 #: Realised minus estimated on the labelled events (need ``evaluation.min_labelled``):
 #: far from 0, the calibration assumption of the estimates failed.
@@ -133,13 +165,35 @@ LABEL_DELAY_QUANTILES = {
 }
 
 
+#: The ``distribution`` of a multi-class series' confidence (max_k p_k) in drift keys.
+CONFIDENCE = "confidence"
+#: Drift of each class's probability against the reference, per class.
+CLASS_DRIFT = {
+    f"class_{name}": f"Drift of the class's probability: {text[0].lower()}{text[1:]}"
+    for name, text in DRIFT.items()
+}
+#: Every per-class key (``WindowResult.classes``).
+CLASS_METRICS = {**CLASS_LABELLED, **CLASS_DRIFT}
+
+
 def drift_key(metric: str, distribution: str) -> str:
     return f"{metric}_{distribution}"
 
 
-DRIFT_KEYS = frozenset(drift_key(m, d) for m in (*DRIFT, *DRIFT_VOLUME) for d in DISTRIBUTIONS)
+DRIFT_DISTRIBUTIONS = (*DISTRIBUTIONS, CONFIDENCE)
+DRIFT_KEYS = frozenset(
+    drift_key(m, d) for m in (*DRIFT, *DRIFT_VOLUME) for d in DRIFT_DISTRIBUTIONS
+)
+#: Keys only a multi-class series carries.
+MULTICLASS_ONLY_KEYS = (
+    frozenset(MULTICLASS)
+    | frozenset(MULTICLASS_ESTIMATED)
+    | frozenset(drift_key(m, CONFIDENCE) for m in (*DRIFT, *DRIFT_VOLUME))
+)
 ALL_KEYS = (
     frozenset(LABELLED)
+    | frozenset(MULTICLASS)
+    | frozenset(MULTICLASS_ESTIMATED)
     | frozenset(ESTIMATED)
     | frozenset(ESTIMATE_GAPS)
     | frozenset(SEQUENTIAL)

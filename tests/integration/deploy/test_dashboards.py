@@ -50,6 +50,9 @@ SUBSTITUTIONS = {
     "$window": "1h",
     "${datasource}": "prometheus",
 }
+#: Per dashboard, what stands in for its own variables (the multi-class drill-down shows
+#: the daemon's multi-class model).
+DASHBOARD_SUBSTITUTIONS = {"calmon-multiclass.json": {"$model": "intent", "$class": "tech"}}
 #: Made by Prometheus's rule evaluation (alerts/prometheus-rules.yaml), not by calmon.
 PROMETHEUS_SERIES = {"ALERTS"}
 
@@ -62,8 +65,9 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in dashboard["panels"] if p["type"] != "row"]
 
 
-def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    """(where, PromQL) of every panel target, annotation and variable of a dashboard."""
+def _queries(dashboard: dict[str, Any], name: str = "") -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target, annotation and variable of a dashboard,
+    with its own variables (``DASHBOARD_SUBSTITUTIONS``) substituted."""
     found = [
         (f"panel {panel['title']!r} {target['refId']}", target["expr"])
         for panel in _panels(dashboard)
@@ -76,6 +80,8 @@ def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
             match = re.fullmatch(r"label_values\((.*), (\w+)\)", variable["definition"])
             assert match, variable["definition"]
             found.append((f"variable {variable['name']}", match.group(1)))
+    for variable, value in DASHBOARD_SUBSTITUTIONS.get(name, {}).items():
+        found = [(where, expr.replace(variable, value)) for where, expr in found]
     return found
 
 
@@ -154,7 +160,9 @@ def test_overview_has_the_panels_users_look_for() -> None:
 def test_every_query_parses_with_promtool(tmp_path: Path) -> None:
     rules = [
         {"record": f"dashboard:query:{i}", "expr": _substitute(expr)}
-        for i, (_, expr) in enumerate(q for d in _dashboards().values() for q in _queries(d))
+        for i, (_, expr) in enumerate(
+            q for name, d in _dashboards().items() for q in _queries(d, name)
+        )
     ]
     path = tmp_path / "queries.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
@@ -209,6 +217,51 @@ def _produce(producer: KafkaProducer, kafka: KafkaSettings, now_ms: int) -> None
             for i in range(N)
         ]
         + [b"not json"],  # one rejected message: the rejected panel has a non-zero rate
+    )
+    _produce_multiclass(producer, kafka, now_ms)
+
+
+def _produce_multiclass(producer: KafkaProducer, kafka: KafkaSettings, now_ms: int) -> None:
+    """A multi-class model over the same two hours, labelled; class "tech" grows in the
+    second hour (the fixed reference is the first)."""
+    rng = np.random.default_rng(8)
+    classes = ["billing", "other", "tech"]
+    logits = rng.normal(0, 1.5, (N, 3))
+    logits[N // 2 :, 2] += 1.0
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = (p.cumsum(axis=1) < rng.uniform(size=(N, 1))).sum(axis=1).clip(0, 2)
+    start = now_ms - 2 * 3_600_000
+    step = 2 * 3_600_000 // N
+    send_all(
+        producer,
+        kafka.topics.probabilities,
+        [
+            orjson.dumps(
+                {
+                    "event_id": f"m{i}",
+                    "model_id": "intent",
+                    "model_version": "v1",
+                    "timestamp": start + i * step,
+                    "probabilities": dict(zip(classes, p[i].tolist(), strict=True)),
+                }
+            )
+            for i in range(N)
+        ],
+    )
+    send_all(
+        producer,
+        kafka.topics.labels,
+        [
+            orjson.dumps(
+                {
+                    "event_id": f"m{i}",
+                    "model_id": "intent",
+                    "label": classes[int(y[i])],
+                    "timestamp": start + i * step + 60_000,
+                }
+            )
+            for i in range(N)
+        ],
     )
 
 
@@ -416,7 +469,7 @@ def test_every_dashboard_query_returns_data_from_a_scraped_daemon(
     queries = [
         (f"{name}: {where}", expr)
         for name, d in _dashboards().items()
-        for where, expr in _queries(d)
+        for where, expr in _queries(d, name)
     ]
     used = {metric for _, expr in queries for metric in metric_names(expr)}
     never_exported = used - exported - PROMETHEUS_SERIES

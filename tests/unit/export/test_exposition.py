@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.core.results import DriftBin, ReliabilityBin, WindowResult
+from monitor.core.results import ClassResult, DriftBin, ReliabilityBin, WindowResult
 from monitor.core.series import SeriesWindow
 from monitor.export.choice import ExportChoice
 from monitor.export.exposition import FAMILIES, WindowExposition
@@ -21,7 +21,9 @@ from monitor.settings import HEADLINE_METRICS, ExportSeriesSettings, ExportSetti
 from monitor.windows import metric_names
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
-DISTRIBUTIONS = ("raw_score", "probability")
+DISTRIBUTIONS = ("raw_score", "probability", "confidence")
+#: Each series of the fleet is given two classes (as a multi-class series would be).
+CLASSES = ("cat", 'd"og')
 EVERYTHING = ExportSettings(
     series=[ExportSeriesSettings(metrics="all", bins=["reliability", "drift"])]
 )
@@ -46,9 +48,18 @@ def _result(model: str, version: str, segment: str, window: str, seed: int = 0) 
         ),
         drift_bins=tuple(
             DriftBin(d, i, None, rng.random(), rng.random())
-            for d in DISTRIBUTIONS
+            for d in DISTRIBUTIONS[:2]
             for i in range(10)
         ),
+        classes={
+            name: ClassResult(
+                values={key: rng.random() for key in sorted(metric_names.CLASS_METRICS)},
+                reliability_bins=(
+                    ReliabilityBin(3, 0.3, 0.4, 7, rng.random(), rng.random(), 0, 1),
+                ),
+            )
+            for name in CLASSES
+        },
     )
 
 
@@ -112,6 +123,18 @@ class _Reference:
                     families["calmon_drift_bin_fraction"].add_metric(
                         [*labels, b.distribution, f"{b.index:02d}", source], value
                     )
+            for name, found in r.classes.items():
+                for key, value in found.values.items():
+                    families[f"calmon_{key}"].add_metric([*labels, name], value)
+                for b in found.reliability_bins:
+                    for field, value in (
+                        ("mean_predicted", b.mean_predicted),
+                        ("observed_ratio", b.observed_ratio),
+                        ("events", b.count),
+                    ):
+                        families[f"calmon_class_reliability_bin_{field}"].add_metric(
+                            [*labels, name, str(b.index)], value
+                        )
         yield from families.values()
 
 
@@ -135,7 +158,10 @@ def test_every_value_and_bin_as_prometheus_client_renders_them() -> None:
             line for line in reference.splitlines() if line.startswith(f"# HELP {family.name} ")
         )
         assert f"{help_line}\n" in ours
-    assert len(_samples(ours)) == 2 * 3 * 8 * (len(metric_names.ALL_KEYS) + 3 * 5 + 2 * 2 * 10)
+    per_class = len(metric_names.CLASS_METRICS) + 3
+    assert len(_samples(ours)) == 2 * 3 * 8 * (
+        len(metric_names.ALL_KEYS) + 3 * 5 + 2 * 2 * 10 + len(CLASSES) * per_class
+    )
 
 
 def test_label_values_are_escaped() -> None:
@@ -210,8 +236,10 @@ def test_series_per_model_follow_the_documented_formula(models: int) -> None:
     versions, segments = 1 + 1, 3
     values = len(metric_names.ALL_KEYS)  # every value present in these results
     occupied, psi_bins = 5, 10
-    whole = values + 3 * occupied + 2 * 2 * psi_bins
-    headline = len(HEADLINE_METRICS) + 1  # psi: one per distribution
+    # a multi-class series adds, per class, its metrics and its reliability bins
+    per_class = len(CLASSES) * (len(metric_names.CLASS_METRICS) + 3 * 1)
+    whole = values + 3 * occupied + 2 * 2 * psi_bins + per_class
+    headline = len(HEADLINE_METRICS) + 2  # psi: one per distribution (3 here, as every key)
     assert len(_samples(exposition.body().decode())) == models * versions * (
         whole + segments * headline
     )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from monitor.alerts.render import alert_labels, rendered_annotations
 from monitor.core.alerts import AlertState
-from monitor.core.results import WindowResult
+from monitor.core.results import ClassResult, WindowResult
 from monitor.core.series import SeriesWindow
 from monitor.rules.engine import evaluate_rules
 from monitor.rules.model import Rule, load_rules
@@ -221,3 +223,56 @@ def test_shipped_drift_unmeasured_rules_wait_out_a_trailing_reference() -> None:
         (24, "cancelled", "RawScoreDriftUnmeasured", "v3"),
         (26, "firing", "RawScoreDriftUnmeasured", "v2"),
     ]
+
+
+def _classes(labelled: int = 1000, **psi: float) -> WindowResult:
+    base = result(EU, labelled, window_labelled=float(labelled))
+    return replace(base, classes={k: ClassResult(values={"class_psi": v}) for k, v in psi.items()})
+
+
+def test_a_rule_on_a_class_metric_is_one_alert_per_class() -> None:
+    drift = rule(
+        metric="class_psi",
+        op=">",
+        threshold=0.25,
+        annotations={"summary": "{class} moved: {class_psi:.2f} on {segment}"},
+    )
+    states, transitions = evaluate_rules(
+        [drift], [_classes(billing=0.05, tech=0.4, sales=0.3)], {}, 0
+    )
+    fired = sorted((t.kind, t.alert.class_name) for t in transitions)
+    assert fired == [("firing", "sales"), ("firing", "tech")]
+    assert len({s.fingerprint for s in states.values()}) == 2
+    # Each class resolves on its own; a class missing from a result keeps its state.
+    states, transitions = evaluate_rules([drift], [_classes(tech=0.1, billing=0.3)], states, MIN)
+    assert sorted((t.kind, t.alert.class_name) for t in transitions) == [
+        ("firing", "billing"),
+        ("resolved", "tech"),
+    ]
+    assert {s.class_name: s.state for s in states.values()} == {
+        "billing": "firing",
+        "tech": "resolved",
+        "sales": "firing",
+    }
+    billing = next(s for s in states.values() if s.class_name == "billing")
+    assert alert_labels(billing, drift)["class"] == "billing"
+    assert rendered_annotations(billing, drift) == {"summary": "billing moved: 0.30 on region=eu"}
+    # A series rule is unchanged: one alert, no class.
+    (alert,) = evaluate_rules([ECE_RULE], [result(EU, ece=0.1)], {}, 0)[0].values()
+    assert alert.class_name is None and "class" not in alert_labels(alert, ECE_RULE)
+
+
+def test_rules_and_check_config_accept_the_multiclass_metric_names(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - {name: Top, metric: top_label_ece, op: '>', threshold: 0.05}\n"
+        "  - {name: Drift, metric: class_psi, op: '>', threshold: 0.2,\n"
+        "     annotations: {summary: '{class}: {class_psi:.2f}'}}\n"
+    )
+    rules = load_rules([path])
+    assert [r.per_class() for r in rules] == [False, True]
+    assert rules[1].samples_needed_from() == "predictions"
+    path.write_text("rules:\n  - {name: Typo, metric: class_pis, op: '>', threshold: 0.2}\n")
+    with pytest.raises(ValueError, match="did you mean 'class_psi'"):
+        load_rules([path])

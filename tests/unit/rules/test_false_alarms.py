@@ -103,4 +103,22 @@ def test_the_metric_catalogue_is_what_an_evaluation_produces() -> None:
     # job's store reads (tests/integration/windows/ checks them there).
     job_only = set(metric_names.SEQUENTIAL) | set(metric_names.REFERENCE_STATISTICS)
     expected = metric_names.ALL_KEYS - set(metric_names.LABEL_DELAY_QUANTILES.values())
-    assert produced == expected - job_only
+    assert produced == expected - job_only - metric_names.MULTICLASS_ONLY_KEYS
+
+
+def test_the_multiclass_catalogue_is_what_a_multiclass_evaluation_produces() -> None:
+    from monitor.metrics.multiclass import MulticlassAggregate
+    from monitor.windows import metric_names
+    from monitor.windows.multiclass import evaluate_multiclass
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0, 1.5, (3000, 3))
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, 3000)
+    aggregate = MulticlassAggregate.empty(["a", "b", "c"])
+    aggregate.add_predictions(p)
+    aggregate.add_labelled(p, y)
+    out = evaluate_multiclass(aggregate, aggregate, EvaluationSettings())
+    assert metric_names.MULTICLASS_ONLY_KEYS <= set(out.values) <= metric_names.ALL_KEYS
+    for found in out.classes.values():
+        assert set(found.values) == set(metric_names.CLASS_METRICS)

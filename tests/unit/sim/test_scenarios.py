@@ -103,3 +103,34 @@ def test_ranking_loss_lowers_auc_on_one_segment_only() -> None:
     assert auc_us == pytest.approx(auc_before, abs=0.02)
     # Healthy before the drift starts: calibrated.
     assert cal.expected_calibration_error(before.probability, before.label) < 0.015
+
+
+def _top_label_ece(events: Events) -> float:
+    assert events.probabilities is not None
+    hit = (events.probabilities.argmax(axis=1) == events.label).astype(float)
+    return cal.expected_calibration_error(events.probabilities.max(axis=1), hit)
+
+
+def test_multiclass_softmax_turns_over_confident() -> None:
+    before, after = before_and_after(load_scenario(SCENARIOS / "multiclass-overconfident.yaml"))
+    assert before.probabilities is not None and after.probabilities is not None
+    assert np.allclose(after.probabilities.sum(axis=1), 1.0)
+    assert _top_label_ece(before) < 0.015 < 0.08 < _top_label_ece(after)
+    # the confidence rises, accuracy does not: the model believes itself more than it is
+    accuracy = np.mean(after.probabilities.argmax(axis=1) == after.label)
+    assert after.probabilities.max(axis=1).mean() > accuracy + 0.08
+
+
+def test_one_class_drifts_and_stays_calibrated() -> None:
+    scenario = load_scenario(SCENARIOS / "multiclass-class-drift.yaml")
+    before, after = before_and_after(scenario)
+    assert before.probabilities is not None and after.probabilities is not None
+    classes = scenario.models[0].classes
+    assert classes is not None
+    tech, billing = classes.index("tech"), classes.index("billing")
+    reference = ReferenceProfile.fit(before.probabilities[:, tech], kind="probability")
+    assert population_stability_index(reference, after.probabilities[:, tech]) > 0.25
+    same = ReferenceProfile.fit(before.probabilities[: N // 2, billing], kind="probability")
+    assert population_stability_index(same, before.probabilities[N // 2 :, billing]) < 0.01
+    assert np.mean(after.label == tech) > np.mean(before.label == tech) + 0.1
+    assert _top_label_ece(after) < 0.015
