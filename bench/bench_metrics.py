@@ -12,26 +12,14 @@ Run: ``.venv/bin/python bench/bench_metrics.py`` (or ``make bench``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
+from streams import aggregate_of, best_of, calibrated
 
 from monitor.metrics import calibration as core
-from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.bootstrap import ece_bootstrap_interval
 from monitor.metrics.recalibration import calibration_slope_intercept
 from monitor.metrics.summary import calibration_summary
 from monitor.metrics.tests_of_fit import hosmer_lemeshow_test, spiegelhalter_z_test
-
-
-def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def floor(p: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -54,22 +42,15 @@ def all_array_metrics(p: np.ndarray, y: np.ndarray) -> None:
     ece_bootstrap_interval(p, y)
 
 
-def build_aggregate(p: np.ndarray, y: np.ndarray) -> EventAggregate:
-    aggregate = EventAggregate.empty()
-    aggregate.add_labelled(p, y)
-    return aggregate
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
     print(f"{'events':>10} {'floor ms':>9} {'array API':>10} {'aggregate':>10} {'summary':>9}")
     for n in (1_000_000, 10_000_000):
-        p = rng.beta(2.0, 5.0, n)
-        y = (rng.uniform(size=n) < p).astype(np.float64)
+        p, y = calibrated(rng, n)
         t_floor = best_of(lambda: floor(p, y))  # noqa: B023
         t_array = best_of(lambda: all_array_metrics(p, y), repeats=1)  # noqa: B023
-        t_build = best_of(lambda: build_aggregate(p, y), repeats=1)  # noqa: B023
-        aggregate = build_aggregate(p, y)
+        t_build = best_of(lambda: aggregate_of(p, y), repeats=1)  # noqa: B023
+        aggregate = aggregate_of(p, y)
         t_summary = best_of(lambda: calibration_summary(aggregate))  # noqa: B023
         print(
             f"{n:>10,} {t_floor * 1e3:>9.1f} {t_array / t_floor:>9.1f}x "

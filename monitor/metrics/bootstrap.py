@@ -34,8 +34,19 @@ def ece_bootstrap_interval_from_bins(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     ece = ece_bootstrap_resamples_from_bins(bins, n_resamples=n_resamples, seed=seed)
     tail = (1.0 - confidence) / 2.0
-    lower, upper = np.quantile(ece, [tail, 1.0 - tail])
+    lower, upper = quantiles(ece, np.array([tail, 1.0 - tail]))
     return Interval(lower=float(lower), upper=float(upper))
+
+
+def quantiles(values: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, probabilities)`` (its default, linear interpolation between
+    order statistics), without its overhead: an interval costs one sort of the resamples
+    instead of about as much as drawing them."""
+    ordered = np.sort(values)
+    position = probabilities * (ordered.size - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, ordered.size - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def ece_bootstrap_resamples_from_bins(

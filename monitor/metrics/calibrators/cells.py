@@ -13,6 +13,7 @@ keeps the count and the sums of y, of the raw score and of the served p.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -101,6 +102,11 @@ class LabelledCells:
             mean_logit=values[keep, COLUMN["sum_logit"]] / count,
             raw=RawScoreCells.of(aggregate),
         )
+
+    @cached_property
+    def logistic_rows(self) -> LabelledCells:
+        """The rows of the logistic fits (``coarsened``), made once for all of them."""
+        return self.coarsened()
 
     def coarsened(self, factor: int = LOGISTIC_FIT_FACTOR) -> LabelledCells:
         """Every ``factor`` consecutive uniform cells summed into one (the tail cells

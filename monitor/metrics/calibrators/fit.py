@@ -17,8 +17,8 @@ the calibrator from the raw score are in ``raw_fit.py``, every candidate in
   cell, as scikit-learn's ``IsotonicRegression`` predicts.
 
 The logistic fits (temperature, Platt, beta) maximise the binomial log-likelihood of the
-cells with scipy's trust-region Newton (``trust-exact``): every event of a cell is put
-at the cell's mean logit.
+cells by Newton's method (``newton.py``): every event of a cell is put at the cell's
+mean logit.
 
 >>> import numpy as np
 >>> from monitor.metrics.aggregates import EventAggregate
@@ -37,12 +37,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
-from scipy.optimize import isotonic_regression, minimize
-from scipy.special import expit, log_expit
+from scipy.optimize import isotonic_regression
+from scipy.special import log_expit
 
 from monitor.metrics.binned import equal_mass_groups
 from monitor.metrics.calibrators.cells import LabelledCells
 from monitor.metrics.calibrators.maps import PiecewiseLinearMap, Space
+from monitor.metrics.calibrators.newton import newton_logistic
 from monitor.metrics.errors import UndefinedMetricError
 from monitor.metrics.validation import FloatArray
 
@@ -55,9 +56,6 @@ HISTOGRAM_BINS = 10
 #: is off by at most |a - b| * step^2 / 32 in logit (the map's second derivative is
 #: (b - a) p (1 - p)); beyond +-16 the map is a straight line to within 1e-7.
 BETA_KNOTS = np.linspace(-16.0, 16.0, 129)
-_LARGEST_COEFFICIENT = 1e3
-#: Gradient (of the mean log loss per event) below which a logistic fit has converged.
-_GRADIENT_TOLERANCE = 1e-7
 
 
 #: What a calibrator maps: the probability served now, or the raw score.
@@ -191,7 +189,7 @@ def _blocks_map(
 
 def _for_logistic_fit(cells: LabelledCells) -> LabelledCells:
     _require_both_labels(cells)
-    return cells.coarsened()
+    return cells.logistic_rows
 
 
 def _require_both_labels(cells: LabelledCells) -> None:
@@ -204,37 +202,7 @@ def require_both_labels(n_positive: int, n: int) -> None:
 
 
 def fit_logistic(features: FloatArray, cells: Binomial, *, start: list[float]) -> list[float]:
-    """Maximum-likelihood coefficients of logit P(y) = features @ beta on the cells.
-
-    The log-likelihood is concave with an exact Hessian, so scipy's ``trust-exact``
-    Newton steps reach the optimum in a few iterations over the cells.
-    """
-    n, s = cells.count, cells.positives
-    total = float(n.sum())
-
-    def loss_and_gradient(beta: FloatArray) -> tuple[float, FloatArray]:
-        z = features @ beta
-        loss = float((n * np.logaddexp(0.0, z) - s * z).sum()) / total
-        return loss, features.T @ (n * expit(z) - s) / total
-
-    def hessian(beta: FloatArray) -> FloatArray:
-        mu = expit(features @ beta)
-        return np.asarray((features.T * (n * mu * (1.0 - mu))) @ features / total)
-
-    result = minimize(
-        loss_and_gradient,
-        np.array(start),
-        jac=True,
-        hess=hessian,
-        method="trust-exact",
-        options={"gtol": 1e-8, "maxiter": 200},
-    )
-    coefficients = np.asarray(result.x, dtype=np.float64)
-    # Near the optimum the loss stops changing in floating point and trust-exact may
-    # report that it cannot improve: the gradient says whether it got there.
-    converged = result.success or np.abs(result.jac).max() < _GRADIENT_TOLERANCE
-    if not converged or not np.all(np.isfinite(coefficients)):
-        raise UndefinedMetricError(f"the logistic fit did not converge: {result.message}")
-    if np.any(np.abs(coefficients) >= _LARGEST_COEFFICIENT):
-        raise UndefinedMetricError("the logistic fit diverged (labels separable?)")
-    return [float(c) for c in coefficients]
+    """Maximum-likelihood coefficients of logit P(y) = features @ beta on the cells
+    (Newton's method, ``newton.py``)."""
+    beta = newton_logistic(features, cells.count, cells.positives, np.array(start, dtype=float))
+    return [float(c) for c in beta]
