@@ -300,7 +300,17 @@ def daemon(
                         "for": "1s",
                         "severity": "info",
                         "actions": ["recalibrate"],
-                    }
+                    },
+                    {
+                        # Likewise for the multi-class model (its drill-down's annotations).
+                        "name": "AnyClassProbabilityDrift",
+                        "select": {"window": "1h", "model": "intent"},
+                        "metric": "class_psi",
+                        "op": ">",
+                        "threshold": 0.0,
+                        "for": "1s",
+                        "severity": "info",
+                    },
                 ]
             }
         )
