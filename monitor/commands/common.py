@@ -65,6 +65,11 @@ def source_from(args: argparse.Namespace, path: Path, default_keys: list[str]) -
 def describe_read(path: Path, read: ReadSummary) -> list[str]:
     """What was read and rejected, for stderr."""
     lines = [f"{path}: {read.rows:,} rows, {read.valid:,} kept, {read.n_rejected:,} rejected"]
+    if read.repeats:
+        lines.append(
+            f"  {read.repeats:,} rows repeat the model_id and event_id of an earlier row: "
+            "merged into it as the store merges them (docs/evaluate.md)"
+        )
     if read.rejected:
         lines.append(
             "  rejected by reason: "

@@ -29,6 +29,7 @@ from monitor.metrics.calibration import log_loss_and_logit
 from monitor.metrics.histogram import SparseHistogram
 from monitor.metrics.tests_of_fit import spiegelhalter_terms
 from monitor.metrics.validation import (
+    FloatArray,
     finite_values,
     probabilities,
     probabilities_and_labels,
@@ -65,6 +66,23 @@ _MAGIC_RAW = b"CAG4"
 #: saved only about a third of its size (float sums barely compress). Small buckets,
 #: the numerous ones, still compress well.
 COMPRESS_BELOW_BYTES = 64 * 1024
+
+
+def labelled_columns(probs: FloatArray, labels: FloatArray) -> list[FloatArray | None]:
+    """The per-event terms of :data:`LABELLED_COLUMNS` (None: count the events)."""
+    log_loss, logit = log_loss_and_logit(probs, labels)
+    # sum_squared_error is kept, not derived from sum_p2, sum_py and sum_y, to spare
+    # the Brier score the cancellation error.
+    return [
+        None,
+        probs,
+        labels,
+        probs * probs,
+        probs * labels,
+        (probs - labels) ** 2,
+        log_loss,
+        logit,
+    ]
 
 
 @dataclass
@@ -135,21 +153,10 @@ class EventAggregate:
     def add_labelled(self, p: ArrayLike, y: ArrayLike) -> None:
         """Add events that have both a probability and a label (the calibration input)."""
         probs, labels = probabilities_and_labels(p, y)
-        log_loss, logit = log_loss_and_logit(probs, labels)
-        # Order: LABELLED_COLUMNS. sum_squared_error is kept, not derived from sum_p2,
-        # sum_py and sum_y, to spare the Brier score the cancellation error.
-        columns = [
-            None,
-            probs,
-            labels,
-            probs * probs,
-            probs * labels,
-            (probs - labels) ** 2,
-            log_loss,
-            logit,
-        ]
         self.labelled = self.labelled.merged(
-            SparseHistogram.from_cells(grids.probability_cells(probs), columns)
+            SparseHistogram.from_cells(
+                grids.probability_cells(probs), labelled_columns(probs, labels)
+            )
         )
         numerator, variance = spiegelhalter_terms(probs, labels)
         self.spiegelhalter_numerator += numerator

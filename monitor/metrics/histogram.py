@@ -37,11 +37,13 @@ class SparseHistogram:
             # Many events per cell: counting beats sorting (O(n) per column).
             counts = np.bincount(cells, minlength=n_cells)
             keys = np.flatnonzero(counts)
-            totals = [
-                counts[keys] if col is None else np.bincount(cells, col, n_cells)[keys]
-                for col in columns
-            ]
-            return cls(keys, np.column_stack(totals).astype(np.float64))
+            # Filled column by column: no list of columns stacked and copied again.
+            values = np.empty((keys.size, len(columns)))
+            for i, col in enumerate(columns):
+                values[:, i] = (
+                    counts[keys] if col is None else np.bincount(cells, col, n_cells)[keys]
+                )
+            return cls(keys, values)
         order = np.argsort(cells, kind="stable")
         sorted_cells = cells[order]
         starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])

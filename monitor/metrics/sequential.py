@@ -38,6 +38,9 @@ from scipy.ndimage import minimum_filter1d
 
 from monitor.metrics.validation import FloatArray
 
+#: Normal draws simulated at once (8 bytes each, and a few copies while filtering).
+SIMULATION_BLOCK = 1 << 22
+
 
 @dataclass(frozen=True)
 class CusumState:
@@ -127,9 +130,15 @@ def simulate_calibrated_statistic(
     per_row = max(n_evaluations // rows, 1)
     if buckets_per_evaluation >= 1:
         step = round(buckets_per_evaluation)
-        z = rng.standard_normal((rows, per_row * step + lookback))
-        paths = windowed_cusum_paths(z, k, lookback)
-        return paths[:, lookback + step - 1 :: step][:, :per_row]
+        # A few rows at a time: the same numbers (the generator fills rows in order),
+        # memory bounded whatever the step and lookback.
+        per_block = max(1, SIMULATION_BLOCK // (per_row * step + lookback))
+        blocks = []
+        for first in range(0, rows, per_block):
+            z = rng.standard_normal((min(per_block, rows - first), per_row * step + lookback))
+            paths = windowed_cusum_paths(z, k, lookback)
+            blocks.append(paths[:, lookback + step - 1 :: step][:, :per_row])
+        return np.concatenate(blocks)
     # Several evaluations per bucket: the newest bucket is partial, its z the standardised
     # sum of the pieces that have arrived (still N(0, 1), correlated across evaluations).
     pieces = round(1.0 / buckets_per_evaluation)

@@ -5,14 +5,17 @@ same series a message's event counts in (``__all__`` plus one per segment key, e
 model version and, with ``evaluation.all_versions``, all versions together), so that
 the window code evaluates them as it evaluates the daemon's windows.
 
-Events are first grouped by what they share (model, version, segment values, period)
-and aggregated once per group, then added to every series of the group, as ingest's
-``BatchDeltas`` does. Memory is the aggregates': it does not grow with the rows read.
+Events are grouped by what they share (model, version, segment values, period) and
+each piece of the file is aggregated once per group, in one pass over its columns
+(``metrics/grouped.py``). A series (``__all__``, a segment, all versions) is the merge of
+its groups, made when the series are asked for, as ingest's ``BatchDeltas`` adds a
+batch to every series of an event. Memory is the aggregates': it does not grow with the
+rows read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +24,16 @@ import pyarrow.compute as pc
 
 from monitor.core.series import ALL
 from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.grouped import grouped_aggregates
 from monitor.offline.events import NO_LABEL, NO_TIME, Events
 
 #: (model_id, model_version, segment, period start in epoch ms or None: the whole file)
 SeriesPeriod = tuple[str, str, str, int | None]
+#: (model_id, model_version, each segment key's value or None, period start or None)
+GroupKey = tuple[str, str, tuple[str | None, ...], int | None]
+#: Pieces of a group kept before they are merged into one: merging several histograms
+#: at once costs about what merging two does; each piece holds up to about 1 MB.
+MERGE_EVERY = 4
 
 
 @dataclass
@@ -34,11 +43,17 @@ class SeriesState:
     last_prediction_ms: int | None = None
     last_label_ms: int | None = None
 
-    def add(self, other: SeriesState) -> None:
-        self.aggregate.merge(other.aggregate)
-        self.predictions += other.predictions
-        self.last_prediction_ms = _later(self.last_prediction_ms, other.last_prediction_ms)
-        self.last_label_ms = _later(self.last_label_ms, other.last_label_ms)
+    @classmethod
+    def merge_all(cls, states: list[SeriesState]) -> SeriesState:
+        """One state of many; never changes them (a state may stand in several series)."""
+        if len(states) == 1:
+            return states[0]
+        merged = cls(aggregate=EventAggregate.merge_all([s.aggregate for s in states]))
+        for state in states:
+            merged.predictions += state.predictions
+            merged.last_prediction_ms = _later(merged.last_prediction_ms, state.last_prediction_ms)
+            merged.last_label_ms = _later(merged.last_label_ms, state.last_label_ms)
+        return merged
 
 
 def _later(a: int | None, b: int | None) -> int | None:
@@ -61,127 +76,195 @@ class Accumulator:
         all_versions: bool = True,
         every_ms: int | None = None,
         label_horizon_ms: int | None = None,
+        residual_bucket_ms: int | None = None,
     ) -> None:
         self._keys = segment_keys
+        self._residual_bucket_ms = residual_bucket_ms
         self._all_versions = all_versions
         self._every_ms = every_ms
-        self._horizon_ms = label_horizon_ms
-        self.series: dict[SeriesPeriod, SeriesState] = {}
+        self.label_horizon_ms = label_horizon_ms
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every event added (to add a file again, its repeats merged)."""
+        self._groups: dict[GroupKey, list[SeriesState]] = {}
+        self._series: dict[SeriesPeriod, SeriesState] | None = None
+        #: Per group and bucket start: sum(y - p) and sum p(1 - p) of labelled events.
+        self._residuals: dict[GroupKey, dict[int, list[float]]] = {}
+        self._series_residuals: dict[tuple[str, str, str], dict[int, tuple[float, float]]] | None
+        self._series_residuals = None
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.events = 0
         self.labelled = 0
         self.labels_over_horizon = 0
 
+    @property
+    def series(self) -> dict[SeriesPeriod, SeriesState]:
+        """Every series and period: the merge of the groups it is made of."""
+        if self._series is None:
+            members: dict[SeriesPeriod, list[SeriesState]] = defaultdict(list)
+            for key, parts in self._groups.items():
+                state = self._collapse(key, parts)
+                for series in self._series_of(key):
+                    members[series].append(state)
+            self._series = {s: SeriesState.merge_all(m) for s, m in members.items()}
+        return self._series
+
     def add(self, events: Events) -> None:
         if not len(events):
             return
+        self._series = self._series_residuals = None
         self.events += len(events)
         self.first_ms = min(int(events.time_ms.min()), self.first_ms or 2**62)
         self.last_ms = max(int(events.time_ms.max()), self.last_ms or 0)
         label = events.label
-        if self._horizon_ms is not None:
+        if self.label_horizon_ms is not None:
             late = (events.label_time_ms != NO_TIME) & (
-                events.label_time_ms - events.time_ms > self._horizon_ms
+                events.label_time_ms - events.time_ms > self.label_horizon_ms
             )
             self.labels_over_horizon += int(late.sum())
             label = np.where(late, NO_LABEL, label).astype(np.int8)
-        for series, state in self._groups(events, label):
-            known = self.series.get(series)
-            if known is None:
-                self.series[series] = state
-            else:
-                known.add(state)
+        index, keys = self._group_index(events)
+        if self._residual_bucket_ms is not None:
+            self._add_residuals(events, label, index, keys)
+        for key, state in zip(keys, self._states(events, label, index, len(keys)), strict=True):
+            parts = self._groups.setdefault(key, [])
+            parts.append(state)
+            if len(parts) >= MERGE_EVERY:
+                self._collapse(key, parts)
 
-    def _groups(
-        self, events: Events, label: np.ndarray
-    ) -> Iterator[tuple[SeriesPeriod, SeriesState]]:
+    def bucket_residuals(self, series: tuple[str, str, str]) -> dict[int, tuple[float, float]]:
+        """Per bucket of ``residual_bucket_ms`` (its start), the sequential detector's
+        sums of a series (model, version, segment) over the whole file: sum(y - p) and
+        sum p(1 - p) of its labelled events (``store.aggregates.BucketResiduals``)."""
+        if self._series_residuals is None:
+            by_series: dict[tuple[str, str, str], dict[int, tuple[float, float]]] = {}
+            for key, buckets in self._residuals.items():
+                for model, version, segment, _ in self._series_of(key):
+                    sums = by_series.setdefault((model, version, segment), {})
+                    for start, (residual, variance) in buckets.items():
+                        before = sums.get(start, (0.0, 0.0))
+                        sums[start] = (before[0] + residual, before[1] + variance)
+            self._series_residuals = by_series
+        return self._series_residuals.get(series, {})
+
+    def _add_residuals(
+        self, events: Events, label: np.ndarray, index: np.ndarray, keys: list[GroupKey]
+    ) -> None:
+        assert self._residual_bucket_ms is not None
+        labelled = ~np.isnan(events.probability) & (label != NO_LABEL)
+        if not labelled.any():
+            return
+        p, y = events.probability[labelled], label[labelled]
+        bucket = events.time_ms[labelled] // self._residual_bucket_ms
+        low = int(bucket.min())
+        span = int(bucket.max()) - low + 1
+        distinct, at = _distinct(index[labelled] * span + (bucket - low))
+        residual = np.bincount(at, y - p, distinct.size).tolist()
+        variance = np.bincount(at, p * (1.0 - p), distinct.size).tolist()
+        for code, r, v in zip(distinct.tolist(), residual, variance, strict=True):
+            group, offset = divmod(code, span)
+            start = (low + offset) * self._residual_bucket_ms
+            sums = self._residuals.setdefault(keys[group], {}).setdefault(start, [0.0, 0.0])
+            sums[0] += r
+            sums[1] += v
+
+    def _collapse(self, key: GroupKey, parts: list[SeriesState]) -> SeriesState:
+        merged = SeriesState.merge_all(parts)
+        self._groups[key] = [merged]
+        return merged
+
+    def _series_of(self, key: GroupKey) -> list[SeriesPeriod]:
+        model, version, values, period = key
+        segments = [ALL] + [
+            f"{k}={value}" for k, value in zip(self._keys, values, strict=True) if value is not None
+        ]
+        versions = [version, ALL] if self._all_versions else [version]
+        return [(model, v, segment, period) for v in versions for segment in segments]
+
+    def _group_index(self, events: Events) -> tuple[np.ndarray, list[GroupKey]]:
+        """Each event's group (0..n-1) and the n groups' keys."""
         columns = [_codes(events.model_id), _codes(events.model_version)]
         columns += [_codes(events.segments[key]) for key in self._keys]
-        periods = (
-            np.zeros(len(events), dtype=np.int64)
-            if self._every_ms is None
-            else events.time_ms // self._every_ms
-        )
         key = np.zeros(len(events), dtype=np.int64)
         radix = 1
-        for codes, _ in columns:
+        for codes, values in columns:
             key += (codes + 1) * radix
-            radix *= len(_) + 1
-        offset = int(periods.min())
-        key += (periods - offset) * radix
-        if int(key.max()) < 2**16:
-            # A few thousand groups at most: numpy sorts 16-bit keys by radix, in one pass.
-            key = key.astype(np.uint16)
-        order = np.argsort(key, kind="stable")
-        boundaries = np.flatnonzero(np.diff(key[order])) + 1
-        # Each column in group order once: every group is then a slice, not a gather.
-        ordered = _Ordered(events, label, order)
-        for start, stop in zip(
-            np.concatenate([[0], boundaries]),
-            np.concatenate([boundaries, [len(order)]]),
-            strict=True,
-        ):
-            first = order[start]
-            model = columns[0][1][columns[0][0][first]]
-            version = columns[1][1][columns[1][0][first]]
-            segments = [ALL]
-            for k, (codes, values) in zip(self._keys, columns[2:], strict=True):
-                if codes[first] >= 0:
-                    segments.append(f"{k}={values[codes[first]]}")
-            period = None if self._every_ms is None else int(periods[first]) * self._every_ms
-            state = self._state(ordered, slice(int(start), int(stop)))
-            versions = [version, ALL] if self._all_versions else [version]
-            for v in versions:
-                for segment in segments:
-                    copy = SeriesState()
-                    copy.add(state)
-                    yield (model, v, segment, period), copy
+            radix *= len(values) + 1
+        offset = 0
+        if self._every_ms is not None:
+            periods = events.time_ms // self._every_ms
+            offset = int(periods.min())
+            key += (periods - offset) * radix
+        distinct, index = _distinct(key)
+        return index, [self._key_of(code, columns, offset) for code in distinct.tolist()]
 
-    def _state(self, ordered: _Ordered, members: slice) -> SeriesState:
-        aggregate = EventAggregate.empty()
-        raw = ordered.raw_score[members]
-        raw = raw[~np.isnan(raw)]
-        if raw.size:
-            aggregate.add_scores(raw)
-        p = ordered.probability[members]
-        has_p = ~np.isnan(p)
-        if has_p.any():
-            aggregate.add_probabilities(p[has_p])
-        y = ordered.label[members]
-        labelled = has_p & (y != NO_LABEL)
-        n_labelled = int(labelled.sum())
-        self.labelled += n_labelled
-        label_times = ordered.label_time_ms[members][labelled]
-        timed = label_times != NO_TIME
-        if n_labelled:
-            aggregate.add_labelled(p[labelled], y[labelled])
-            if timed.any():
-                times = ordered.time_ms[members][labelled]
-                aggregate.add_label_delays(
-                    np.maximum((label_times[timed] - times[timed]) / 1000, 0.0)
-                )
-        return SeriesState(
-            aggregate=aggregate,
-            predictions=members.stop - members.start,
-            last_prediction_ms=int(ordered.time_ms[members].max()),
-            last_label_ms=int(label_times[timed].max()) if timed.any() else None,
+    def _key_of(
+        self, code: int, columns: list[tuple[np.ndarray, list[str]]], offset: int
+    ) -> GroupKey:
+        """The group of a combined code: each column's value (None: null), the period."""
+        parts: list[str | None] = []
+        for _, values in columns:
+            code, rest = divmod(code, len(values) + 1)
+            parts.append(None if rest == 0 else values[rest - 1])
+        period = None if self._every_ms is None else (code + offset) * self._every_ms
+        model, version, *segments = parts  # ids are never null: the checks refuse them
+        return str(model), str(version), tuple(segments), period
+
+    def _states(
+        self, events: Events, label: np.ndarray, index: np.ndarray, n_groups: int
+    ) -> list[SeriesState]:
+        labelled = ~np.isnan(events.probability) & (label != NO_LABEL)
+        timed = labelled & (events.label_time_ms != NO_TIME)
+        delays = np.where(
+            timed, np.maximum((events.label_time_ms - events.time_ms) / 1000, 0.0), np.nan
         )
+        aggregates = grouped_aggregates(
+            index,
+            n_groups,
+            raw_scores=events.raw_score,
+            probabilities=events.probability,
+            labels=label,
+            label_delays_s=delays,
+        )
+        self.labelled += int(labelled.sum())
+        predictions = np.bincount(index, minlength=n_groups).tolist()
+        last_prediction = _group_max(index, events.time_ms, n_groups)
+        last_label = _group_max(index[timed], events.label_time_ms[timed], n_groups)
+        return [
+            SeriesState(aggregate, n, last_p, last_l)
+            for aggregate, n, last_p, last_l in zip(
+                aggregates, predictions, last_prediction, last_label, strict=True
+            )
+        ]
 
 
-class _Ordered:
-    """The numeric columns of a piece, in group order."""
+def _group_max(index: np.ndarray, values: np.ndarray, n_groups: int) -> list[int | None]:
+    """The largest of ``values`` per group (None: the group has none)."""
+    most = np.full(n_groups, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(most, index, values)
+    return [None if m == np.iinfo(np.int64).min else m for m in most.tolist()]
 
-    def __init__(self, events: Events, label: np.ndarray, order: np.ndarray) -> None:
-        self.raw_score = events.raw_score[order]
-        self.probability = events.probability[order]
-        self.label = label[order]
-        self.time_ms = events.time_ms[order]
-        self.label_time_ms = events.label_time_ms[order]
+
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``key`` (sorted) and each element's position among them."""
+    top = int(key.max())
+    if top >= 1 << 22:
+        distinct, index = np.unique(key, return_inverse=True)
+        return distinct, index.astype(np.int64)
+    # Few possible keys (the usual case): a lookup table instead of a sort.
+    present = np.zeros(top + 1, dtype=bool)
+    present[key] = True
+    distinct = np.flatnonzero(present)
+    lookup = np.zeros(top + 1, dtype=np.int64)
+    lookup[distinct] = np.arange(distinct.size)
+    return distinct, lookup[key]
 
 
 def _codes(array: pa.Array) -> tuple[np.ndarray, list[str]]:
     """Integer codes (-1: null) and the values they stand for."""
     encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
-    codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int64)
+    indices = encoded.indices if encoded.null_count == 0 else encoded.indices.fill_null(-1)
+    codes = np.asarray(indices, dtype=np.int64)
     return codes, encoded.dictionary.to_pylist()

@@ -34,8 +34,11 @@ from monitor.offline.accumulate import Accumulator
 from monitor.offline.checks import Reject, check_chunk
 from monitor.offline.columns import BadFile
 from monitor.offline.evaluation import Reference, evaluate_series
+from monitor.offline.events import Events
 from monitor.offline.output import metric_order
+from monitor.offline.pipeline import Targets, add_merging_repeats
 from monitor.offline.read import ROWS_PER_CHUNK, Chunk
+from monitor.offline.run import detector_bucket_ms
 from monitor.settings import EvaluationSettings, Settings, parse_duration
 
 #: The time of every event of a DataFrame without a ``timestamp`` column.
@@ -51,6 +54,9 @@ class Evaluation:
     #: Rejected rows by reason (the message validator's reasons), and each of them.
     rejected: dict[str, int] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
+    #: Rows that repeat an earlier row's ``model_id`` and ``event_id``: merged into it
+    #: as the store merges them (docs/evaluate.md).
+    repeats: int = 0
 
     def summary(self) -> pd.DataFrame:
         """One row per series and window: its keys, counts and every metric (NaN: not
@@ -207,18 +213,27 @@ def evaluate(
     every_ms = None if every is None else int(parse_duration(every) * 1000)
     current = _accumulator(keys, config, every_ms)
     rejects: list[Reject] = []
-    for chunk in _chunks(frame, columns or {}, keys):
-        events, found = check_chunk(chunk, keys, source="the DataFrame")
-        rejects += found
-        current.add(events)
+
+    def pieces(again: bool) -> Iterator[Events]:
+        for chunk in _chunks(frame, columns or {}, keys):
+            events, found = check_chunk(chunk, keys, source="the DataFrame")
+            if not again:  # the rows are checked again only to merge repeated events
+                rejects.extend(found)
+            yield events
+
+    repeats = add_merging_repeats(pieces, Targets(current))
     fitted = None
     if reference is not None:
         # A reference without a segment column fits the whole model's series only.
         ref_frame = _frame(reference).rename(columns={c: n for n, c in (columns or {}).items()})
         ref_keys = tuple(k for k in keys if k in ref_frame.columns)
         accumulator = _accumulator(ref_keys, config, None)
-        for chunk in _chunks(ref_frame, {}, ref_keys):
-            accumulator.add(check_chunk(chunk, ref_keys, source="the reference")[0])
+
+        def reference_pieces(again: bool) -> Iterator[Events]:
+            for chunk in _chunks(ref_frame, {}, ref_keys):
+                yield check_chunk(chunk, ref_keys, source="the reference")[0]
+
+        add_merging_repeats(reference_pieces, Targets(accumulator))
         if accumulator.first_ms is None or accumulator.last_ms is None:
             raise BadFile("the reference has no valid rows")
         fitted = Reference("file", accumulator, accumulator.first_ms, accumulator.last_ms + 1)
@@ -234,7 +249,7 @@ def evaluate(
     counts: dict[str, int] = {}
     for reject in rejects:
         counts[reject.reason] = counts.get(reject.reason, 0) + 1
-    return Evaluation(results, counts, rejects)
+    return Evaluation(results, counts, rejects, repeats)
 
 
 def _accumulator(keys: tuple[str, ...], settings: Settings, every_ms: int | None) -> Accumulator:
@@ -243,6 +258,7 @@ def _accumulator(keys: tuple[str, ...], settings: Settings, every_ms: int | None
         all_versions=settings.evaluation.all_versions,
         every_ms=every_ms,
         label_horizon_ms=int(settings.ingest.label_horizon * 1000),
+        residual_bucket_ms=detector_bucket_ms(every_ms, settings),
     )
 
 
@@ -283,12 +299,14 @@ def _chunks(
         part = renamed.iloc[start : start + ROWS_PER_CHUNK]
         table = pa.Table.from_pandas(part, preserve_index=False)
         if "event_id" not in table.column_names:
-            table = table.append_column(
-                "event_id", pa.array(np.arange(start, start + len(part)).astype(str))
-            )
+            # Integers: read as their decimal text, as in a file, without a string each.
+            table = table.append_column("event_id", pa.array(np.arange(start, start + len(part))))
         for name, value in DEFAULTS.items():
             if name not in table.column_names:
-                table = table.append_column(name, pa.array([value] * len(part)))
+                codes = pa.array(np.zeros(len(part), dtype=np.int32))
+                table = table.append_column(
+                    name, pa.DictionaryArray.from_arrays(codes, pa.array([value]))
+                )
         if "timestamp" not in table.column_names:
             table = table.append_column("timestamp", pa.array(np.full(len(part), FIXED_TIME_MS)))
         if "raw_score" not in table.column_names and "probability" not in table.column_names:

@@ -200,10 +200,21 @@ def _type_error(source: str, name: str, column: pa.ChunkedArray, wants: str) -> 
 
 def _strings(column: pa.ChunkedArray) -> pa.Array:
     """One array; large strings as strings (dictionary arrays stay as they are)."""
-    array = column.combine_chunks()
+    array = _one_array(column)
     if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
         array = array.cast(pa.string())
     return array
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (without a copy when it is one chunk already)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _codes(array: pa.DictionaryArray) -> np.ndarray:
+    """A dictionary array's codes as int64, -1 where null."""
+    indices = array.indices if array.null_count == 0 else array.indices.fill_null(-1)
+    return np.asarray(indices, dtype=np.int64)
 
 
 def _text_checked(array: pa.Array, max_length: int, *, names: bool = True) -> np.ndarray:
@@ -216,8 +227,7 @@ def _text_checked(array: pa.Array, max_length: int, *, names: bool = True) -> np
     """
     if pa.types.is_dictionary(array.type):
         per_value = _text_checked(array.dictionary, max_length, names=names)
-        codes = np.asarray(array.indices.fill_null(-1), dtype=np.int64)
-        return np.append(per_value, False)[codes]
+        return np.append(per_value, False)[_codes(array)]
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
         array.offset : array.offset + len(array) + 1
     ]
@@ -277,6 +287,10 @@ def _time_column(column: pa.ChunkedArray, name: str, source: str) -> tuple[np.nd
         raw = np.asarray(array.cast(pa.int64()).fill_null(0))
         ms = raw * 1000 if per_ms is None else raw // per_ms
         valid = _given(array)
+    elif pa.types.is_integer(kind) and array.null_count == 0:
+        # The common case (epoch ms, no nulls): the integers as they are, one pass.
+        ms = np.asarray(array.cast(pa.int64()))
+        return ms, (ms >= MIN_TIME_MS) & (ms <= MAX_TIME_MS)
     elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
         values = np.asarray(array.cast(pa.float64()).fill_null(np.nan))
         valid = np.isfinite(values)
@@ -317,14 +331,18 @@ def _number_column(table: pa.Table, name: str, source: str) -> np.ndarray:
     kind = column.type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
         raise _type_error(source, name, column, "numbers")
-    return np.asarray(column.combine_chunks().cast(pa.float64()).fill_null(np.nan))
+    values = _one_array(column).cast(pa.float64())
+    return np.asarray(values if values.null_count == 0 else values.fill_null(np.nan))
 
 
 def _nan_given(table: pa.Table, name: str) -> np.ndarray:
     """Where the file has a NaN (not a null): an invalid value, not an absent one."""
     if name not in table.column_names or not pa.types.is_floating(table.column(name).type):
         return np.zeros(table.num_rows, dtype=bool)
-    return _true(pc.is_nan(table.column(name).combine_chunks()))
+    column = table.column(name)
+    if column.null_count == 0:  # no null read as NaN: every NaN is the file's
+        return np.isnan(np.asarray(_one_array(column)))
+    return _true(pc.is_nan(column.combine_chunks()))
 
 
 def _label_column(table: pa.Table, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -338,6 +356,11 @@ def _label_column(table: pa.Table, source: str) -> tuple[np.ndarray, np.ndarray]
         column = column.cast(pa.int8())
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
         raise _type_error(source, "label", column, "0 or 1 (integers, floats or booleans)")
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        # The common case (0/1 integers, every row labelled): no float copy.
+        ints = np.asarray(_one_array(column))
+        valid = (ints == 0) | (ints == 1)
+        return np.where(valid, ints, NO_LABEL).astype(np.int8), valid
     values = np.asarray(column.combine_chunks().cast(pa.float64()).fill_null(np.nan))
     absent = np.isnan(values)
     valid = absent | (values == 0.0) | (values == 1.0)

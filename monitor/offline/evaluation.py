@@ -10,6 +10,10 @@ daemon caps them (``windows/segments.py``). Drift is measured against:
 - a period of the file itself (source ``period``), the same series in it;
 - with ``--every`` and neither, the period before (source ``trailing``), like the
   daemon's default.
+
+With ``--every``, each period also gets the sequential detector's values
+(``calibration_cusum_*``), as the daemon's job computes them for a window one period
+long evaluated once a period (``sequential_values``).
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from monitor.core.results import ReferenceUsed, WindowResult
 from monitor.core.series import ALL, OTHER, SeriesWindow
 from monitor.core.times import to_datetime
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
 from monitor.offline.accumulate import Accumulator, SeriesState
-from monitor.settings import EvaluationSettings
-from monitor.store.aggregates import WindowAggregate
+from monitor.settings import EvaluationSettings, WindowSettings
+from monitor.store.aggregates import BucketResiduals, WindowAggregate
+from monitor.store.buckets import bucket_start
 from monitor.windows.evaluate import evaluate
 from monitor.windows.segments import cap_segments
+from monitor.windows.sequential import detector_values, plan_for
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,13 @@ def evaluate_series(
                 used, profiles = _reference(
                     accumulator, reference, model, version, segment, period, every_ms, psi_bins
                 )
+                sequential = (
+                    {}
+                    if every_ms is None
+                    else sequential_values(
+                        accumulator, (model, version, segment), end, every_ms, settings
+                    )
+                )
                 results.append(
                     evaluate(
                         SeriesWindow(model, version, segment, window),
@@ -111,9 +126,35 @@ def evaluate_series(
                         last_prediction_ms=_latest(m.last_prediction_ms for m in members),
                         last_label_ms=_latest(m.last_label_ms for m in members),
                         settings=settings,
+                        sequential_values=sequential,
                     )
                 )
     return results
+
+
+def sequential_values(
+    accumulator: Accumulator,
+    series: tuple[str, str, str],
+    end_ms: int,
+    every_ms: int,
+    settings: EvaluationSettings,
+) -> dict[str, float]:
+    """The CUSUM of a period as the daemon computes it for a window ``every`` long,
+    evaluated every ``every``, at the period's end (``windows/jobs.py``): over the
+    lookback's buckets, the newest the one starting at the end (empty: not read yet)."""
+    if not settings.sequential.enabled or series[2].endswith(f"={OTHER}"):
+        return {}
+    window = WindowSettings(name="every", length=every_ms / 1000, every=every_ms / 1000)
+    plan = plan_for(window, settings.sequential)
+    first = bucket_start(end_ms, plan.resolution_s) - plan.lookback_ms + plan.resolution_ms
+    sums = accumulator.bucket_residuals(series)
+    starts = np.array(sorted(s for s in sums if first <= s < end_ms), dtype=np.int64)
+    residuals = BucketResiduals(
+        bucket_start_ms=starts,
+        residual_sums=np.array([sums[s][0] for s in starts.tolist()], dtype=float),
+        variances=np.array([sums[s][1] for s in starts.tolist()], dtype=float),
+    )
+    return detector_values(residuals, plan, settings.sequential)
 
 
 def _latest(times: Iterable[int | None]) -> int | None:

@@ -11,6 +11,7 @@ import numpy as np
 from monitor.offline.accumulate import Accumulator
 from monitor.offline.checks import Reject, check_chunk
 from monitor.offline.columns import BadFile
+from monitor.offline.duplicates import KeyLog, among, merge_repeats
 from monitor.offline.events import Events
 from monitor.offline.read import ROWS_PER_CHUNK, read_chunks
 
@@ -34,6 +35,9 @@ class ReadSummary:
     valid: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     first_rejects: list[Reject] = field(default_factory=list)
+    #: Rows that repeat an event read before (its ``model_id`` and ``event_id``),
+    #: merged into it as the store merges them.
+    repeats: int = 0
 
     @property
     def n_rejected(self) -> int:
@@ -78,13 +82,60 @@ def accumulate(
     rows_per_chunk: int = ROWS_PER_CHUNK,
 ) -> ReadSummary:
     """Read the whole file into ``accumulator``; events in ``period`` [start, end) also
-    go to ``period_accumulator`` (a reference period of the same file)."""
+    go to ``period_accumulator`` (a reference period of the same file). Rows that
+    repeat an event are merged as the store merges them (``duplicates.py``)."""
     summary = ReadSummary()
-    for events in checked_events(
-        source, summary, on_reject=on_reject, rows_per_chunk=rows_per_chunk
-    ):
-        accumulator.add(events)
-        if period is not None and period_accumulator is not None:
-            inside = np.flatnonzero((events.time_ms >= period[0]) & (events.time_ms < period[1]))
-            period_accumulator.add(events.take(inside))
+
+    def pieces(again: bool) -> Iterator[Events]:
+        # The second reading counts nothing: its rejects were counted the first time.
+        into = ReadSummary() if again else summary
+        report = None if again else on_reject
+        return checked_events(source, into, on_reject=report, rows_per_chunk=rows_per_chunk)
+
+    targets = Targets(accumulator, period, period_accumulator)
+    summary.repeats = add_merging_repeats(pieces, targets)
     return summary
+
+
+@dataclass
+class Targets:
+    """Where events go: an accumulator, and those in ``period`` also another."""
+
+    accumulator: Accumulator
+    period: tuple[int, int] | None = None
+    period_accumulator: Accumulator | None = None
+
+    def add(self, events: Events) -> None:
+        self.accumulator.add(events)
+        if self.period is not None and self.period_accumulator is not None:
+            start, end = self.period
+            inside = np.flatnonzero((events.time_ms >= start) & (events.time_ms < end))
+            self.period_accumulator.add(events.take(inside))
+
+    def clear(self) -> None:
+        self.accumulator.clear()
+        if self.period_accumulator is not None:
+            self.period_accumulator.clear()
+
+
+def add_merging_repeats(pieces: Callable[[bool], Iterator[Events]], targets: Targets) -> int:
+    """Add the events of ``pieces(False)``; when some rows repeat an event, start again
+    from ``pieces(True)`` (the same events) with the repeats merged. Returns the rows
+    merged into an earlier one."""
+    keys = KeyLog()
+    for events in pieces(False):
+        keys.add(events)
+        targets.add(events)
+    repeated = keys.repeated()
+    if repeated.size == 0:
+        return 0
+    targets.clear()
+    set_aside = []
+    for events in pieces(True):
+        candidate = among(events, repeated)
+        targets.add(events.take(np.flatnonzero(~candidate)))
+        set_aside.append(events.take(np.flatnonzero(candidate)))
+    candidates = Events.concat(set_aside, tuple(set_aside[0].segments))
+    merged = merge_repeats(candidates, targets.accumulator.label_horizon_ms)
+    targets.add(merged)
+    return len(candidates) - len(merged)

@@ -11,7 +11,8 @@ from monitor.offline.checks import Reject
 from monitor.offline.columns import BadFile
 from monitor.offline.evaluation import Reference, evaluate_series
 from monitor.offline.pipeline import ReadSummary, Source, accumulate
-from monitor.settings import Settings
+from monitor.settings import Settings, WindowSettings
+from monitor.windows.sequential import plan_for
 
 #: The window name of a whole-file evaluation (with ``--every``, its text: ``1d``).
 WHOLE_FILE = "file"
@@ -23,6 +24,15 @@ class Evaluation:
     read: ReadSummary
     labels_over_horizon: int
     reference_read: ReadSummary | None = None
+
+
+def detector_bucket_ms(every_ms: int | None, settings: Settings) -> int | None:
+    """The bucket length the sequential detector reads for ``--every`` (None: no
+    detector: a whole-file window, or the detector turned off)."""
+    if every_ms is None or not settings.evaluation.sequential.enabled:
+        return None
+    window = WindowSettings(name="every", length=every_ms / 1000, every=every_ms / 1000)
+    return plan_for(window, settings.evaluation.sequential).resolution_ms
 
 
 def evaluate_file(
@@ -43,6 +53,7 @@ def evaluate_file(
             all_versions=settings.evaluation.all_versions,
             every_ms=every,
             label_horizon_ms=int(settings.ingest.label_horizon * 1000),
+            residual_bucket_ms=detector_bucket_ms(every, settings),
         )
 
     current = accumulator(every_ms)
