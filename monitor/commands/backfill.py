@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import (
     add_config_argument,
@@ -13,6 +14,13 @@ from monitor.commands.common import (
     settings_from,
     source_from,
 )
+from monitor.core.errors import UserError
+
+if TYPE_CHECKING:
+    from monitor.offline.backfill import Span
+    from monitor.settings import Settings
+    from monitor.store.db.engine import Engine
+    from monitor.store.write.result import WriteResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +29,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "file", type=Path, help="predictions and labels, one event a row: .parquet, .csv, .jsonl"
     )
     add_source_arguments(parser)
+    history = parser.add_argument_group(
+        "history", "the window results of the backfilled period (docs/evaluate.md)"
+    )
+    history.add_argument(
+        "--history",
+        action="store_true",
+        help="then evaluate the configured windows over the backfilled period, at each "
+        "window's `every`, into the metric history (API, report)",
+    )
+    history.add_argument(
+        "--history-step",
+        type=_duration,
+        metavar="DURATION",
+        help="with --history: evaluate every DURATION (1h...) where a window's `every` is "
+        "shorter (fewer evaluations; each one costs what a daemon's does)",
+    )
+    history.add_argument(
+        "--openmetrics",
+        type=Path,
+        metavar="FILE",
+        help="with --history: also write the results as OpenMetrics with timestamps, for "
+        "`promtool tsdb create-blocks-from openmetrics FILE DIR` (Grafana's past)",
+    )
     parser.add_argument(
         "--max-rejects",
         type=int,
@@ -30,18 +61,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _duration(text: str) -> float:
+    from monitor.settings import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top, so that `--help` does not wait for it (monitor/cli.py).
     from tqdm import tqdm
 
-    from monitor.core.errors import UserError
-    from monitor.offline.backfill import backfill, check_file
+    from monitor.offline.backfill import Span, backfill, check_file
     from monitor.store.db import migrate
     from monitor.store.db.engine import make_engine
     from monitor.store.write.event_store import EventStore
 
+    if (args.history_step is not None or args.openmetrics is not None) and not args.history:
+        raise UserError("--history-step and --openmetrics go with --history")
     settings = settings_from(args)
     source = source_from(args, args.file, settings.store.segment_keys)
+    span = Span()
     engine = make_engine(settings.store.url.get_secret_value())
     try:
         if not migrate.is_at_head(engine):
@@ -71,9 +113,17 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 batch_records=settings.ingest.max_batch_records,
                 on_progress=bar.update,
+                span=span,
             )
+        print_written(written)
+        if args.history:
+            history(args, settings, engine, span)
     finally:
         engine.dispose()
+    return 0
+
+
+def print_written(written: WriteResult) -> None:
     print(
         f"predictions: {written.predictions_new:,} new, {written.predictions_updated:,} "
         f"completed, {written.predictions_duplicate:,} already stored"
@@ -84,4 +134,46 @@ def run(args: argparse.Namespace) -> int:
         f"stored, {written.labels_conflicting:,} conflicting, {written.labels_pending:,} "
         f"waiting for a prediction, dropped: {dropped or 'none'}"
     )
-    return 0
+
+
+def history(args: argparse.Namespace, settings: Settings, engine: Engine, span: Span) -> None:
+    """Evaluate the windows over the backfilled period (``offline/history.py``)."""
+    from tqdm import tqdm
+
+    from monitor.core.times import wall_clock_ms
+    from monitor.export.choice import ExportChoice
+    from monitor.export.openmetrics import OpenMetricsHistory
+    from monitor.offline.history import plans, write_history
+
+    if span.first_ms is None or span.last_ms is None:
+        print("history: no events, nothing to evaluate", file=sys.stderr)
+        return
+    now = wall_clock_ms()
+    schedule = plans(settings, span.first_ms, span.last_ms, now_ms=now, step_s=args.history_step)
+    for plan in schedule:
+        print(
+            f"history of window {plan.window.name}: {plan.evaluations:,} evaluations, "
+            f"every {plan.step_ms / 1000:g} s",
+            file=sys.stderr,
+        )
+    openmetrics = (
+        None if args.openmetrics is None else OpenMetricsHistory(ExportChoice(settings.export))
+    )
+    total = sum(plan.evaluations for plan in schedule)
+    try:
+        with tqdm(total=total, unit=" evaluations", file=sys.stderr, disable=None) as bar:
+            done = write_history(
+                engine, settings, schedule, models=span.models, now_ms=now,
+                openmetrics=openmetrics, on_progress=bar.update,
+            )  # fmt: skip
+        if openmetrics is not None:
+            openmetrics.write(args.openmetrics)
+    finally:
+        if openmetrics is not None:
+            openmetrics.close()
+    print(f"history: {done.evaluations:,} evaluations, {done.points:,} points stored")
+    if args.openmetrics is not None:
+        print(
+            f"wrote {args.openmetrics} ({done.samples:,} samples): "
+            f"promtool tsdb create-blocks-from openmetrics {args.openmetrics} DATA_DIR"
+        )

@@ -143,7 +143,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _render(result: WindowResult, export: SeriesExport, lines: list[list[str]]) -> None:
+def render(result: WindowResult, export: SeriesExport, lines: list[list[str]]) -> None:
     """Append the series' samples to ``lines`` (one list per family)."""
     series = result.series
     labels = (
@@ -228,7 +228,7 @@ class WindowExposition:
             series = result.series
             export = self._choice.of(series.model, series.segment, series.window)
             if export is not None:
-                _render(result, export, lines[series.model])
+                render(result, export, lines[series.model])
         return {
             model: ["".join(family).encode() for family in families]
             for model, families in lines.items()

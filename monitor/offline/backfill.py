@@ -10,8 +10,11 @@ with more bad rows than allowed, leaves the store as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from monitor.core.records import Label, Prediction, Record
 from monitor.offline.events import NO_LABEL, NO_TIME, Events
@@ -48,18 +51,39 @@ def records_of(events: Events, segment_keys: tuple[str, ...]) -> Iterator[Record
             yield Label(models[i], event_id, labels[i], stamp)
 
 
+@dataclass
+class Span:
+    """The models and the time span of the events a backfill wrote."""
+
+    models: set[str] = field(default_factory=set)
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    def add(self, events: Events) -> None:
+        if not len(events):
+            return
+        self.models.update(pc.unique(events.model_id.cast(pa.string())).to_pylist())
+        first, last = int(events.time_ms.min()), int(events.time_ms.max())
+        self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+        self.last_ms = last if self.last_ms is None else max(self.last_ms, last)
+
+
 def backfill(
     source: Source,
     store: EventStore,
     *,
     batch_records: int,
     on_progress: Callable[[int], None] = lambda rows: None,
+    span: Span | None = None,
 ) -> tuple[ReadSummary, WriteResult]:
     """Write the file's valid rows in batches of ``batch_records`` records, each batch
-    one transaction (as ingest writes a poll); ``on_progress`` gets the rows written."""
+    one transaction (as ingest writes a poll); ``on_progress`` gets the rows written,
+    ``span`` the events."""
     summary = ReadSummary()
     total = WriteResult()
     for events in checked_events(source, summary):
+        if span is not None:
+            span.add(events)
         batch: list[Record] = []
         for record in records_of(events, source.segment_keys):
             batch.append(record)

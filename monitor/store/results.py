@@ -54,7 +54,36 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
         }
         for r in results
     ]
-    points = [
+    points = _points(results)
+    with engine.begin() as connection:
+        # Series that vanished (a segment value fell out of the top-K) go away too.
+        connection.execute(delete(WindowResultRow).where(WindowResultRow.window == window))
+        insert_ignoring_existing(connection, WindowResultRow.__table__, latest, _SERIES_KEY)  # type: ignore[arg-type]
+        insert_ignoring_existing(
+            connection,
+            MetricPoint.__table__,  # type: ignore[arg-type]
+            points,
+            [*_SERIES_KEY, "metric", "evaluated_ms"],
+        )
+
+
+def save_history(engine: Engine, results: list[WindowResult]) -> int:
+    """Append the values of past evaluations to the history only (``calmon backfill
+    --history``): the latest results, which the exporter shows, stay the daemon's. A
+    point already stored is kept, so writing the same history twice changes nothing.
+    Returns the points written."""
+    points = _points(results)
+    with engine.begin() as connection:
+        return insert_ignoring_existing(
+            connection,
+            MetricPoint.__table__,  # type: ignore[arg-type]
+            points,
+            [*_SERIES_KEY, "metric", "evaluated_ms"],
+        )
+
+
+def _points(results: list[WindowResult]) -> list[dict[str, Any]]:
+    return [
         {
             "model_id": r.series.model,
             "model_version": r.series.model_version,
@@ -67,16 +96,6 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
         for r in results
         for metric, value in r.values.items()
     ]
-    with engine.begin() as connection:
-        # Series that vanished (a segment value fell out of the top-K) go away too.
-        connection.execute(delete(WindowResultRow).where(WindowResultRow.window == window))
-        insert_ignoring_existing(connection, WindowResultRow.__table__, latest, _SERIES_KEY)  # type: ignore[arg-type]
-        insert_ignoring_existing(
-            connection,
-            MetricPoint.__table__,  # type: ignore[arg-type]
-            points,
-            [*_SERIES_KEY, "metric", "evaluated_ms"],
-        )
 
 
 def _classes_json(result: WindowResult) -> str | None:

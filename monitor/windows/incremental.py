@@ -144,11 +144,16 @@ class WindowCache:
         self._held = self._seq = None
 
     def advance(
-        self, engine: Engine, now_ms: int, series: Iterable[SeriesKey]
+        self,
+        engine: Engine,
+        now_ms: int,
+        series: Iterable[SeriesKey],
+        *,
+        retained_at: int | None = None,
     ) -> dict[SeriesKey, SeriesView]:
         """Bring every listed series up to ``now_ms`` and return its view; series not
-        listed are dropped from the cache."""
-        spans = spans_at(self._window, self._settings, now_ms)
+        listed are dropped from the cache. ``retained_at``: see ``spans_at``."""
+        spans = spans_at(self._window, self._settings, now_ms, retained_at=retained_at)
         wanted = set(series)
         with read_snapshot(engine) as snapshot:
             if not self._can_catch_up(snapshot, spans):

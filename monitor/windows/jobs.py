@@ -165,13 +165,19 @@ class WindowJob:
             self._on_results(self._window.name, results)
         return results
 
-    def evaluate_all(self, now: int) -> list[WindowResult]:
+    def evaluate_all(self, now: int, *, retained_at: int | None = None) -> list[WindowResult]:
+        """Every series of the window ending at ``now``. ``retained_at`` (the wall clock,
+        when ``now`` is in the past: ``calmon backfill --history``) places the window's
+        edges on the buckets retention keeps at that time (``buckets.window_edge``)."""
         end = now
         start = now - int(self._window.length * 1000)
         infos = list_series(self._engine)
         self._multiclass_models = {model for model, _ in known_model_classes(self._engine)}
         views = self._cache.advance(
-            self._engine, now, [(i.model_id, i.model_version, i.segment) for i in infos]
+            self._engine,
+            now,
+            [(i.model_id, i.model_version, i.segment) for i in infos],
+            retained_at=retained_at,
         )
         resolver = ReferenceResolver(
             self._engine,

@@ -91,13 +91,18 @@ class Spans:
         )
 
 
-def spans_at(window: WindowSettings, settings: Settings, now_ms: int) -> Spans:
+def spans_at(
+    window: WindowSettings, settings: Settings, now_ms: int, *, retained_at: int | None = None
+) -> Spans:
+    """The buckets of the window ending at ``now_ms``, its edges placed on what retention
+    keeps at ``retained_at`` (default ``now_ms``; the wall clock for a past window)."""
     length = int(window.length * 1000)
-    buckets = tuple(cover(now_ms - length, now_ms, now_ms))
+    kept_at = now_ms if retained_at is None else retained_at
+    buckets = tuple(cover(now_ms - length, now_ms, kept_at))
     reference: tuple[Bucket, ...] = ()
     if settings.reference.mode == "trailing":
         window_start = buckets[0][1]
-        reference = tuple(cover(window_start - length, window_start, now_ms))
+        reference = tuple(cover(window_start - length, window_start, kept_at))
     return Spans(now_ms, buckets, reference, plan_buckets(window, settings, now_ms))
 
 

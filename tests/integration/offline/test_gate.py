@@ -141,3 +141,37 @@ def test_ece_worse_than_another_version_of_the_file_fails(files: dict[str, Path]
     reverse = calmon("evaluate", files["both"], "--baseline-version", "v2")
     assert reverse.returncode == 0, reverse.stderr
     assert "PASS ece against version v2: 1 series" in reverse.stderr
+
+
+def test_the_sequential_detector_gates_per_period(tmp_path: Path) -> None:
+    """`--every 1d --fail-if "calibration_cusum_ratio >= 1"`: the shipped
+    CalibrationShiftDetected rule as a gate; it fails on the day calibration drifted."""
+    calibrated = predictions(6000, seed=5, version="v1")
+    drifted = predictions(6000, seed=6, version="v1")
+    # Labels now run above the probabilities: the shift the CUSUM is built to catch.
+    drifted["probability"] = 1 / (1 + np.exp(-(drifted.raw_score - 0.5)))
+    drifted["timestamp"] += pd.Timedelta(days=1)
+    drifted["event_id"] = "d-" + drifted.event_id
+    pd.concat([calibrated, drifted]).to_parquet(tmp_path / "two-days.parquet")
+    calibrated.to_parquet(tmp_path / "one-day.parquet")
+    gate = ("--every", "1d", "--fail-if", "calibration_cusum_ratio >= 1")
+
+    passing = calmon("evaluate", tmp_path / "one-day.parquet", *gate)
+    assert passing.returncode == 0, passing.stderr
+    assert "PASS calibration_cusum_ratio >= 1" in passing.stderr
+
+    failing = calmon("evaluate", tmp_path / "two-days.parquet", *gate, "--format", "json")
+    assert failing.returncode == 1, failing.stderr
+    fails = [line for line in failing.stderr.splitlines() if line.startswith("FAIL")]
+    assert fails and all("calibration_cusum_ratio" in line for line in fails)
+    results = json.loads(failing.stdout)["results"]
+    by_day = {
+        r["window_start"][:10]: r["values"]["calibration_cusum_ratio"]
+        for r in results
+        if r["model_version"] == "v1" and r["segment"] == "__all__"
+    }
+    first, second = sorted(by_day)
+    assert by_day[first] < 1 <= by_day[second]
+    assert len(fails) == sum(
+        1 for r in results if r["values"].get("calibration_cusum_ratio", 0) >= 1
+    )
