@@ -63,7 +63,27 @@ def grouped_aggregates(
         for aggregate, part in zip(result, _split(groups[has_p], n_groups, cells), strict=True):
             aggregate.probabilities = part
     _add_labelled(result, groups, probabilities, labels, label_delays_s)
+    _add_raw_labelled(result, groups, raw_scores, probabilities, labels)
     return result
+
+
+def _add_raw_labelled(
+    result: list[EventAggregate],
+    groups: np.ndarray,
+    raw: FloatArray,
+    p_all: FloatArray,
+    labels: np.ndarray,
+) -> None:
+    """Labelled events with a raw score, by score cell (``add_raw_labelled``)."""
+    chosen = ~np.isnan(raw) & ~np.isnan(p_all) & (labels != NO_LABEL)
+    if not chosen.any():
+        return
+    scores = finite_values(raw[chosen], "raw_scores")
+    y = binary_labels(labels[chosen])
+    columns: list[FloatArray | None] = [None, y, scores, p_all[chosen]]
+    parts = _split(groups[chosen], len(result), grids.score_cells(scores), columns)
+    for aggregate, part in zip(result, parts, strict=True):
+        aggregate.raw_labelled = part
 
 
 def _add_labelled(

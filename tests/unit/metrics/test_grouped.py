@@ -28,6 +28,9 @@ def one_by_one(groups, n_groups, raw, p, y, delays) -> list[EventAggregate]:
             timed = labelled & ~np.isnan(delays)
             if timed.any():
                 aggregate.add_label_delays(delays[timed])
+            scored = labelled & ~np.isnan(raw)
+            if scored.any():
+                aggregate.add_raw_labelled(raw[scored], p[scored], y[scored].astype(float))
         result.append(aggregate)
     return result
 
@@ -49,7 +52,7 @@ def test_each_group_gets_the_sums_of_its_own_events() -> None:
     )
     expected = one_by_one(groups, n_groups, raw, p, y, delays)
     for got, want in zip(grouped, expected, strict=True):
-        for name in ("probabilities", "labelled", "scores", "label_delays"):
+        for name in ("probabilities", "labelled", "scores", "label_delays", "raw_labelled"):
             mine, theirs = getattr(got, name), getattr(want, name)
             np.testing.assert_array_equal(mine.keys, theirs.keys)
             np.testing.assert_allclose(mine.values, theirs.values, rtol=1e-12, atol=1e-12)
