@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.core.results import ReferenceUsed
 from monitor.core.times import to_datetime
+from monitor.metrics.class_references import ClassReferences
 from monitor.metrics.drift import DISTRIBUTIONS, Distribution, ReferenceProfile
 from monitor.store.db.sql import insert_ignoring_existing
 from monitor.store.db.tables import Reference
@@ -27,6 +28,9 @@ from monitor.store.db.tables import Reference
 References = dict[Distribution, ReferenceProfile | None]
 
 SNAPSHOT, FIXED, TRAILING = "snapshot", "fixed", "trailing"
+#: The ``distribution`` of a multi-class series' row: its confidence's and every class's
+#: profiles in one (``ClassReferences``).
+CLASSES = "classes"
 REFERENCE_KEY = ["model_id", "model_version", "segment", "distribution"]
 
 
@@ -41,6 +45,8 @@ class FittedReferences:
     references: References
     #: The PSI bins asked for when it was fitted (None: stored before this was kept).
     psi_bins: int | None = None
+    #: A multi-class series' references, when stored (None: binary, or fitted on demand).
+    classes: ClassReferences | None = None
 
     def fitted_as(self, source: str, start_ms: int, end_ms: int, psi_bins: int) -> bool:
         same_period = (self.start_ms, self.end_ms) == (start_ms, end_ms)
@@ -107,10 +113,14 @@ def _from_rows(rows: Sequence[Any]) -> FittedReferences:
     source = SNAPSHOT if any(row.source == SNAPSHOT for row in rows) else rows[0].source
     chosen = [row for row in rows if row.source == source]
     profiles: References = {distribution: None for distribution in DISTRIBUTIONS}
+    classes = None
     for row in chosen:
-        profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
+        if row.distribution == CLASSES:
+            classes = ClassReferences.from_dict(orjson.loads(row.profile_json))
+        else:
+            profiles[row.distribution] = ReferenceProfile.from_dict(orjson.loads(row.profile_json))
     first = chosen[0]
-    return FittedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins)
+    return FittedReferences(source, first.start_ms, first.end_ms, profiles, first.psi_bins, classes)
 
 
 def save_references(
@@ -125,8 +135,10 @@ def save_references(
     now_ms: int,
     psi_bins: int,
     source: str = SNAPSHOT,
+    classes: ClassReferences | None = None,
 ) -> int:
-    """Store the references of one series; returns how many.
+    """Store the references of one series (with a multi-class series' ``classes``);
+    returns how many rows.
 
     A snapshot replaces whatever the series had; a fixed reference replaces only an
     earlier fixed one (of another period), never a snapshot.
@@ -147,6 +159,19 @@ def save_references(
         for distribution, profile in references.items()
         if profile is not None
     ]
+    if classes is not None and classes.count:
+        rows.append(
+            {
+                **_row_key(model_id, model_version, segment),
+                "distribution": CLASSES,
+                "source": source,
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "created_ms": now_ms,
+                "psi_bins": psi_bins,
+                "profile_json": orjson.dumps(classes.to_dict()).decode(),
+            }
+        )
     with engine.begin() as connection:
         replaced = delete(Reference).where(
             Reference.model_id == model_id,
@@ -158,6 +183,10 @@ def save_references(
         connection.execute(replaced)
         insert_references(connection, rows)
     return len(rows)
+
+
+def _row_key(model_id: str, model_version: str, segment: str) -> dict[str, Any]:
+    return {"model_id": model_id, "model_version": model_version, "segment": segment}
 
 
 def insert_references(connection: Connection, rows: list[dict[str, Any]]) -> None:

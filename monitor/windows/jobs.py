@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from monitor.core.results import WindowResult
 from monitor.core.series import ALL, SeriesWindow
 from monitor.core.times import wall_clock_ms
+from monitor.metrics.class_references import ClassReferences
 from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.settings import Settings, WindowSettings
 from monitor.store import claims
@@ -293,7 +294,9 @@ class WindowJob:
         current = read(*window)
         if current is None:
             return None
-        reference = None if resolved is None else read(resolved.start_ms, resolved.end_ms)
+        reference: MulticlassAggregate | ClassReferences | None = None
+        if resolved is not None:  # stored references, or the period's events to fit them
+            reference = resolved.classes or read(resolved.start_ms, resolved.end_ms)
         return evaluate_multiclass(
             current,
             reference,

@@ -7,10 +7,11 @@ and drift of the confidence (max_k p_k, distribution ``confidence``). Per class
 (``WindowResult.classes``, exported with a ``class`` label): its one-vs-rest ECE,
 Brier score, AUC and reliability bins, and drift of its probability p_k.
 
-Drift is measured against the reference period's events, fitted at each evaluation
-(``references.py`` says which period applies: a snapshot's, the fixed one, or the
-trailing window); with fewer than ``evaluation.min_predictions`` events on either side,
-or a single distinct value in the reference, there is no drift value.
+Drift is measured against per-class references (``metrics/class_references.py``):
+stored ones (a ``calmon baseline`` snapshot, a settled fixed period), or ones fitted at
+each evaluation from the reference period's events (``references.py`` says which period
+applies); with fewer than ``evaluation.min_predictions`` events on either side, or a
+single distinct value in the reference, there is no drift value.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import contextlib
 from dataclasses import dataclass, field
 
 from monitor.core.results import ClassResult, ReliabilityBin
+from monitor.metrics.class_references import ClassReferences
 from monitor.metrics.drift import DriftResult, ReferenceProfile, compare
-from monitor.metrics.errors import DegenerateReferenceError, MetricInputError
+from monitor.metrics.errors import MetricInputError
 from monitor.metrics.histogram import SparseHistogram
 from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.metrics.multiclass_summary import multiclass_estimates, multiclass_summary
@@ -48,13 +50,16 @@ class MulticlassOutcome:
 
 def evaluate_multiclass(
     aggregate: MulticlassAggregate,
-    reference: MulticlassAggregate | None,
+    reference: MulticlassAggregate | ClassReferences | None,
     settings: EvaluationSettings,
     *,
     psi_bins: int = 10,
 ) -> MulticlassOutcome:
-    """Every multi-class value of one series' window (insufficient ones left out);
-    ``psi_bins``: ``reference.psi_bins``."""
+    """Every multi-class value of one series' window (insufficient ones left out).
+
+    ``reference``: the stored references (a snapshot, a settled fixed period), or the
+    reference period's events to fit them from (``psi_bins``: ``reference.psi_bins``).
+    """
     values = {
         "window_labelled": float(aggregate.n_labelled),
         drift_key("drift_window_events", CONFIDENCE): float(aggregate.n_predictions),
@@ -82,10 +87,14 @@ def evaluate_multiclass(
                 }
             )
             class_bins[name] = tuple(found.reliability_bins)
+    if isinstance(reference, MulticlassAggregate):
+        reference = ClassReferences.fit(reference, psi_bins=psi_bins)
+    if reference is not None:
+        values[drift_key("drift_reference_events", CONFIDENCE)] = float(reference.count)
     if aggregate.n_predictions >= settings.min_predictions:
         values.update(multiclass_estimates(aggregate))
-        if reference is not None:
-            values.update(_drift_values(reference, aggregate, per_class, settings, psi_bins))
+        if reference is not None and reference.count >= settings.min_predictions:
+            values.update(_drift_values(reference, aggregate, per_class))
     classes = {
         name: ClassResult(values=per_class[name], reliability_bins=class_bins.get(name, ()))
         for name in aggregate.classes
@@ -94,34 +103,20 @@ def evaluate_multiclass(
 
 
 def _drift_values(
-    reference: MulticlassAggregate,
+    reference: ClassReferences,
     aggregate: MulticlassAggregate,
     per_class: dict[str, dict[str, float]],
-    settings: EvaluationSettings,
-    psi_bins: int,
 ) -> dict[str, float]:
     """Drift of the confidence (returned) and of each class's probability (into
-    ``per_class``); the reference's classes aligned by name with the window's."""
-    values = {
-        drift_key("drift_reference_events", CONFIDENCE): float(reference.n_predictions),
-    }
-    if reference.n_predictions < settings.min_predictions:
-        return values
-    confidence = _drift(reference.top.probabilities, aggregate.top.probabilities, psi_bins)
+    ``per_class``; a class the reference has no profile of gets none)."""
+    values: dict[str, float] = {}
+    confidence = _drift(reference.confidence, aggregate.top.probabilities)
     if confidence is not None:
         values.update(
             {drift_key(name, CONFIDENCE): float(getattr(confidence, name)) for name in DRIFT}
         )
-    union = tuple(sorted(set(reference.classes) | set(aggregate.classes)))
-    reference, current = reference.aligned(union), aggregate.aligned(union)
-    for k, name in enumerate(union):
-        if name not in per_class:
-            continue
-        found = _drift(
-            reference.class_probability_histogram(k),
-            current.class_probability_histogram(k),
-            psi_bins,
-        )
+    for k, name in enumerate(aggregate.classes):
+        found = _drift(reference.classes.get(name), aggregate.class_probability_histogram(k))
         if found is not None:
             per_class[name].update(
                 {f"class_{metric}": float(getattr(found, metric)) for metric in DRIFT}
@@ -129,10 +124,9 @@ def _drift_values(
     return values
 
 
-def _drift(
-    reference: SparseHistogram, current: SparseHistogram, psi_bins: int
-) -> DriftResult | None:
-    with contextlib.suppress(DegenerateReferenceError, MetricInputError):
-        profile = ReferenceProfile.from_histogram(reference, kind="probability", n_bins=psi_bins)
-        return compare(profile, current)
+def _drift(reference: ReferenceProfile | None, current: SparseHistogram) -> DriftResult | None:
+    if reference is None:
+        return None
+    with contextlib.suppress(MetricInputError):
+        return compare(reference, current)
     return None

@@ -18,6 +18,7 @@ the stored copy a fixed reference would change as it aged and vanish after 400 d
 from __future__ import annotations
 
 from monitor.core.series import ALL
+from monitor.metrics.class_references import ClassReferences
 from monitor.metrics.drift import DISTRIBUTIONS, ReferenceProfile
 from monitor.metrics.errors import DegenerateReferenceError
 from monitor.metrics.histogram import SparseHistogram
@@ -52,6 +53,30 @@ def fit_references(
     now_ms: int,
 ) -> References:
     """Fit both distributions' references from the stored aggregates of a period."""
+    return fit_period(
+        engine,
+        model_id=model_id,
+        model_version=model_version,
+        segment=segment,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        psi_bins=psi_bins,
+        now_ms=now_ms,
+    )[0]
+
+
+def fit_period(
+    engine: Engine,
+    *,
+    model_id: str,
+    model_version: str,
+    segment: str,
+    start_ms: int,
+    end_ms: int,
+    psi_bins: int,
+    now_ms: int,
+) -> tuple[References, ClassReferences | None]:
+    """Both distributions' references of a period, and a multi-class series' own."""
     window = load_window(
         engine,
         model_id=model_id,
@@ -61,8 +86,12 @@ def fit_references(
         end_ms=end_ms,
         now_ms=now_ms,
     )
-    return fit_from_histograms(
-        window.aggregate.scores, window.aggregate.probabilities, psi_bins=psi_bins
+    classes = window.multiclass
+    return (
+        fit_from_histograms(
+            window.aggregate.scores, window.aggregate.probabilities, psi_bins=psi_bins
+        ),
+        None if classes is None else ClassReferences.fit(classes, psi_bins=psi_bins),
     )
 
 
@@ -105,7 +134,7 @@ def snapshot_period(
     )
     stored: dict[str, dict[str, int]] = {}
     for segment in segments:
-        references = fit_references(
+        references, classes = fit_period(
             engine,
             model_id=model_id,
             model_version=model_version,
@@ -125,8 +154,11 @@ def snapshot_period(
             end_ms=end_ms,
             now_ms=now_ms,
             psi_bins=psi_bins,
+            classes=classes,
         )
         stored[segment] = {d: (p.count if p else 0) for d, p in references.items()}
+        if classes is not None:
+            stored[segment]["confidence"] = classes.count
     return stored
 
 
@@ -194,7 +226,12 @@ class ReferenceResolver:
     def _fit(
         self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
     ) -> References:
-        return fit_references(
+        return self._fit_period(model_id, model_version, segment, start_ms, end_ms)[0]
+
+    def _fit_period(
+        self, model_id: str, model_version: str, segment: str, start_ms: int, end_ms: int
+    ) -> tuple[References, ClassReferences | None]:
+        return fit_period(
             self._engine,
             model_id=model_id,
             model_version=model_version,
@@ -216,9 +253,9 @@ class ReferenceResolver:
         psi_bins = self._settings.psi_bins
         if stored is not None and stored.fitted_as(FIXED, start_ms, end_ms, psi_bins):
             return stored
-        fitted = self._fit(model_id, model_version, segment, start_ms, end_ms)
+        fitted, classes = self._fit_period(model_id, model_version, segment, start_ms, end_ms)
         settled = self._now_ms >= end_ms + FIXED_SETTLE_MS
-        if self._keep_fixed and settled and any(fitted.values()):
+        if self._keep_fixed and settled and (any(fitted.values()) or classes is not None):
             save_references(
                 self._engine,
                 model_id=model_id,
@@ -230,5 +267,6 @@ class ReferenceResolver:
                 now_ms=self._now_ms,
                 psi_bins=psi_bins,
                 source=FIXED,
+                classes=classes,
             )
-        return FittedReferences(FIXED, start_ms, end_ms, fitted, psi_bins)
+        return FittedReferences(FIXED, start_ms, end_ms, fitted, psi_bins, classes)

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from sklearn.metrics import brier_score_loss, log_loss
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from monitor.core.records import Label, Prediction
 from monitor.core.series import ALL
 from monitor.metrics import calibration as core
+from monitor.metrics.drift import ReferenceProfile, population_stability_index
 from monitor.settings import EvaluationSettings, Settings, WindowSettings
 from monitor.store.maintenance.compaction import compact_aggregates
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
+from monitor.windows.references import snapshot_period
 
 NOW = 1_790_000_000_000
 MINUTE = 60_000
@@ -123,3 +125,64 @@ def test_every_multiclass_series_is_its_own_events(migrated_engine: Engine) -> N
     check(job.evaluate_all(NOW))
     compact_aggregates(migrated_engine, NOW)
     check(job.evaluate_all(NOW))  # the second tick of the same job, after compaction
+
+
+def test_a_baseline_snapshot_keeps_the_class_references(migrated_engine: Engine) -> None:
+    # `calmon baseline` stores each class's reference and the confidence's: drift is then
+    # measured against them even once the period's buckets are gone.
+    rng = np.random.default_rng(4)
+    n = 1200
+    logits = rng.normal(0, 1.5, (2 * n, 3))
+    logits[n:, 2] += 1.0  # class "c" grows after the baseline period
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    times = np.r_[
+        NOW - 170 * MINUTE + (np.arange(n) * 100 * MINUTE) // n,
+        NOW - 55 * MINUTE + (np.arange(n) * 50 * MINUTE) // n,
+    ]
+    store = EventStore(migrated_engine, clock_ms=lambda: NOW)
+    store.write_batch(
+        [
+            Prediction(
+                "intent",
+                f"e{i}",
+                "v1",
+                int(times[i]),
+                probabilities=dict(zip(CLASSES, p[i].tolist(), strict=True)),
+            )
+            for i in range(2 * n)
+        ]
+    )
+    stored = snapshot_period(
+        migrated_engine,
+        model_id="intent",
+        model_version="v1",
+        start_ms=NOW - 180 * MINUTE,
+        end_ms=NOW - 60 * MINUTE,
+        psi_bins=10,
+        now_ms=NOW,
+    )
+    assert stored == {ALL: {"raw_score": 0, "probability": 0, "confidence": n}}
+    with migrated_engine.begin() as connection:
+        for table in ("aggregates", "aggregate_deltas"):
+            connection.execute(
+                text(f"DELETE FROM {table} WHERE bucket_start_ms < :t"), {"t": NOW - 60 * MINUTE}
+            )
+    results = {
+        (r.series.model_version, r.series.segment): r
+        for r in _job(migrated_engine).evaluate_all(NOW)
+    }
+    result = results[("v1", ALL)]
+    assert result.reference is not None and result.reference.source == "snapshot"
+    assert result.values["drift_reference_events_confidence"] == n
+    for k, name in enumerate(CLASSES):
+        psi = population_stability_index(
+            ReferenceProfile.fit(p[:n, k], kind="probability"), p[n:, k]
+        )
+        assert result.classes[name].values["class_psi"] == pytest.approx(psi, rel=0.05, abs=0.005)
+    assert result.classes["c"].values["class_psi"] > 0.25
+    assert result.values["psi_confidence"] == pytest.approx(
+        population_stability_index(
+            ReferenceProfile.fit(p[:n].max(axis=1), kind="probability"), p[n:].max(axis=1)
+        ),
+        rel=1e-9,
+    )
