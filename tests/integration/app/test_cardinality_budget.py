@@ -120,3 +120,71 @@ def test_models_and_versions_past_the_budget_are_dead_lettered_across_restarts(
         "v1/spam": "model_not_allowed",
         "v4/m0": "over_budget",
     }
+
+
+def _classes(model: str, event: str, *names: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_id": event,
+            "model_id": model,
+            "model_version": "v1",
+            "timestamp": int(time.time() * 1000),
+            "probabilities": {name: 1 / len(names) for name in names},
+        }
+    )
+
+
+def test_classes_past_the_cap_are_dead_lettered_across_restarts(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, postgres_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    topic = kafka_settings.topics.probabilities
+    port = free_loopback_port()
+    log = tmp_path / "calmon.log"
+    cap = {"multiclass": {"max_classes": 3}}
+
+    def accepted() -> float | None:
+        return _counter(port, "calmon_ingest_messages_total", stream="prediction")
+
+    def rejected(reason: str) -> float | None:
+        return _counter(port, "calmon_ingest_rejected_total", reason=reason)
+
+    process = _start(_config(tmp_path, kafka_settings, port, **cap), postgres_url, log)
+    try:
+        send_all(producer, topic, [_classes("intent", "a1", "a", "b", "c")])
+        wait_until(lambda: accepted() == 1, timeout_s=60, what="three classes accepted")
+        send_all(producer, topic, [_classes("intent", "a2", "a", "d")])
+        wait_until(lambda: rejected("too_many_classes") == 1, timeout_s=30, what="a fourth")
+        send_all(producer, topic, [_classes("fraud", "f1", "x", "y", "z", "w")])
+        wait_until(lambda: rejected("too_many_classes") == 2, timeout_s=30, what="four at once")
+    finally:
+        _stop(process, log)
+
+    # Restarted: the model's three classes are known from the store, so a fourth is
+    # still refused, the known ones still pass, and the model stays multi-class.
+    process = _start(_config(tmp_path, kafka_settings, port, **cap), postgres_url, log)
+    try:
+        wait_until(lambda: accepted() is not None, timeout_s=60, what="restarted daemon")
+        # First a new class: without the count from the store, two classes would pass.
+        send_all(producer, topic, [_classes("intent", "b2", "a", "e")])
+        wait_until(lambda: rejected("too_many_classes") == 1, timeout_s=60, what="e refused")
+        send_all(producer, topic, [_classes("intent", "b1", "c", "b")])
+        wait_until(lambda: accepted() == 1, timeout_s=60, what="known classes accepted")
+        send_all(
+            producer,
+            topic,
+            [
+                orjson.dumps(
+                    {
+                        **orjson.loads(_classes("intent", "b3", "a", "b")),
+                        "probabilities": None,
+                        "probability": 0.5,
+                    }
+                )
+            ],
+        )
+        wait_until(lambda: rejected("kind_mismatch") == 1, timeout_s=30, what="a binary one")
+    finally:
+        _stop(process, log)
