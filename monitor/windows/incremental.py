@@ -150,9 +150,15 @@ class WindowCache:
         series: Iterable[SeriesKey],
         *,
         retained_at: int | None = None,
+        models: Sequence[str] | None = None,
     ) -> dict[SeriesKey, SeriesView]:
         """Bring every listed series up to ``now_ms`` and return its view; series not
-        listed are dropped from the cache. ``retained_at``: see ``spans_at``."""
+        listed are dropped from the cache. ``retained_at``: see ``spans_at``.
+
+        ``models``: the model ids of the listed series, when they are a part of the
+        fleet (a shard): the reads then leave the other models out. A cache holds one
+        part of the fleet, always the same (one cache per shard).
+        """
         spans = spans_at(self._window, self._settings, now_ms, retained_at=retained_at)
         wanted = set(series)
         with read_snapshot(engine) as snapshot:
@@ -160,11 +166,11 @@ class WindowCache:
                 self._states.clear()
             for key in [k for k in self._states if k not in wanted or self._rebuild_due(k)]:
                 del self._states[key]
-            self.last_parts = self._catch_up(snapshot, spans)
+            self.last_parts = self._catch_up(snapshot, spans, models)
             cold = sorted(wanted - self._states.keys())
             for key in cold:
                 self._states[key] = self._read_cold(snapshot, key, spans)
-            pending = self._pending(snapshot, spans)
+            pending = self._pending(snapshot, spans, models)
             self._seq, self._held = snapshot.position.seq, spans
         self._ticks += 1
         self.last_cold = len(cold)
@@ -183,15 +189,15 @@ class WindowCache:
         offset = zlib.crc32(repr(key).encode())
         return (self._ticks + offset) % rebuild_ticks(self._window) == 0
 
-    def _catch_up(self, snapshot: Snapshot, spans: Spans) -> int:
+    def _catch_up(self, snapshot: Snapshot, spans: Spans, models: Sequence[str] | None) -> int:
         """Records since the last tick, then the rows entering and leaving (steps 1, 2)."""
         held, seq = self._held, self._seq
         if held is None or seq is None or not self._states:
             return 0
         steps = [
-            (snapshot.records(seq, held.every_bucket), [(held.targets, 1.0)]),
+            (snapshot.records(seq, held.every_bucket, models), [(held.targets, 1.0)]),
             (
-                snapshot.rows(held.entering_or_leaving(spans)),
+                snapshot.rows(held.entering_or_leaving(spans), models),
                 [(held.leaving(spans), -1.0), (held.entering(spans), 1.0)],
             ),
         ]
@@ -236,10 +242,12 @@ class WindowCache:
         state.window = EventAggregate.merge_all(window_parts).copy()
         return state
 
-    def _pending(self, snapshot: Snapshot, spans: Spans) -> dict[SeriesKey, SeriesState]:
+    def _pending(
+        self, snapshot: Snapshot, spans: Spans, models: Sequence[str] | None
+    ) -> dict[SeriesKey, SeriesState]:
         """The deltas not compacted yet, per series, in a state of their own (step 3)."""
         pending: dict[SeriesKey, list[BucketPart]] = defaultdict(list)
-        for part in snapshot.pending(spans.every_bucket):
+        for part in snapshot.pending(spans.every_bucket, models):
             pending[part.series].append(part)
         others = _without_window(spans)
         states = {}

@@ -111,7 +111,8 @@ def _check_tick(world: World, window: WindowSettings, cache: WindowCache) -> Non
         for s in list_series(world.engine)
         if s.model_id == world.model
     ]
-    views = cache.advance(world.engine, world.now, series)
+    # Only this example's model: the reads leave the earlier examples' models out.
+    views = cache.advance(world.engine, world.now, series, models=[world.model])
     for key, view in views.items():
         _assert_view_is_cold(world, window, key, view)
 
