@@ -38,12 +38,12 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from monitor.metrics.aggregates import COLUMN, EventAggregate
+from monitor.metrics.aggregates import COLUMN, RAW_LABELLED_COLUMNS, EventAggregate
 from monitor.metrics.histogram import SparseHistogram
 from monitor.settings import Settings, WindowSettings
 from monitor.store.aggregates import FOLD_EVERY, BucketResiduals, WindowAggregate
@@ -195,9 +195,9 @@ class WindowCache:
         if held is None or seq is None or not self._states:
             return 0
         steps = [
-            (snapshot.records(seq, held.every_bucket, models), [(held.targets, 1.0)]),
+            (_evaluated(snapshot.records(seq, held.every_bucket, models)), [(held.targets, 1.0)]),
             (
-                snapshot.rows(held.entering_or_leaving(spans), models),
+                _evaluated(snapshot.rows(held.entering_or_leaving(spans), models)),
                 [(held.leaving(spans), -1.0), (held.entering(spans), 1.0)],
             ),
         ]
@@ -230,7 +230,7 @@ class WindowCache:
         state = SeriesState()
         others = _without_window(spans)
         window_parts: list[EventAggregate] = []
-        for part in snapshot.series_rows(key, spans.every_bucket):
+        for part in _evaluated(snapshot.series_rows(key, spans.every_bucket)):
             if part.bucket in spans.window_set:
                 # Merged a few at a time: cheaper than adding rows one by one, and
                 # holding all of a week's rows at once costs memory.
@@ -247,7 +247,7 @@ class WindowCache:
     ) -> dict[SeriesKey, SeriesState]:
         """The deltas not compacted yet, per series, in a state of their own (step 3)."""
         pending: dict[SeriesKey, list[BucketPart]] = defaultdict(list)
-        for part in snapshot.pending(spans.every_bucket, models):
+        for part in _evaluated(snapshot.pending(spans.every_bucket, models)):
             pending[part.series].append(part)
         others = _without_window(spans)
         states = {}
@@ -263,6 +263,15 @@ class WindowCache:
     def _view(self, key: SeriesKey, spans: Spans, pending: SeriesState | None) -> SeriesView:
         state = self._states[key]
         return combine([state] if pending is None else [state, pending], len(spans.window))
+
+
+def _evaluated(parts: Iterator[BucketPart]) -> Iterator[BucketPart]:
+    """The parts without the raw-score cells (``raw_labelled``): no window metric reads
+    them (the recalibration refit reads its window from the store), so the cache does
+    not hold them; they were a third of a window's memory."""
+    for part in parts:
+        part.aggregate.raw_labelled = SparseHistogram.empty(len(RAW_LABELLED_COLUMNS))
+        yield part
 
 
 def _without_window(spans: Spans) -> Targets:
