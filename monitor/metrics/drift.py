@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
 from monitor.core.results import DriftBin
 from monitor.metrics import grids
@@ -373,7 +373,7 @@ def compare(reference: ReferenceProfile, current: SparseHistogram) -> DriftResul
     if n_current == 0:
         raise MetricInputError(f"no {reference.kind} values in the current window")
     ref = reference.histogram()
-    union = np.union1d(ref.keys, current.keys)
+    union = _sorted_union(ref.keys, current.keys)
     ref_mass = _on(union, ref) / reference.count
     cur_mass = _on(union, current) / n_current
     cdf_gap = np.abs(np.cumsum(ref_mass) - np.cumsum(cur_mass))
@@ -384,13 +384,12 @@ def compare(reference: ReferenceProfile, current: SparseHistogram) -> DriftResul
     member_error = grid.absolute_error[union] + grid.relative_error / (
         1.0 - grid.relative_error
     ) * np.abs(positions)
+    ref_bins, cur_bins = reference.psi_bin_counts(ref), reference.psi_bin_counts(current)
     return DriftResult(
         n_reference=reference.count,
         n_current=round(n_current),
-        psi=psi_from_counts(reference.psi_bin_counts(ref), reference.psi_bin_counts(current)),
-        js_distance=js_distance_from_counts(
-            reference.psi_bin_counts(ref), reference.psi_bin_counts(current)
-        ),
+        psi=psi_from_counts(ref_bins, cur_bins),
+        js_distance=js_distance_from_counts(ref_bins, cur_bins),
         ks_statistic=ks,
         ks_pvalue=ks_pvalue(ks, reference.count, round(n_current)),
         ks_error_bound=float(np.maximum(ref_mass, cur_mass).max()),
@@ -399,16 +398,44 @@ def compare(reference: ReferenceProfile, current: SparseHistogram) -> DriftResul
     )
 
 
+def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.union1d`` of two sorted arrays of unique keys, by merging them (union1d
+    hashes: a third of ``compare``'s time)."""
+    merged = np.sort(np.concatenate([a, b]), kind="stable")  # two sorted runs: merged
+    keep = np.ones(merged.size, dtype=bool)
+    keep[1:] = merged[1:] != merged[:-1]
+    return merged[keep]
+
+
 def _on(keys: np.ndarray, histogram: SparseHistogram) -> FloatArray:
     out = np.zeros(keys.size)
     out[np.searchsorted(keys, histogram.keys)] = histogram.values[:, 0]
     return out
 
 
+#: Up to this effective sample size the KS p-value is scipy's; above, Stephens' form.
+KS_EXACT_UP_TO = 1000
+
+
 def ks_pvalue(statistic: float, n1: int, n2: int) -> float:
-    """Two-sided asymptotic p-value (Smirnov), as scipy's ``ks_2samp(method='asymp')``."""
+    """Two-sided asymptotic p-value, for en = n1 n2 / (n1 + n2) <= ``KS_EXACT_UP_TO``
+    exactly scipy's ``ks_2samp(method='asymp')`` (the one-sample distribution of
+    ``kstwo`` at size en).
+
+    Above, the limiting Kolmogorov distribution at (sqrt(en) + 0.12 + 0.11/sqrt(en)) D
+    (Stephens 1970): ``kstwo`` evaluates the exact finite-n Smirnov sum, whose cost grows
+    with en (60 ms at en = 20,000, 3 s at 10^6, per distribution and series when a
+    window drifts), while this costs microseconds and stays within 6% of it relative
+    (1.5% from en = 10^5; tests/unit/metrics/test_drift_reference.py) for p >= 1e-14,
+    below which both are far past any threshold: nothing a threshold at 0.01 or 0.05
+    can tell apart.
+    """
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
+    en = m * n / (m + n)
+    if en <= KS_EXACT_UP_TO:
+        return float(np.clip(stats.kstwo.sf(statistic, np.round(en)), 0.0, 1.0))
+    root = math.sqrt(en)
+    return float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
 
 
 # --- exact functions on two samples of values -----------------------------------------

@@ -105,6 +105,42 @@ class SeriesState:
             del self.residuals[start]
 
 
+@dataclass
+class Batch:
+    """What one tick adds to and takes out of one series, merged before it is applied:
+    one in-place update of the window per direction, not one per bucket."""
+
+    window: dict[float, list[EventAggregate]] = field(default_factory=lambda: defaultdict(list))
+    reference: dict[float, list[EventAggregate]] = field(default_factory=lambda: defaultdict(list))
+    predictions: int = 0
+    residuals: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def add(self, part: BucketPart, targets: Targets, sign: float) -> None:
+        if part.bucket in targets.window:
+            self.window[sign].append(part.aggregate)
+            self.predictions += round(sign) * part.predictions
+        if part.bucket in targets.reference:
+            self.reference[sign].append(part.aggregate)
+        if part.bucket in targets.plan:
+            start = part.bucket[1]
+            terms = sign * residual_terms(part.aggregate)
+            self.residuals[start] = self.residuals.get(start, 0.0) + terms
+
+    def apply_to(self, state: SeriesState) -> None:
+        """Additions first: what leaves may hold events a record of this tick added."""
+        for sign in sorted(self.window, reverse=True):
+            state.window.add(EventAggregate.merge_all(self.window[sign]), sign)
+        for sign in sorted(self.reference, reverse=True):
+            merged = EventAggregate.merge_all(self.reference[sign])
+            state.reference_probabilities = state.reference_probabilities.plus(
+                merged.probabilities, sign
+            )
+            state.reference_scores = state.reference_scores.plus(merged.scores, sign)
+        state.predictions += self.predictions
+        for start, terms in self.residuals.items():
+            state.residuals[start] = state.residuals.get(start, 0.0) + terms
+
+
 def residual_terms(aggregate: EventAggregate) -> np.ndarray:
     """[sum(y - p), sum p(1 - p), labelled events] of an aggregate's labelled events."""
     if aggregate.labelled.keys.size == 0:
@@ -194,37 +230,35 @@ class WindowCache:
         held, seq = self._held, self._seq
         if held is None or seq is None or not self._states:
             return 0
+        batches: dict[SeriesKey, Batch] = defaultdict(Batch)
         steps = [
             (_evaluated(snapshot.records(seq, held.every_bucket, models)), [(held.targets, 1.0)]),
             (
                 _evaluated(snapshot.rows(held.entering_or_leaving(spans), models)),
-                [(held.leaving(spans), -1.0), (held.entering(spans), 1.0)],
+                [(held.entering(spans), 1.0), (held.leaving(spans), -1.0)],
             ),
         ]
         applied = 0
         for parts, moves in steps:
             for part in parts:
-                applied += self._apply(part, moves)
+                if part.series in self._states:
+                    applied += 1
+                    for targets, sign in moves:
+                        batches[part.series].add(part, targets, sign)
+        for key, batch in batches.items():
+            try:
+                batch.apply_to(self._states[key])
+            except ValueError:
+                # Taking out events the state never held: the store changed in a way
+                # the change log does not tell (a restore, a clock far off). Read afresh.
+                logger.warning(
+                    "window cache out of step; series read afresh",
+                    extra={"window": self._window.name, "series": "/".join(key)},
+                )
+                del self._states[key]
         for state in self._states.values():
             state.keep_plan(spans.plan_set)
         return applied
-
-    def _apply(self, part: BucketPart, moves: list[tuple[Targets, float]]) -> int:
-        state = self._states.get(part.series)
-        if state is None:
-            return 0
-        try:
-            for targets, sign in moves:
-                state.apply(part, targets, sign)
-        except ValueError:
-            # Taking out events the state never held: the store changed in a way the
-            # change log does not tell (a restore, a clock far off). Read it afresh.
-            logger.warning(
-                "window cache out of step; series read afresh",
-                extra={"window": self._window.name, "series": "/".join(part.series)},
-            )
-            del self._states[part.series]
-        return 1
 
     def _read_cold(self, snapshot: Snapshot, key: SeriesKey, spans: Spans) -> SeriesState:
         state = SeriesState()

@@ -103,6 +103,18 @@ class WindowJob:
     def name(self) -> str:
         return f"window:{self._window.name}"
 
+    @property
+    def window_name(self) -> str:
+        return self._window.name
+
+    def cache_stats(self) -> tuple[int, int]:
+        """Series the last run read afresh, and rows or records it applied to the rest."""
+        return self._cache.last_cold, self._cache.last_parts
+
+    def drop_caches(self) -> None:
+        """The next run reads every series afresh (benchmarks of the cold path)."""
+        self._cache.forget()
+
     def run(self) -> list[WindowResult] | None:
         """Claim this schedule slot and evaluate; None if another replica has it."""
         self._running_since = time.monotonic()

@@ -131,6 +131,21 @@ def test_ks_and_wasserstein_match_scipy(sizes: tuple[int, int]) -> None:
     )
 
 
+@pytest.mark.parametrize("en", [1001, 5000, 30_000])
+def test_ks_pvalue_of_large_samples_is_within_six_percent_of_scipys(en: int) -> None:
+    # Above KS_EXACT_UP_TO, Stephens' form of the limiting distribution; scipy's kstwo
+    # (what ks_2samp(method="asymp") evaluates) is the reference, down to p = 1e-14.
+    assert en > drift.KS_EXACT_UP_TO
+    for z in np.linspace(0.3, 7.5, 12):
+        statistic = z / np.sqrt(en)
+        exact = stats.kstwo.sf(statistic, en)
+        ours = drift.ks_pvalue(statistic, 2 * en, 2 * en)  # en = n1 n2 / (n1 + n2)
+        if exact >= 1e-14:
+            assert abs(ours - exact) <= 0.06 * exact, (en, z, ours, exact)
+        else:  # far beyond any threshold either way
+            assert ours < 1e-12, (en, z, ours, exact)
+
+
 def test_ks_with_ties_matches_scipy() -> None:
     a = np.array([0.1, 0.2, 0.2, 0.3, 0.5, 0.5, 0.5])
     b = np.array([0.2, 0.5, 0.5, 0.9])
