@@ -39,6 +39,7 @@ import heapq
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -440,19 +441,78 @@ def report(backend: str, rows: int, build_s: float, found: dict[str, object]) ->
         print(f"{what}: {value}")
 
 
-def _backend_url(backend: str, scratch: Path) -> tuple[str, Callable[[], None]]:
-    if backend == "sqlite":
-        return f"sqlite:///{scratch / 'fleet.db'}", lambda: None
-    name = f"calmon_bench_fleet_{os.getpid()}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+@dataclass
+class Store:
+    """Where a backend's store is built, and the copy a run changes (ingest, results):
+    with ``--keep`` the built store stays as built and each run works on a fresh copy."""
 
-    def drop() -> None:
+    backend: str
+    name: str
+    kept: str | None
+    scratch: Path
+
+    def built_url(self) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{Path(self.kept or self.scratch) / f'{self.name}.db'}"
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def is_built(self) -> bool:
+        if self.backend == "sqlite":
+            return self.kept is not None and Path(self.built_url()[10:]).exists()
+        return self.kept is not None and self._database_exists(self.name)
+
+    def create(self) -> None:
+        if self.backend == "postgres":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self._admin(f'CREATE DATABASE "{self.name}"')
+
+    def run_copy(self) -> str:
+        """The URL the run phase uses: the built store itself, or a copy of it."""
+        if self.kept is None:
+            return self.built_url()
+        if self.backend == "sqlite":
+            copy = self.scratch / f"{self.name}.run.db"
+            shutil.copyfile(self.built_url()[10:], copy)
+            return f"sqlite:///{copy}"
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}_run" WITH (FORCE)')
+        self._admin(f'CREATE DATABASE "{self.name}_run" TEMPLATE "{self.name}"')
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.name}_run"
+
+    def drop(self) -> None:
+        if self.backend == "postgres":
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}_run" WITH (FORCE)')
+            if self.kept is None:
+                self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def _admin(self, sql: str) -> None:
+        admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(sql))
+        admin.dispose()
 
-    return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+    def _database_exists(self, name: str) -> bool:
+        admin = create_engine(POSTGRES_ADMIN)
+        with admin.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+        admin.dispose()
+        return found is not None
+
+
+def prepare(store: Store, models: int, minutes: int) -> int:
+    """Build the store unless it is kept from an earlier run; returns its aggregate rows."""
+    if not store.is_built():
+        store.create()
+        engine = make_engine(store.built_url())
+        migrate.upgrade(engine)
+        build_store(engine, make_fleet(models), minutes)
+        engine.dispose()
+    engine = make_engine(store.built_url())
+    with engine.connect() as connection:
+        rows = int(connection.execute(select(func.count()).select_from(Aggregate)).scalar_one())
+    engine.dispose()
+    return rows
 
 
 def main() -> int:
@@ -460,6 +520,12 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--minutes", type=int, default=20)
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the SQLite store in DIR (and the PostgreSQL database): a later run with "
+        "the same --models and --minutes reuses them instead of building again",
+    )
     parser.add_argument("--run-phase", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_phase:
@@ -469,20 +535,18 @@ def main() -> int:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for backend in backends:
         with tempfile.TemporaryDirectory() as scratch:
-            url, drop = _backend_url(backend, Path(scratch))
+            name = f"calmon_bench_fleet_{args.models}_{args.minutes}"
+            store = Store(backend, name, args.keep, Path(scratch))
             try:
-                engine = make_engine(url)
-                migrate.upgrade(engine)
                 started = time.perf_counter()
-                rows = build_store(engine, make_fleet(args.models), args.minutes)
+                rows = prepare(store, args.models, args.minutes)
                 built = time.perf_counter() - started
-                engine.dispose()
-                command = [sys.executable, __file__, "--run-phase", url]
+                command = [sys.executable, __file__, "--run-phase", store.run_copy()]
                 command += ["--models", str(args.models), "--minutes", str(args.minutes)]
-                output = subprocess.run(command, check=True, capture_output=True, text=True)
+                output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
                 report(backend, rows, built, json.loads(output.stdout.splitlines()[-1]))
             finally:
-                drop()
+                store.drop()
     print(f"load average after: {os.getloadavg()}")
     return 0
 
