@@ -101,7 +101,7 @@ def _classes_json(result: WindowResult) -> str | None:
         {
             name: {
                 "values": dict(found.values),
-                "reliability": [dataclasses.asdict(b) for b in found.reliability_bins],
+                "reliability": found.reliability_bins,  # dataclasses: orjson writes them
             }
             for name, found in result.classes.items()
         }
