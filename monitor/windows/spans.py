@@ -35,6 +35,9 @@ class Spans:
     window: tuple[Bucket, ...]
     reference: tuple[Bucket, ...]
     plan: tuple[Bucket, ...]
+    #: The clock retention deleted by when these buckets were placed (``now_ms`` unless
+    #: a past window is evaluated).
+    kept_at: int = 0
 
     @cached_property
     def window_set(self) -> frozenset[Bucket]:
@@ -86,7 +89,7 @@ class Spans:
         start), so that taking it out removes what was added."""
         leaving = (self.window_set - later.window_set) | (self.reference_set - later.reference_set)
         return later.now_ms >= self.now_ms and all(
-            start >= later.now_ms - BUCKETS_KEPT_S[resolution] * 1000
+            start >= max(later.now_ms, later.kept_at) - BUCKETS_KEPT_S[resolution] * 1000
             for resolution, start in leaving
         )
 
@@ -103,7 +106,7 @@ def spans_at(
     if settings.reference.mode == "trailing":
         window_start = buckets[0][1]
         reference = tuple(cover(window_start - length, window_start, kept_at))
-    return Spans(now_ms, buckets, reference, plan_buckets(window, settings, now_ms))
+    return Spans(now_ms, buckets, reference, plan_buckets(window, settings, now_ms), kept_at)
 
 
 def plan_buckets(window: WindowSettings, settings: Settings, now_ms: int) -> tuple[Bucket, ...]:
