@@ -154,35 +154,38 @@ class RecalibrationVerifier:
         for recalibration in recalibrations.awaiting(self._engine, window):
             now = self._clock_ms()
             outcome = self._outcome(recalibration, results, now)
-            if outcome is None:
-                continue
-            state = outcome["state"]
-            body = orjson.dumps(_payload(recalibration, outcome, now)).decode()
-            deliveries = [
-                NewDelivery(
-                    idempotency_key=f"{recalibration.alert_id}:{name}:verdict",
-                    webhook=name,
-                    url=self._webhooks[name].url,
-                    body=body,
-                )
-                for name in recalibration.webhooks
-                if name in self._webhooks
-            ]
-            if recalibrations.decide(
-                self._engine,
-                recalibration.alert_id,
-                state=state,
-                outcome=outcome,
-                decided_ms=now,
-                deliveries=deliveries,
-            ):
-                logger.info(
-                    "recalibration %s",
-                    state,
-                    extra={"alert_id": recalibration.alert_id, "rule": outcome["rule"]},
-                )
+            if outcome is not None and self._decide(recalibration, outcome, now):
                 decided.append(recalibration)
         return decided
+
+    def _decide(self, recalibration: Recalibration, outcome: dict[str, Any], now_ms: int) -> bool:
+        """Store the outcome and enqueue its webhooks, once; False if already decided."""
+        body = orjson.dumps(_payload(recalibration, outcome, now_ms)).decode()
+        deliveries = [
+            NewDelivery(
+                idempotency_key=f"{recalibration.alert_id}:{name}:verdict",
+                webhook=name,
+                url=self._webhooks[name].url,
+                body=body,
+            )
+            for name in recalibration.webhooks
+            if name in self._webhooks
+        ]
+        stored = recalibrations.decide(
+            self._engine,
+            recalibration.alert_id,
+            state=outcome["state"],
+            outcome=outcome,
+            decided_ms=now_ms,
+            deliveries=deliveries,
+        )
+        if stored:
+            logger.info(
+                "recalibration %s",
+                outcome["state"],
+                extra={"alert_id": recalibration.alert_id, "rule": outcome["rule"]},
+            )
+        return stored
 
     def _outcome(
         self, recalibration: Recalibration, results: list[WindowResult], now_ms: int

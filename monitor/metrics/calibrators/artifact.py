@@ -86,6 +86,20 @@ def to_artifact(calibrator: Calibrator, fitted_on: Mapping[str, Any]) -> dict[st
 
 def load(artifact: Mapping[str, Any] | str) -> tuple[Input, PiecewiseLinearMap]:
     """Check an artifact (a parsed document, or its JSON text): its input and its map."""
+    document = _document(artifact)
+    kind = _input(document)
+    method = document.get("method")
+    if method not in METHODS:
+        raise InvalidArtifactError(
+            f"unknown calibration method {method!r}; expected one of {list(METHODS)}"
+        )
+    spec = document.get("map")
+    if not isinstance(spec, Mapping):
+        raise InvalidArtifactError("calibrator artifact has no 'map' object")
+    return kind, _map(spec, kind)
+
+
+def _document(artifact: Mapping[str, Any] | str) -> Mapping[str, Any]:
     if isinstance(artifact, str):
         try:
             artifact = json.loads(artifact)
@@ -93,35 +107,7 @@ def load(artifact: Mapping[str, Any] | str) -> tuple[Input, PiecewiseLinearMap]:
             raise InvalidArtifactError(f"calibrator artifact is not JSON: {error}") from None
     if not isinstance(artifact, Mapping):
         raise InvalidArtifactError("calibrator artifact must be a JSON object")
-    kind = _input(artifact)
-    method = artifact.get("method")
-    if method not in METHODS:
-        raise InvalidArtifactError(
-            f"unknown calibration method {method!r}; expected one of {list(METHODS)}"
-        )
-    spec = artifact.get("map")
-    if not isinstance(spec, Mapping):
-        raise InvalidArtifactError("calibrator artifact has no 'map' object")
-    space = spec.get("space")
-    if space not in SPACES:
-        raise InvalidArtifactError(f"unknown map space {space!r}; expected one of {list(SPACES)}")
-    space = cast(Space, space)
-    if space not in INPUT_SPACES[kind]:
-        raise InvalidArtifactError(
-            f"a {space} map cannot take input {kind!r}; expected one of {list(INPUT_SPACES[kind])}"
-        )
-    if spec.get("extrapolation") != EXTRAPOLATION[space]:
-        raise InvalidArtifactError(
-            f"a {space} map extrapolates {EXTRAPOLATION[space]!r}, "
-            f"not {spec.get('extrapolation')!r}"
-        )
-    try:
-        x = np.asarray(spec.get("x"), dtype=np.float64)
-        y = np.asarray(spec.get("y"), dtype=np.float64)
-        return kind, PiecewiseLinearMap(space, x, y)
-    except (TypeError, ValueError) as error:  # InvalidMapError is a ValueError
-        reason = error if isinstance(error, InvalidMapError) else "x and y must be lists of numbers"
-        raise InvalidArtifactError(f"calibrator artifact map: {reason}") from None
+    return artifact
 
 
 def _input(artifact: Mapping[str, Any]) -> Input:
@@ -141,6 +127,30 @@ def _input(artifact: Mapping[str, Any]) -> Input:
     return cast(Input, kind)
 
 
+def _map(spec: Mapping[str, Any], kind: Input) -> PiecewiseLinearMap:
+    """The map of an artifact's ``map`` object, checked against its input."""
+    space = spec.get("space")
+    if space not in SPACES:
+        raise InvalidArtifactError(f"unknown map space {space!r}; expected one of {list(SPACES)}")
+    space = cast(Space, space)
+    if space not in INPUT_SPACES[kind]:
+        raise InvalidArtifactError(
+            f"a {space} map cannot take input {kind!r}; expected one of {list(INPUT_SPACES[kind])}"
+        )
+    if spec.get("extrapolation") != EXTRAPOLATION[space]:
+        raise InvalidArtifactError(
+            f"a {space} map extrapolates {EXTRAPOLATION[space]!r}, "
+            f"not {spec.get('extrapolation')!r}"
+        )
+    try:
+        x = np.asarray(spec.get("x"), dtype=np.float64)
+        y = np.asarray(spec.get("y"), dtype=np.float64)
+        return PiecewiseLinearMap(space, x, y)
+    except (TypeError, ValueError) as error:  # InvalidMapError is a ValueError
+        reason = error if isinstance(error, InvalidMapError) else "x and y must be lists of numbers"
+        raise InvalidArtifactError(f"calibrator artifact map: {reason}") from None
+
+
 def load_map(artifact: Mapping[str, Any] | str) -> PiecewiseLinearMap:
     """Check an artifact (a parsed document, or its JSON text) and return its map."""
     return load(artifact)[1]
@@ -156,15 +166,24 @@ def apply(
     ``input`` says it maps: ``p``, the probability the model serves now, or
     ``raw_score``. Pass both if you have both: the artifact takes the one it maps."""
     kind, calibration_map = load(artifact)
-    given = p if kind == "probability" else raw_score
+    values = _checked_input(kind, calibration_map, p if kind == "probability" else raw_score)
+    return calibration_map(values.ravel()).reshape(values.shape)
+
+
+#: How apply names an input it was not given.
+_WANTED = {
+    "probability": "the probability the model serves (input: probability); pass it as p",
+    "raw_score": (
+        "the raw score (input: raw_score), not the served probability; pass it as raw_score="
+    ),
+}
+
+
+def _checked_input(
+    kind: Input, calibration_map: PiecewiseLinearMap, given: ArrayLike | None
+) -> np.ndarray:
     if given is None:
-        wanted = (
-            "the probability the model serves (input: probability); pass it as p"
-            if kind == "probability"
-            else "the raw score (input: raw_score), not the served probability; "
-            "pass it as raw_score="
-        )
-        raise InvalidInputError(f"this artifact maps {wanted}")
+        raise InvalidInputError(f"this artifact maps {_WANTED[kind]}")
     values = np.asarray(given, dtype=np.float64)
     name = "p" if kind == "probability" else "raw_score"
     if not np.all(np.isfinite(values)):
@@ -176,7 +195,7 @@ def apply(
             if kind == "probability"
             else "this map takes the logit of the raw score: raw scores must be in [0, 1]"
         )
-    return calibration_map(values.ravel()).reshape(values.shape)
+    return values
 
 
 def recommendation_to_json(
