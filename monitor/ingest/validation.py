@@ -235,6 +235,9 @@ def class_probabilities(
     """Class name -> probability, by class name, divided by their sum; raises
     :class:`InvalidMessage` naming the first problem (docs/messages.md, "Multi-class
     predictions")."""
+    plain = _plain_class_probabilities(value, configured, multiclass)
+    if plain is not None:
+        return plain
     pairs = _class_pairs(value, configured, multiclass.max_classes)
     total = 0.0
     for name, p in pairs:
@@ -254,6 +257,28 @@ def class_probabilities(
             "(ingest.multiclass.sum_tolerance)",
         )
     return {name: float(p) / total for name, p in sorted(pairs)}
+
+
+def _plain_class_probabilities(
+    value: Any, configured: list[str] | None, multiclass: MulticlassSettings
+) -> dict[str, float] | None:
+    """The common shape (an object of float probabilities, names of plain text, no
+    configured classes) accepted in a few passes; None: the checks below decide."""
+    if type(value) is not dict or configured is not None:
+        return None
+    if not 2 <= len(value) <= multiclass.max_classes:
+        return None
+    if not all(type(p) is float and 0.0 <= p <= 1.0 for p in value.values()):
+        return None
+    if not all(
+        type(name) is str and 0 < len(name) <= MAX_CLASS_NAME_LENGTH and "\x00" not in name
+        for name in value
+    ):
+        return None
+    total = sum(value.values())
+    if abs(total - 1.0) > multiclass.sum_tolerance:
+        return None
+    return {name: value[name] / total for name in sorted(value)}
 
 
 def _class_pairs(

@@ -38,6 +38,8 @@ from monitor.store.write.event_rows import (
     EVENTS,
     NEW_EVENT_COLUMNS,
     insert_event_rows,
+    vector_json,
+    vector_of,
 )
 from monitor.store.write.join import (
     LABEL_KIND_FITS_SQL,
@@ -157,7 +159,7 @@ def _insert_new_predictions(
     texts = _segment_texts(predictions)
     # A Prediction's first six fields are the row's first six columns.
     rows = [
-        (*p[:6], text, None, None, now, p.probabilities_json, None)
+        (*p[:6], text, None, None, now, vector_json(p.probabilities), None)
         for p, text in zip(predictions, texts, strict=True)
     ]
     rows.sort()  # in key order: PostgreSQL locks new rows as it inserts them
@@ -217,7 +219,8 @@ def _insert_labelled_events(
     texts = _segment_texts([prediction for prediction, _, _ in pairs])
     rows = sorted(
         _with_label(
-            (*p[:6], text, None, label.label_time_ms, now, p.probabilities_json, None), label
+            (*p[:6], text, None, label.label_time_ms, now, vector_json(p.probabilities), None),
+            label,
         )
         for (p, label, _), text in zip(pairs, texts, strict=True)
     )
@@ -297,7 +300,9 @@ def _complete_waiting_events(
             "segment_json",
             "probabilities_json",
         ],
-        sorted((*key, *p[2:6], text, p.probabilities_json) for key, (p, text) in by_key.items()),
+        sorted(
+            (*key, *p[2:6], text, vector_json(p.probabilities)) for key, (p, text) in by_key.items()
+        ),
         condition=(
             f"{WAITS_FOR_PREDICTION_SQL} AND (t.label_time_ms IS NULL"
             f" OR ({horizon.delay_within_sql('v.new_event_time_ms', 't.label_time_ms')}"
@@ -430,7 +435,8 @@ def _join_waiting_class_events(
     )
     group = deltas.group
     unknown = []
-    for model_id, event_id, version, event_time_ms, vector, text, label, label_time_ms in joined:
+    for model_id, event_id, version, event_time_ms, stored, text, label, label_time_ms in joined:
+        vector = vector_of(stored)  # parsed once, for the check and the join
         problem = label_fits(vector, label)
         if problem is not None:
             result.labels_dropped[problem] += 1

@@ -85,6 +85,7 @@ class BatchDeltas:
         self._class_delays: tuple[list[float], list[int]] = ([], [])
         #: (model_id, class) of every multi-class prediction (``model_classes``)
         self.model_classes: set[tuple[str, str]] = set()
+        self._class_sets: set[tuple[str, tuple[str, ...]]] = set()
 
     def group(self, model_id: str, model_version: str, segment_json: str | None) -> int:
         """The id of the series group of events with these fields (created on first use)."""
@@ -199,7 +200,10 @@ class BatchDeltas:
         self._class_predictions[0].append(group)
         self._class_predictions[1].append(event_time_ms)
         self._class_predictions[2].append(probabilities)
-        self.model_classes.update((model_id, name) for name in probabilities)
+        names = tuple(probabilities)
+        if (model_id, names) not in self._class_sets:  # most events repeat a set of classes
+            self._class_sets.add((model_id, names))
+            self.model_classes.update((model_id, name) for name in names)
 
     def class_labelled(
         self,
@@ -345,6 +349,11 @@ class BatchDeltas:
 def _class_matrix(vectors: list[Mapping[str, float]]) -> tuple[tuple[str, ...], np.ndarray]:
     """The classes the vectors name (sorted) and their (events, classes) matrix, 0 where
     a vector does not name a class."""
+    first = tuple(vectors[0])
+    if list(first) == sorted(first) and all(tuple(v) == first for v in vectors):
+        # The usual batch: every vector names the same classes, in order (validation
+        # sorts them): one array of the values, no per-class Python work.
+        return first, np.array([list(v.values()) for v in vectors], dtype=np.float64)
     classes = tuple(sorted(set().union(*vectors)))
     index = {name: k for k, name in enumerate(classes)}
     matrix = np.zeros((len(vectors), len(classes)))

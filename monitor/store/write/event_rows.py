@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table
 
 from monitor.store.db.sql import insert_returning_keys
 from monitor.store.db.tables import Event
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+def vector_json(probabilities: Mapping[str, float] | None) -> str | None:
+    """A multi-class prediction's probabilities as ``events.probabilities_json`` keeps
+    them (keys sorted); None for a binary one. orjson: the stdlib's encoder was a third
+    of the time of writing a multi-class batch."""
+    if probabilities is None:
+        return None
+    return orjson.dumps(probabilities, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def vector_of(text: str) -> dict[str, float]:
+    """The probabilities of a stored ``probabilities_json``."""
+    parsed: dict[str, float] = orjson.loads(text)
+    return parsed
+
+
 EVENT_KEY = ["model_id", "event_id"]
 #: Columns of a new event as inserted (label columns stay NULL until a label joins).
 NEW_EVENT_COLUMNS = [

@@ -20,12 +20,12 @@ The one-by-one path asks these questions in Python, the set-at-a-time path in SQ
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.core.records import Prediction
 from monitor.store.write.deltas import BatchDeltas
+from monitor.store.write.event_rows import vector_of
 from monitor.store.write.result import WriteResult
 
 
@@ -73,7 +73,7 @@ def label_fits(probabilities: Mapping[str, float] | str | None, label: int | str
     if not isinstance(label, str):
         return KIND_MISMATCH
     if isinstance(probabilities, str):
-        probabilities = json.loads(probabilities)
+        probabilities = vector_of(probabilities)
     return None if label in probabilities else UNKNOWN_CLASS
 
 
@@ -158,8 +158,8 @@ def add_class_join(
     """``add_join`` for a multi-class event (its probabilities as stored, or parsed),
     whose label ``label_fits``."""
     if isinstance(probabilities, str):
-        probabilities = json.loads(probabilities)
-    deltas.class_labelled(series, event_time_ms, probabilities, label, label_time_ms)  # type: ignore[arg-type]
+        probabilities = vector_of(probabilities)
+    deltas.class_labelled(series, event_time_ms, probabilities, label, label_time_ms)
     result.label_delays_s.append(max(label_time_ms - event_time_ms, 0) / 1000)
     result.labels_joined += 1
 

@@ -25,6 +25,7 @@ from monitor.store.write.event_rows import (
     NEW_EVENT_COLUMNS,
     EventRow,
     insert_event_rows,
+    vector_json,
 )
 from monitor.store.write.join import LabelHorizon, join_either, label_fits
 from monitor.store.write.result import WriteResult
@@ -181,7 +182,7 @@ def _apply_class_probabilities(
         or row.raw_score is not None
     ):
         return False
-    row.probabilities_json = record.probabilities_json
+    row.probabilities_json = vector_json(record.probabilities)
     deltas.class_probabilities(
         _series_group(deltas, row), row.model_id, _time(row), record.probabilities
     )
