@@ -146,8 +146,9 @@ def test_a_second_run_on_the_kept_store_measures_its_own_events(tmp_path: Path) 
         (labelled,) = store.execute(
             "SELECT count(*) FROM events WHERE label IS NOT NULL AND probability IS NOT NULL"
         ).fetchone()
-    # Each run's last events may still be on their way at its stop.
-    assert predictions[0] + 0.97 * predictions[1] <= stored <= sum(predictions)
-    assert labelled > 0.9 * predictions[1] + 0.5 * predictions[0]
+    # Each run's last events may still be on their way at its stop; with the first
+    # run's ids, the second run would add none (stored <= predictions[0]).
+    assert predictions[0] + 0.8 * predictions[1] <= stored <= sum(predictions)
+    assert labelled > predictions[0]  # more than the first run alone could have
     final = [(a, eu, us) for phase, a, eu, us in STATUS.findall(second) if phase == "final"]
     assert final, second  # numbers for all, eu and us: the second run's own windows
