@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -37,7 +38,6 @@ from monitor.ingest.worker import IngestWorker
 from monitor.rules.model import load_rules
 from monitor.settings import ConfigError, ExportSettings, Settings, describe_problems
 from monitor.shutdown import ShutdownSignals
-from monitor.store import claims
 from monitor.store.aggregates import active_model_versions, known_model_classes
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
@@ -48,6 +48,7 @@ from monitor.store.write.event_store import EventStore
 from monitor.windows.incremental import change_log_kept_s
 from monitor.windows.jobs import JobMetrics, WindowJob
 from monitor.windows.reference_thresholds import configuration_problems
+from monitor.windows.shards import ShardCoordinator, TakeOvers, tick_done
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +95,25 @@ class App:
             )
         self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=self.registry)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        windows = [window.name for window in settings.windows]
+        every_ms = {window.name: int(window.every * 1000) for window in settings.windows}
         self.exposition = WindowExposition(ExportChoice(_checked_export(settings)))
         self.exposition_refresher = ExpositionRefresher(
             self.engine,
             self.exposition,
-            [window.name for window in settings.windows],
-            tick_done=lambda window: claims.last_finished_slot(self.engine, f"window:{window}"),
+            windows,
+            tick_done=lambda window: tick_done(self.engine, window, every_ms[window]),
         )
-        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        # This replica's share of every window's series, leased in the store.
+        self.shards = ShardCoordinator(
+            self.engine,
+            self.owner,
+            windows,
+            lease_s=settings.store.replica_lease,
+            clock_ms=clock_ms,
+            on_gained=lambda window, shards: self.take_overs.request(window, shards),
+        )
         self.clock_ms = clock_ms
         self.store = EventStore(
             self.engine,
@@ -163,6 +175,7 @@ class App:
                 clock_ms=clock_ms,
                 on_results=after_window,
                 on_stored=self.exposition_refresher.stored,
+                shards=self.shards,
                 reference_metrics=frozenset(
                     metric
                     for rule in self.rules
@@ -172,6 +185,8 @@ class App:
             )
             for window in settings.windows
         ]
+        # Shards handed over by a beat are evaluated at once, not at the next run.
+        self.take_overs = TakeOvers({job.window_name: job.take_over for job in self.jobs})
         # Created here, not with the worker: the retention job counts the labels it
         # drops (no_prediction) in the same counter as ingest's other dropped labels.
         self.ingest_metrics = IngestMetrics(self.registry)
@@ -285,6 +300,13 @@ class App:
         # stuck jobs, or the scheduler thread is gone, the beat stops and /healthz fails.
         scheduler.add_job(self._beat, "interval", seconds=SCHEDULER_BEAT_S, id="liveness")
         scheduler.add_job(
+            self.shards.beat,
+            "interval",
+            seconds=self.shards.beat_every_s,
+            id="window-shards",
+            next_run_time=datetime.now(UTC),  # the first share at once, not a beat later
+        )
+        scheduler.add_job(
             self.exposition_refresher.refresh,
             "interval",
             seconds=REFRESH_EVERY_S,
@@ -323,6 +345,7 @@ class App:
         self._ingest_thread = self.start_ingest() if ingest else None
         self._scheduler_beat = time.monotonic()
         self._scheduler = self.scheduler()
+        self.take_overs.start()
         self._scheduler.start()
         logger.info(
             "calmon running",
@@ -338,6 +361,11 @@ class App:
         logger.info("stopping")
         self.stop_event.set()
         self._scheduler.shutdown(wait=True)
+        self.take_overs.stop(timeout_s=60)
+        try:  # the others take this replica's shards at once, not a lease later
+            self.shards.leave()
+        except Exception:  # the store is away: the leases run out instead
+            logger.warning("could not hand the window shards over", exc_info=True)
         if self._ingest_thread is not None:
             # Bounded by the grace period the chart gives (60 s): a batch in hand is
             # finished, written and committed; otherwise ingest stops within ~1 s.

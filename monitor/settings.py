@@ -239,6 +239,9 @@ class StoreSettings(_Section):
     #: How often ingest's aggregate deltas are folded into their buckets' rows: each
     #: window merges the deltas of its buckets not compacted yet.
     compaction_interval: Duration = 15.0
+    #: Replicas share each window's series (docs/operations.md#scaling-and-replicas):
+    #: a replica that stops renewing its share (it died) hands it over after this.
+    replica_lease: Duration = 15.0
 
 
 class WindowSettings(_Section):

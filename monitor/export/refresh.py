@@ -1,10 +1,12 @@
 """Keeps /metrics' window results as stored, reading the store at most once per tick.
 
-Every replica exports the same series, but not every replica evaluates every series: a
-replica's own window job hands over what it stored (no read), and the rest is read
-back from the store once the window's tick is done (every replica's part stored) —
-never on a scrape. ``refresh`` runs on a short schedule and costs one small query per
-window until a tick is done.
+Every replica exports the same series, but not every replica evaluates every series.
+A replica that evaluated a whole tick (it holds every shard: alone) exports what it
+stored as it is, without a read; otherwise each window is read back from the store
+once its tick is done (every replica's share stored), by every replica within
+``REFRESH_EVERY_S`` of the others, so they serve the same tick — never on a scrape.
+``refresh`` runs on that schedule and costs one small query per window until a tick is
+done.
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ class ExpositionRefresher:
         *,
         models: Callable[[str], bool] | None = None,
     ) -> None:
-        """This replica stored ``results`` of ``window`` for ``slot_ms`` (of the models
-        ``models`` selects; every model when None)."""
+        """This replica stored ``results`` of ``window`` for ``slot_ms``, of the models
+        ``models`` selects (None: every model, the whole tick: exported as they are).
+        A share of a tick is exported when the tick is done, read back with the other
+        replicas' shares, so that every replica serves one tick at a time."""
+        if models is not None:
+            return
         with self._lock:
-            self._exposition.replace(window, results, models=models)
-            if models is None:  # the whole tick: nothing to read back
-                self._held[window] = max(slot_ms, self._held.get(window) or slot_ms)
+            self._exposition.replace(window, results)
+            self._held[window] = max(slot_ms, self._held.get(window) or slot_ms)
 
     def refresh(self) -> None:
         """Read back each window whose newest done tick the exposition does not hold."""

@@ -1,9 +1,9 @@
 """Run each scheduled job once across replicas: the first to claim a slot runs it.
 
-Every replica schedules the same jobs; for each (job, slot) they race to insert one
-row in ``job_runs`` and only the replica whose row landed runs the job. The others skip
-it — their exporters read the same stored results, so every replica exports the same
-series. A replica that dies mid-job leaves its slot claimed; the next slot runs as usual.
+Every replica schedules the same jobs (compaction, the Alertmanager resend); for each
+(job, slot) they race to insert one row in ``job_runs`` and only the replica whose row
+landed runs the job. A replica that dies mid-job leaves its slot claimed; the next slot
+runs as usual. Window jobs share their series between replicas instead (``shards.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from monitor.store.db.sql import insert_ignoring_existing
 from monitor.store.db.tables import JobRun
@@ -67,14 +67,3 @@ def finish(engine: Engine, job: str, slot_ms: int, now_ms: int) -> None:
             .where(JobRun.job == job, JobRun.slot_ms == slot_ms)
             .values(finished_ms=now_ms)
         )
-
-
-def last_finished_slot(engine: Engine, job: str) -> int | None:
-    """The newest slot of ``job`` some replica ran to the end; None if none did."""
-    with engine.connect() as connection:
-        slot = connection.execute(
-            select(func.max(JobRun.slot_ms)).where(
-                JobRun.job == job, JobRun.finished_ms.is_not(None)
-            )
-        ).scalar_one()
-    return None if slot is None else int(slot)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from monitor.core.results import (
     ClassResult,
@@ -17,8 +17,9 @@ from monitor.core.results import (
 )
 from monitor.core.series import SeriesWindow
 from monitor.core.times import epoch_ms, to_datetime
-from monitor.store.db.sql import insert_ignoring_existing
+from monitor.store.db.sql import chunks, insert_ignoring_existing
 from monitor.store.db.tables import MetricPoint, WindowResultRow
+from monitor.store.shards import finish, shard_of
 
 _SERIES_KEY = ["model_id", "model_version", "segment", "window"]
 
@@ -30,6 +31,47 @@ def _json(value: Any) -> str:
 
 def save_results(engine: Engine, window: str, results: list[WindowResult]) -> None:
     """Replace the window's latest results and append every value to the history."""
+    with engine.begin() as connection:
+        # Series that vanished (a segment value fell out of the top-K) go away too.
+        connection.execute(delete(WindowResultRow).where(WindowResultRow.window == window))
+        _insert(connection, results)
+
+
+def save_shard_results(
+    engine: Engine,
+    window: str,
+    results: list[WindowResult],
+    *,
+    shards: frozenset[int],
+    owner: str,
+    slot_ms: int,
+    now_ms: int,
+) -> frozenset[int]:
+    """Store the results of the window's ``shards`` for the tick ``slot_ms``, in one
+    transaction: each shard's tick marked done (``shards.finish``: only if this replica
+    still owns it and nobody stored that tick) and the latest results of its models
+    replaced; a shard lost meanwhile is left as it is. Returns the shards stored."""
+    with engine.begin() as connection:
+        stored = frozenset(
+            shard
+            for shard in sorted(shards)  # one lock order for every replica
+            if finish(connection, window, shard, owner, slot_ms=slot_ms, now_ms=now_ms)
+        )
+        if stored:
+            held = connection.scalars(
+                select(WindowResultRow.model_id).where(WindowResultRow.window == window).distinct()
+            ).all()
+            for chunk in chunks([m for m in held if shard_of(m) in stored]):
+                connection.execute(
+                    delete(WindowResultRow).where(
+                        WindowResultRow.window == window, WindowResultRow.model_id.in_(chunk)
+                    )
+                )
+            _insert(connection, [r for r in results if shard_of(r.series.model) in stored])
+    return stored
+
+
+def _insert(connection: Connection, results: list[WindowResult]) -> None:
     latest = [
         {
             "model_id": r.series.model,
@@ -50,17 +92,13 @@ def save_results(engine: Engine, window: str, results: list[WindowResult]) -> No
         }
         for r in results
     ]
-    points = _points(results)
-    with engine.begin() as connection:
-        # Series that vanished (a segment value fell out of the top-K) go away too.
-        connection.execute(delete(WindowResultRow).where(WindowResultRow.window == window))
-        insert_ignoring_existing(connection, WindowResultRow.__table__, latest, _SERIES_KEY)  # type: ignore[arg-type]
-        insert_ignoring_existing(
-            connection,
-            MetricPoint.__table__,  # type: ignore[arg-type]
-            points,
-            [*_SERIES_KEY, "metric", "evaluated_ms"],
-        )
+    insert_ignoring_existing(connection, WindowResultRow.__table__, latest, _SERIES_KEY)  # type: ignore[arg-type]
+    insert_ignoring_existing(
+        connection,
+        MetricPoint.__table__,  # type: ignore[arg-type]
+        _points(results),
+        [*_SERIES_KEY, "metric", "evaluated_ms"],
+    )
 
 
 def save_history(engine: Engine, results: list[WindowResult]) -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -15,12 +17,12 @@ from monitor.core.times import wall_clock_ms
 from monitor.metrics.class_references import ClassReferences
 from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.settings import Settings, WindowSettings
-from monitor.store import claims
 from monitor.store.aggregates import SeriesInfo, known_model_classes, list_series, load_window
 from monitor.store.db.engine import Engine
 from monitor.store.fleet import SeriesKey
 from monitor.store.references import FittedReferences, load_all_stored
-from monitor.store.results import save_results
+from monitor.store.results import save_results, save_shard_results
+from monitor.store.shards import shard_of
 from monitor.windows.evaluate import evaluate
 from monitor.windows.incremental import SeriesView, WindowCache, merge_views
 from monitor.windows.multiclass import MulticlassOutcome, evaluate_multiclass
@@ -32,15 +34,30 @@ from monitor.windows.reference_thresholds import (
 from monitor.windows.references import FIXED_SETTLE_MS, ReferenceResolver
 from monitor.windows.segments import OTHER, cap_segments
 from monitor.windows.sequential import detector_values, plan_for
+from monitor.windows.shards import ALL_SHARDS, ShardCoordinator
 
 logger = logging.getLogger(__name__)
+
+
+class StoredHook(Protocol):
+    """Told once results are stored: of ``window``, for the tick ``slot_ms``, of the
+    models ``models`` selects (None: every model of the window)."""
+
+    def __call__(
+        self,
+        window: str,
+        slot_ms: int,
+        results: list[WindowResult],
+        *,
+        models: Callable[[str], bool] | None,
+    ) -> None: ...
 
 
 class JobMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.duration = Histogram(
             "calmon_window_job_duration_seconds",
-            "Time to evaluate every series of one window.",
+            "Time to evaluate and store this replica's share of one window's series for one tick.",
             ["window"],
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=registry,
@@ -71,9 +88,12 @@ class WindowJob:
         metrics: JobMetrics,
         clock_ms: Callable[[], int] = wall_clock_ms,
         on_results: Callable[[str, list[WindowResult]], None] | None = None,
-        on_stored: Callable[[str, int, list[WindowResult]], None] | None = None,
+        on_stored: StoredHook | None = None,
         reference_metrics: frozenset[str] = frozenset(),
+        shards: ShardCoordinator | None = None,
     ) -> None:
+        """``shards``: this replica's share of the window (default: a coordinator of its
+        own, as a replica alone has; the daemon shares one between its window jobs)."""
         self._engine = engine
         #: Metrics that rules threshold from the reference (``from_reference``).
         self._reference_metrics = reference_metrics
@@ -92,8 +112,17 @@ class WindowJob:
         self._cache = WindowCache(window, settings)
         #: Models with class probabilities (``model_classes``), read at each tick.
         self._multiclass_models: set[str] = set()
-        #: Told (window, slot, results) once results are stored: the exporter's hook.
+        #: Told (window, slot, results, models=) once results are stored: the exporter's.
         self._on_stored = on_stored
+        self._shards = shards or ShardCoordinator(
+            engine,
+            owner,
+            [window.name],
+            lease_s=settings.store.replica_lease,
+            clock_ms=clock_ms,
+        )
+        # One tick at a time: the scheduled run and a takeover's share the cache.
+        self._tick_lock = threading.Lock()
 
     @property
     def every_s(self) -> float:
@@ -116,19 +145,63 @@ class WindowJob:
         self._cache.forget()
 
     def run(self) -> list[WindowResult] | None:
-        """Claim this schedule slot and evaluate; None if another replica has it."""
+        """The scheduled run: this replica's shards of the window not stored for the
+        current tick yet; None if it has none to evaluate."""
         self._running_since = time.monotonic()
         try:
-            return claims.run_once(
-                self._engine,
-                self.name,
-                self._window.every,
-                self._owner,
-                self._clock_ms,
-                self.evaluate_now,
-            )
+            return self.take_over()
         finally:
             self._running_since = None
+
+    def take_over(self) -> list[WindowResult] | None:
+        """Evaluate now what of the window is due (also run as soon as a beat hands this
+        replica shards: a dead replica's tick is not left to the next run)."""
+        with self._tick_lock:
+            now = self._clock_ms()
+            every_ms = int(self._window.every * 1000)
+            work = self._shards.work(self._window.name, every_ms, now)
+            if work.missed:  # as of the missed tick's last millisecond; its own cache
+                last_ms = work.slot_ms - 1
+                self._evaluate_shards(
+                    last_ms,
+                    work.slot_ms - every_ms,
+                    work.missed,
+                    WindowCache(self._window, self._settings),
+                )
+            if not work.current:
+                return None
+            return self._evaluate_shards(now, work.slot_ms, work.current, None)
+
+    def _evaluate_shards(
+        self, now: int, slot_ms: int, shards: frozenset[int], cache: WindowCache | None
+    ) -> list[WindowResult]:
+        started = time.perf_counter()
+        held = self._shards.held(self._window.name)
+        results = self.evaluate_all(
+            now,
+            models=lambda model: shard_of(model) in shards,
+            keep=None if cache is not None else (lambda model: shard_of(model) in held),
+            cache=cache,
+        )
+        stored = save_shard_results(
+            self._engine,
+            self._window.name,
+            results,
+            shards=shards,
+            owner=self._owner,
+            slot_ms=slot_ms,
+            now_ms=self._clock_ms(),
+        )
+        kept = [r for r in results if shard_of(r.series.model) in stored]
+        if stored != shards:
+            logger.info(
+                "window shards lost before their results were stored",
+                extra={"window": self._window.name, "shards": sorted(shards - stored)},
+            )
+        whole_tick = stored == ALL_SHARDS
+        return self._after_store(
+            slot_ms, kept, started, None if whole_tick else (lambda m: shard_of(m) in stored)
+        )
 
     def skipped(self) -> None:
         """The scheduler skipped a run (APScheduler: ``max_instances`` reached, or the
@@ -161,37 +234,70 @@ class WindowJob:
         )
 
     def evaluate_now(self, now: int) -> list[WindowResult]:
+        """Evaluate every series and store the results, whoever holds the shards
+        (``calmon compute``)."""
         started = time.perf_counter()
         results = self.evaluate_all(now)
         save_results(self._engine, self._window.name, results)
+        every_ms = int(self._window.every * 1000)
+        return self._after_store(now - now % every_ms, results, started, None)
+
+    def _after_store(
+        self,
+        slot_ms: int,
+        results: list[WindowResult],
+        started: float,
+        models: Callable[[str], bool] | None,
+    ) -> list[WindowResult]:
+        """Results stored for ``slot_ms`` (of the models ``models`` selects; None: every
+        model): count, log, tell the exporter and the rules."""
         if self._on_stored is not None:
-            every_ms = int(self._window.every * 1000)
-            self._on_stored(self._window.name, now - now % every_ms, results)
+            self._on_stored(self._window.name, slot_ms, results, models=models)
         elapsed = time.perf_counter() - started
         self._metrics.duration.labels(self._window.name).observe(elapsed)
         self._metrics.last_success.labels(self._window.name).set(time.time())
         logger.info(
             "window evaluated",
-            extra={"window": self._window.name, "series": len(results), "seconds": elapsed},
+            extra={
+                "window": self._window.name,
+                "series": len(results),
+                "slot_ms": slot_ms,
+                "seconds": elapsed,
+            },
         )
         if self._on_results is not None:
             self._on_results(self._window.name, results)
         return results
 
-    def evaluate_all(self, now: int, *, retained_at: int | None = None) -> list[WindowResult]:
-        """Every series of the window ending at ``now``. ``retained_at`` (the wall clock,
-        when ``now`` is in the past: ``calmon backfill --history``) places the window's
-        edges on the buckets retention keeps at that time (``buckets.window_edge``)."""
+    def evaluate_all(
+        self,
+        now: int,
+        *,
+        retained_at: int | None = None,
+        models: Callable[[str], bool] | None = None,
+        keep: Callable[[str], bool] | None = None,
+        cache: WindowCache | None = None,
+    ) -> list[WindowResult]:
+        """Every series of the window ending at ``now``, of the models ``models``
+        selects (None: every model), from ``cache`` (default: the job's own), which keeps
+        the series of the models ``keep`` selects (default: those evaluated) and forgets
+        the others. ``retained_at`` (the wall clock, when ``now`` is in the past:
+        ``calmon backfill --history``) places the window's edges on the buckets retention
+        keeps at that time (``buckets.window_edge``)."""
         end = now
         start = now - int(self._window.length * 1000)
-        infos = list_series(self._engine)
+        every_series = list_series(self._engine)
         self._multiclass_models = {model for model, _ in known_model_classes(self._engine)}
-        views = self._cache.advance(
+        kept = [i for i in every_series if (keep or models or _every)(i.model_id)]
+        views = (cache or self._cache).advance(
             self._engine,
             now,
-            [(i.model_id, i.model_version, i.segment) for i in infos],
+            [(i.model_id, i.model_version, i.segment) for i in kept],
             retained_at=retained_at,
+            # Part of the fleet (this replica's shards): its reads leave the rest out.
+            models=None if keep is None and models is None else sorted({i.model_id for i in kept}),
         )
+        infos = [i for i in kept if models is None or models(i.model_id)]
         resolver = ReferenceResolver(
             self._engine,
             self._settings.reference,
@@ -358,6 +464,10 @@ class WindowJob:
         # The cache holds the plan's buckets (``spans.plan_buckets``): the same rows as
         # the window's where they coincide, read once.
         return detector_values(view.residuals, plan_for(self._window, settings), settings)
+
+
+def _every(model: str) -> bool:
+    return True
 
 
 def _latest(times: Iterable[int | None]) -> int | None:

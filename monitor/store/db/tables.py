@@ -328,3 +328,32 @@ class RecalibrationRow(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     outcome_json: Mapped[str | None] = mapped_column(Text)
     decided_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- revision 0010_window_shards ---------------------------------------------------------
+
+
+class WindowShardRow(Base):
+    """One shard of one window's series (``monitor/store/shards.py``): the replica that
+    leases it evaluates its models; the newest slot (tick) it stored results for."""
+
+    __tablename__ = "window_shards"
+
+    window: Mapped[str] = mapped_column(String(32), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    #: The lease runs out then unless its owner renews it; 0 when released.
+    lease_until_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    done_slot_ms: Mapped[int | None] = mapped_column(BigInteger)
+    done_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ReplicaRow(Base):
+    """A running replica, while it keeps ``seen_ms`` fresh: the replicas alive share the
+    window shards."""
+
+    __tablename__ = "replicas"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    seen_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
