@@ -42,12 +42,13 @@ from monitor.store.write.event_store import EventStore
 #: (owner, attribute, label): what is timed. Nested stages are part of their parent's.
 STAGES = [
     (IngestWorker, "_collect", "Kafka poll (the batch's records)"),
-    (IngestWorker, "_validate", "validation"),
+    (IngestWorker, "_validate", "decode and validation"),
     (EventStore, "write_batch", "store transaction"),
     (common_cases, "insert_event_rows", "  insert new events"),
     (common_cases, "update_returning", "  UPDATEs (label joins, label first)"),
     (BatchDeltas, "aggregates", "  aggregate deltas: build"),
     (event_store, "_append_aggregate_deltas", "  aggregate deltas: insert"),
+    (event_store.one_by_one, "write", "  one by one (what common cases leave)"),
     (IngestWorker, "_commit", "offset commit"),
     (IngestWorker, "_count", "counters"),
 ]

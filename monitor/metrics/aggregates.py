@@ -85,6 +85,13 @@ def labelled_columns(probs: FloatArray, labels: FloatArray) -> list[FloatArray |
     ]
 
 
+def raw_labelled_columns(
+    raw_scores: FloatArray, probs: FloatArray, labels: FloatArray
+) -> list[FloatArray | None]:
+    """Per labelled event with a raw score, what it adds to ``RAW_LABELLED_COLUMNS``."""
+    return [None, labels, raw_scores, probs]
+
+
 @dataclass
 class EventAggregate:
     """Sufficient statistics of the events of one series in one time bucket."""
@@ -170,7 +177,9 @@ class EventAggregate:
         if values.shape != probs.shape:
             raise ValueError("raw_scores, p and y must have the same length")
         self.raw_labelled = self.raw_labelled.merged(
-            SparseHistogram.from_cells(grids.score_cells(values), [None, labels, values, probs])
+            SparseHistogram.from_cells(
+                grids.score_cells(values), raw_labelled_columns(values, probs, labels)
+            )
         )
 
     # -- merging ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Many aggregates in one pass: the events of several groups (a file's models, versions,
-segment values and periods) reduced to one :class:`EventAggregate` per group.
+segment values and periods; an ingest batch's series and buckets) reduced to one
+:class:`EventAggregate` per group.
 
 Building each group's aggregate on its own costs a sort of the events by group, a copy
 of every column in that order, and four histogram builds per group. Here each histogram
@@ -20,14 +21,21 @@ events: the same per-event terms (``labelled_columns``), added per cell.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
 from monitor.metrics import grids
-from monitor.metrics.aggregates import EventAggregate, labelled_columns
+from monitor.metrics.aggregates import EventAggregate, labelled_columns, raw_labelled_columns
 from monitor.metrics.errors import MetricInputError
 from monitor.metrics.histogram import SparseHistogram
-from monitor.metrics.validation import FloatArray, binary_labels, finite_values
+from monitor.metrics.tests_of_fit import spiegelhalter_event_terms
+from monitor.metrics.validation import (
+    FloatArray,
+    binary_labels,
+    finite_values,
+    probabilities_and_labels,
+)
 from monitor.metrics.validation import probabilities as check_probabilities
 
 #: ``labels`` of an event without one.
@@ -64,6 +72,63 @@ def grouped_aggregates(
             aggregate.probabilities = part
     _add_labelled(result, groups, probabilities, labels, label_delays_s)
     _add_raw_labelled(result, groups, raw_scores, probabilities, labels)
+    return result
+
+
+#: Events of one kind for :func:`tagged_aggregates`: each one's group, then its values.
+Tagged = tuple[np.ndarray, ...]
+
+
+def tagged_aggregates(
+    n_groups: int,
+    *,
+    probabilities: Tagged | None = None,
+    scores: Tagged | None = None,
+    labelled: Tagged | None = None,
+    label_delays: Tagged | None = None,
+    raw_labelled: Tagged | None = None,
+) -> list[EventAggregate]:
+    """One aggregate per group, from events of each kind tagged with their group, as
+    ``add_probabilities`` (p), ``add_scores`` (raw score), ``add_labelled`` (p, y),
+    ``add_label_delays`` (seconds) and ``add_raw_labelled`` (raw score, p, y) take them.
+
+    For histograms whose events differ, as in an ingest batch: its new predictions,
+    the stored predictions its labels join, raw scores that came after their join.
+    """
+    result = [EventAggregate.empty() for _ in range(n_groups)]
+
+    def assign(name: str, groups: np.ndarray, cells: np.ndarray, columns: Any = None) -> None:
+        for aggregate, part in zip(result, _split(groups, n_groups, cells, columns), strict=True):
+            if part.keys.size:
+                setattr(aggregate, name, part)
+
+    # A kind without events adds nothing (and the input checks refuse empty arrays).
+    if probabilities is not None and probabilities[0].size:
+        groups, p = probabilities
+        assign("probabilities", groups, grids.probability_cells(check_probabilities(p)))
+    if scores is not None and scores[0].size:
+        groups, raw = scores
+        assign("scores", groups, grids.value_cells(finite_values(raw, "raw_scores")))
+    if label_delays is not None and label_delays[0].size:
+        groups, seconds = label_delays
+        assign("label_delays", groups, grids.value_cells(finite_values(seconds, "label_delays")))
+    if labelled is not None and labelled[0].size:
+        groups, p, y = labelled
+        probs, labels = probabilities_and_labels(p, y)
+        assign("labelled", groups, grids.probability_cells(probs), labelled_columns(probs, labels))
+        numerators, variances = (
+            np.bincount(groups, terms, n_groups).tolist()
+            for terms in spiegelhalter_event_terms(probs, labels)
+        )
+        for aggregate, numerator, variance in zip(result, numerators, variances, strict=True):
+            aggregate.spiegelhalter_numerator += numerator
+            aggregate.spiegelhalter_variance += variance
+    if raw_labelled is not None and raw_labelled[0].size:
+        groups, raw, p, y = raw_labelled
+        probs, labels = probabilities_and_labels(p, y)
+        values = finite_values(raw, "raw_scores")
+        columns = raw_labelled_columns(values, probs, labels)
+        assign("raw_labelled", groups, grids.score_cells(values), columns)
     return result
 
 

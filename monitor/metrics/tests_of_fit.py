@@ -28,9 +28,13 @@ class GoodnessOfFit:
 
 def spiegelhalter_terms(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """The two sums of the statistic: numerator and variance under calibration."""
-    return float(((y - p) * (1.0 - 2.0 * p)).sum()), float(
-        ((1.0 - 2.0 * p) ** 2 * p * (1.0 - p)).sum()
-    )
+    numerator, variance = spiegelhalter_event_terms(p, y)
+    return float(numerator.sum()), float(variance.sum())
+
+
+def spiegelhalter_event_terms(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's part of :func:`spiegelhalter_terms`' two sums."""
+    return (y - p) * (1.0 - 2.0 * p), (1.0 - 2.0 * p) ** 2 * p * (1.0 - p)
 
 
 def spiegelhalter_from_terms(numerator: float, variance: float) -> GoodnessOfFit:

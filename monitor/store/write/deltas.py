@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from monitor.core.series import ALL
 from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.grouped import tagged_aggregates
 from monitor.metrics.multiclass import MulticlassAggregate
 from monitor.store.buckets import RESOLUTIONS_S
 
@@ -180,18 +181,18 @@ class BatchDeltas:
         added = (groups, event_times_ms, probabilities, labels, label_times_ms)
         for column, values in zip(self._labelled, added, strict=True):
             column.extend(values)  # type: ignore[attr-defined]
-        with_raw_score = [
-            (group, time_ms, raw_score, probability, label)
-            for group, time_ms, raw_score, probability, label in zip(
-                groups, event_times_ms, raw_scores, probabilities, labels, strict=True
-            )
-            if raw_score is not None
-        ]
-        if with_raw_score:
-            for column, values in zip(
-                self._raw_labelled, zip(*with_raw_score, strict=True), strict=True
-            ):
-                column.extend(values)  # type: ignore[attr-defined]
+        known: tuple[Sequence[Any], ...] = (
+            groups,
+            event_times_ms,
+            raw_scores,
+            probabilities,
+            labels,
+        )
+        if None in raw_scores:  # keep the events whose raw score is known
+            kept = [i for i, raw_score in enumerate(raw_scores) if raw_score is not None]
+            known = tuple([column[i] for i in kept] for column in known)
+        for column, values in zip(self._raw_labelled, known, strict=True):
+            column.extend(values)  # type: ignore[attr-defined]
 
     def class_probabilities(
         self, group: int, model_id: str, event_time_ms: int, probabilities: Mapping[str, float]
@@ -268,17 +269,18 @@ class BatchDeltas:
 
         Each group's events are aggregated once per bucket, then added to every series
         of the group (``__all__`` and one per segment key): with two segment keys, a
-        third of the work of aggregating them once per series.
+        third of the work of aggregating them once per series. The buckets of every
+        group and resolution are aggregated together, one pass per histogram
+        (``metrics/grouped.py``).
         """
-        counts: dict[GroupBucket, int] = defaultdict(int)
-        aggregates: dict[GroupBucket, EventAggregate] = defaultdict(EventAggregate.empty)
-        for key, (in_bucket,) in self._buckets(*self._predictions, self._predictions[1]):
-            counts[key] += len(in_bucket)
-        for key, (values,) in self._buckets(*self._scores):
-            aggregates[key].add_scores(values)
-        for key, (values,) in self._buckets(*self._probabilities):
-            aggregates[key].add_probabilities(values)
+        index = _BucketIndex()
+        predictions = index.tag(*self._predictions[:2])
+        scores = index.tag(*self._scores[:2])
+        with_probability = index.tag(*self._probabilities[:2])
         groups, event_times, p, y, label_times = self._labelled
+        labelled = index.tag(groups, event_times)
+        raw_labelled = index.tag(*self._raw_labelled[:2])
+        keys = index.keys()
         # Seconds from prediction to label, never negative (a label stamped before its
         # prediction by a producer's clock counts as immediate).
         delays = np.maximum(
@@ -286,11 +288,23 @@ class BatchDeltas:
             / 1000,
             0.0,
         )
-        for key, (p_in, y_in, delays_in) in self._buckets(groups, event_times, p, y, delays):
-            aggregates[key].add_labelled(p_in, y_in)
-            aggregates[key].add_label_delays(delays_in)
-        for key, (s_in, p_in, y_in) in self._buckets(*self._raw_labelled):
-            aggregates[key].add_raw_labelled(s_in, p_in, y_in)
+        repeat = len(RESOLUTIONS_S)
+        built = tagged_aggregates(
+            len(keys),
+            probabilities=(with_probability(), _tiled(self._probabilities[2], repeat)),
+            scores=(scores(), _tiled(self._scores[2], repeat)),
+            labelled=(labelled(), _tiled(p, repeat), _tiled(y, repeat)),
+            label_delays=(labelled(), np.tile(delays, repeat)),
+            raw_labelled=(
+                raw_labelled(),
+                *(_tiled(column, repeat) for column in self._raw_labelled[2:]),
+            ),
+        )
+        counts = dict(
+            zip(keys, np.bincount(predictions(), minlength=len(keys)).tolist(), strict=True)
+        )
+        aggregates: dict[GroupBucket, EventAggregate] = defaultdict(EventAggregate.empty)
+        aggregates.update(zip(keys, built, strict=True))
         class_groups, class_times, _, _ = self._class_labelled
         for key, (delays_in,) in self._buckets(class_groups, class_times, self._class_delays[0]):
             aggregates[key].add_label_delays(delays_in)
@@ -361,3 +375,64 @@ def _class_matrix(vectors: list[Mapping[str, float]]) -> tuple[tuple[str, ...], 
         for name, p in vector.items():
             matrix[row, index[name]] = p
     return classes, matrix
+
+
+#: Bucket starts are whole minutes (every resolution is a multiple of one), and a
+#: minute number fits in 27 bits until past the year 2100 (ingest's last timestamp).
+_MINUTE_MS = 60_000
+_MINUTE_BITS = 27
+assert all(resolution % 60 == 0 for resolution in RESOLUTIONS_S)
+
+
+class _BucketIndex:
+    """Numbers the (group, resolution, bucket start) triples of a batch's events, so
+    that ``tagged_aggregates`` can aggregate every bucket in one pass.
+
+    ``tag(groups, times)`` registers events and returns a function that, once every
+    kind is tagged, gives each event's bucket number at each resolution (the events'
+    numbers at the first resolution, then at the second...); ``keys()`` the triples.
+    """
+
+    def __init__(self) -> None:
+        self._codes: list[np.ndarray] = []
+        self._numbers: np.ndarray | None = None
+
+    def tag(self, groups: Sequence[int], times: Sequence[int]) -> Callable[[], np.ndarray]:
+        group_array = np.asarray(groups, dtype=np.int64)
+        time_array = np.asarray(times, dtype=np.int64)
+        codes = []
+        for position, resolution in enumerate(RESOLUTIONS_S):
+            minutes = (time_array - time_array % (resolution * 1000)) // _MINUTE_MS
+            if minutes.size and (minutes.min() < 0 or minutes.max() >= 1 << _MINUTE_BITS):
+                raise ValueError("event time outside 1970-2225: not a validated record")
+            codes.append(((group_array * len(RESOLUTIONS_S) + position) << _MINUTE_BITS) | minutes)
+        start = sum(part.size for part in self._codes)
+        self._codes.append(np.concatenate(codes))
+        end = start + self._codes[-1].size
+        return lambda: self._numbered()[start:end]
+
+    def keys(self) -> list[GroupBucket]:
+        codes = self._unique()
+        resolutions = len(RESOLUTIONS_S)
+        group_resolution = (codes >> _MINUTE_BITS).tolist()
+        minutes = (codes & ((1 << _MINUTE_BITS) - 1)).tolist()
+        return [
+            (g // resolutions, RESOLUTIONS_S[g % resolutions], minute * _MINUTE_MS)
+            for g, minute in zip(group_resolution, minutes, strict=True)
+        ]
+
+    def _unique(self) -> np.ndarray:
+        self._numbered()
+        return self._unique_codes
+
+    def _numbered(self) -> np.ndarray:
+        if self._numbers is None:
+            codes = np.concatenate(self._codes) if self._codes else np.empty(0, np.int64)
+            self._unique_codes, numbers = np.unique(codes, return_inverse=True)
+            self._numbers = numbers.ravel()
+        return self._numbers
+
+
+def _tiled(column: Sequence[Any], repeat: int) -> np.ndarray:
+    """A column's values once per resolution, as ``_BucketIndex.tag`` numbers them."""
+    return np.tile(np.asarray(column, dtype=np.float64), repeat)

@@ -92,24 +92,29 @@ def add_predictions(
     deltas: BatchDeltas, series: Sequence[int], predictions: Sequence[Prediction]
 ) -> None:
     """:func:`add_prediction` of many new events (``series[i]`` is ``predictions[i]``'s)."""
-    deltas.predictions_many(series, [p.event_time_ms for p in predictions])
-    scored = [
-        (group, p.event_time_ms, p.raw_score)
+    times = [p.event_time_ms for p in predictions]
+    deltas.predictions_many(series, times)
+    raw_scores = [p.raw_score for p in predictions]
+    deltas.scores_many(*_present(series, times, raw_scores))
+    probabilities = [p.probability for p in predictions]
+    deltas.probabilities_many(*_present(series, times, probabilities))
+    multiclass = [
+        (group, p.model_id, p.event_time_ms, p.probabilities)
         for group, p in zip(series, predictions, strict=True)
-        if p.raw_score is not None
+        if p.probabilities is not None
     ]
-    if scored:
-        deltas.scores_many(*zip(*scored, strict=True))
-    with_probability = [
-        (group, p.event_time_ms, p.probability)
-        for group, p in zip(series, predictions, strict=True)
-        if p.probability is not None
-    ]
-    if with_probability:
-        deltas.probabilities_many(*zip(*with_probability, strict=True))
-    for group, p in zip(series, predictions, strict=True):
-        if p.probabilities is not None:
-            deltas.class_probabilities(group, p.model_id, p.event_time_ms, p.probabilities)
+    for group, model_id, time_ms, vector in multiclass:  # few: found by a comprehension
+        deltas.class_probabilities(group, model_id, time_ms, vector)
+
+
+def _present(
+    series: Sequence[int], times: Sequence[int], values: list[float | None]
+) -> tuple[Sequence[int], Sequence[int], list[float]]:
+    """The entries whose value is not None (usually all of them: no copy then)."""
+    if None not in values:
+        return series, times, values  # type: ignore[return-value]
+    kept = [i for i, value in enumerate(values) if value is not None]
+    return [series[i] for i in kept], [times[i] for i in kept], [values[i] for i in kept]  # type: ignore[misc]
 
 
 def add_joins(
