@@ -32,6 +32,9 @@ from monitor.windows.recalibration import UNAVAILABLE, recalibration
 
 logger = logging.getLogger(__name__)
 
+#: Why an alert resolved with no evidence either way (``rules/engine.py``).
+NO_DATA = "no events of the series in the window"
+
 
 class AlertPipeline:
     def __init__(
@@ -93,8 +96,12 @@ class AlertPipeline:
                 self._rules, results, prior, now, other_windows=others
             )
             changed = {key: state for key, state in states.items() if prior.get(key) != state}
+            no_data = {t.alert.fingerprint for t in transitions if t.no_data}
             transaction.save(
-                {key: self._rendered(state) for key, state in changed.items()},
+                {
+                    key: self._rendered(state, no_data=key in no_data)
+                    for key, state in changed.items()
+                },
                 set(prior) - set(states),
             )
             base_url = self._settings.http.base_url()
@@ -124,6 +131,7 @@ class AlertPipeline:
                     "alert_id": transition.alert.alert_id,
                     "series": _series_name(transition),
                     "values": dict(transition.alert.values),
+                    **({"reason": NO_DATA} if transition.no_data else {}),
                 },
             )
         if self._notifier is not None and any(
@@ -161,11 +169,12 @@ class AlertPipeline:
                 "evidence": {"status": UNAVAILABLE, "reasons": [reason]},
             }
 
-    def _rendered(self, state: AlertState) -> StoredAlert:
+    def _rendered(self, state: AlertState, *, no_data: bool = False) -> StoredAlert:
         rule = self._by_name[state.rule]
-        return StoredAlert(
-            state, alert_labels(state, rule), rendered_annotations(state, rule), None
-        )
+        annotations = rendered_annotations(state, rule)
+        if no_data:  # the values shown are the last ones with evidence: say why it ended
+            annotations["resolved_reason"] = NO_DATA
+        return StoredAlert(state, alert_labels(state, rule), annotations, None)
 
 
 def _series_name(transition: Transition) -> str:

@@ -10,13 +10,16 @@ Per rule and matching series the alert moves through::
 
 A series with too few samples, or missing one of the rule's metrics (insufficient or
 undefined in this window), gives no evidence either way: its alert keeps its state.
-Firing alerts are therefore never resolved by a gap in the data; absence rules watch
-for gaps instead.
+A series with no events at all in the window (a version replaced by a new calibrator, a
+segment value that stopped, a model retired) is different: there is nothing left to
+alert on, so its alert resolves (pending: is dropped), ``no_data`` set, as Prometheus
+resolves an alert whose series is gone. Rules on volume or freshness (absence
+rules) watch such gaps and are exempt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -35,11 +38,13 @@ class Transition:
     alert: AlertState
     rule: Rule
     result: WindowResult
+    #: Resolved or cancelled because the series has no events left in the window.
+    no_data: bool = False
 
 
 def evaluate_rules(
-    rules: Iterable[Rule],
-    results: Iterable[WindowResult],
+    rules: Sequence[Rule],
+    results: Sequence[WindowResult],
     prior: Mapping[str, AlertState],
     now_ms: int,
     *,
@@ -50,7 +55,6 @@ def evaluate_rules(
     ``other_windows`` holds the latest results of other windows, for rules relative to
     another window (``relative_to``); results in ``results`` are used first.
     """
-    results = list(results)
     latest = dict(other_windows or {})
     latest.update({result.series: result for result in results})
     states = dict(prior)
@@ -78,7 +82,59 @@ def evaluate_rules(
                     alert = new_state or previous
                     assert alert is not None  # a cancelled alert had a pending state
                     transitions.append(Transition(kind, alert, rule, result))
+    transitions += _end_without_data(rules, results, states, now_ms)
     return states, transitions
+
+
+def _end_without_data(
+    rules: Sequence[Rule],
+    results: Sequence[WindowResult],
+    states: dict[str, AlertState],
+    now_ms: int,
+) -> list[Transition]:
+    """Resolve (or drop, when pending) the alerts of series with no events in this
+    window: absent from ``results`` or evaluated empty. Only series of the models these
+    results cover: a replica evaluates its shards of the fleet, and every series of a
+    model it evaluates has a result but for segment values the window did not see."""
+    if not results:
+        return []
+    window = results[0].series.window
+    covered = {result.series.model for result in results}
+    by_series = {result.series: result for result in results}
+    watched = {rule.name: rule for rule in rules if not rule.watches_gaps()}
+    ended = []
+    for key, alert in list(states.items()):
+        rule = watched.get(alert.rule)
+        series = alert.series
+        if (
+            rule is None
+            or alert.state == "resolved"
+            or series.window != window
+            or series.model not in covered
+        ):
+            continue
+        result = by_series.get(series)
+        if result is not None and (result.predictions or result.labelled):
+            continue
+        if result is None:  # a segment value the window did not see: an empty result
+            result = replace(
+                results[0],
+                series=series,
+                predictions=0,
+                labelled=0,
+                values={},
+                reliability_bins=(),
+                drift_bins=(),
+                reference=None,
+                classes={},
+            )
+        if alert.state == "pending":
+            del states[key]
+            ended.append(Transition("cancelled", alert, rule, result, no_data=True))
+        else:
+            states[key] = replace(alert, state="resolved", resolved_ms=now_ms)
+            ended.append(Transition("resolved", states[key], rule, result, no_data=True))
+    return ended
 
 
 def _watched_classes(rule: Rule, result: WindowResult) -> Sequence[str | None]:

@@ -344,6 +344,11 @@ class Rule(_Strict):
         has an alert of its own."""
         return any(c.metric in metric_names.CLASS_METRICS for c in self.conditions)
 
+    def watches_gaps(self) -> bool:
+        """A rule on volume or freshness (absence rules, ``window_predictions < 100``):
+        its alert is about a series going quiet, so it outlives an empty window."""
+        return any(c.metric in metric_names.VOLUME for c in self.conditions)
+
     def samples_needed_from(self) -> Literal["labelled", "predictions"]:
         needs_labels = {
             **metric_names.LABELLED,

@@ -54,13 +54,18 @@ class Clock:
 
 
 def write_traffic(
-    store: EventStore, at_ms: int, first_id: int, eu_overconfident: bool, seed: int
+    store: EventStore,
+    at_ms: int,
+    first_id: int,
+    eu_overconfident: bool,
+    seed: int,
+    regions: tuple[str, ...] = ("eu", "us"),
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """2,000 labelled predictions per region in the 2 minutes before ``at_ms``."""
     rng = np.random.default_rng(seed)
     written = {}
     records: list[Prediction | Label] = []
-    for r, region in enumerate(("eu", "us")):
+    for r, region in enumerate(regions):
         truth = rng.uniform(0.05, 0.95, 2000)
         y = (rng.uniform(size=truth.size) < truth).astype(int)
         p = truth
@@ -98,6 +103,10 @@ def make_app(engine: Engine, rules: Path, urls: list[str], clock: Clock) -> App:
     return App(settings, engine=engine, clock_ms=clock)
 
 
+def firing(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    return [a for a in alerts if a["status"]["state"] == "active"]
+
+
 def notifications(alertmanager: Alertmanager) -> list[dict]:  # type: ignore[type-arg]
     return [orjson.loads(r.body) for r in alertmanager.receiver.received]
 
@@ -125,9 +134,6 @@ def test_drift_fires_through_alertmanager_and_recovery_resolves(
     app.jobs[0].evaluate_now(clock.ms)
     expected_ece = expected_calibration_error(*written["eu"])
     assert expected_ece > 0.06 > expected_calibration_error(*written["us"])
-
-    def firing(alerts: list[dict]) -> list[dict]:  # type: ignore[type-arg]
-        return [a for a in alerts if a["status"]["state"] == "active"]
 
     deadline = time.monotonic() + 20
     while not firing(alertmanager.alerts()) and time.monotonic() < deadline:
@@ -170,3 +176,46 @@ def test_drift_fires_through_alertmanager_and_recovery_resolves(
     )
     resolved = next(n for n in notifications(alertmanager) if n["status"] == "resolved")
     assert resolved["alerts"][0]["labels"]["segment"] == "region=eu"
+
+
+def test_a_segment_that_goes_quiet_resolves_its_alert_in_alertmanager(
+    alertmanager: Alertmanager, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """The eu segment fires, then stops sending (traffic moved elsewhere): once its last
+    events leave the 5-minute window, its alert resolves instead of firing forever."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    real_now = int(time.time() * 1000)
+    clock = Clock(real_now - 10 * MINUTE)
+    app = make_app(sqlite_engine, rules, [alertmanager.url], clock)
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
+    write_traffic(store, clock.ms, 0, eu_overconfident=True, seed=2)
+    fired = app.alerts.on_results("5m", app.jobs[0].evaluate_all(clock.ms))
+    assert [(t.kind, t.alert.series.segment) for t in fired] == [("firing", "region=eu")]
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "firing" for r in got)
+    )
+
+    # Four minutes on, only us sends: eu's events are still in the window, no change.
+    clock.ms += 4 * MINUTE
+    write_traffic(store, clock.ms, 100_000, eu_overconfident=False, seed=3, regions=("us",))
+    assert app.alerts.on_results("5m", app.jobs[0].evaluate_all(clock.ms)) == []
+    # Six minutes on: eu's last event left the window; the alert resolves, saying why.
+    clock.ms += 6 * MINUTE
+    write_traffic(store, clock.ms, 200_000, eu_overconfident=False, seed=4, regions=("us",))
+    (resolved,) = app.alerts.on_results("5m", app.jobs[0].evaluate_all(clock.ms))
+    assert (resolved.kind, resolved.no_data, resolved.alert.series.segment) == (
+        "resolved",
+        True,
+        "region=eu",
+    )
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "resolved" for r in got)
+    )
+    notification = next(n for n in notifications(alertmanager) if n["status"] == "resolved")
+    (alert,) = notification["alerts"]
+    assert alert["labels"]["segment"] == "region=eu"
+    assert alert["annotations"]["resolved_reason"] == "no events of the series in the window"
+    # The summary keeps the last ECE that had evidence.
+    assert alert["annotations"]["summary"].startswith("ECE 0.")
+    assert not firing(alertmanager.alerts())

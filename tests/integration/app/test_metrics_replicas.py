@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -36,6 +37,22 @@ def _series(samples: dict) -> set[tuple[str, str, str, str]]:  # type: ignore[ty
         (labels["model"], labels["model_version"], labels["segment"], labels["window"])
         for labels in (dict(key[1]) for key in samples)
     }
+
+
+def _reads(log: Path, *, complete: bool = False) -> list[int]:
+    """The slots (epoch ms) of the done ticks a replica read back, from its log; a running
+    replica's log may end in a line still being written (``complete``: it has stopped)."""
+    lines = log_lines(log) if complete else _written_lines(log)
+    return [
+        line["slot_ms"]
+        for line in lines
+        if line["message"] == "window results read back" and line["slot_ms"] is not None
+    ]
+
+
+def _written_lines(log: Path) -> list[dict]:  # type: ignore[type-arg]
+    text = log.read_text()
+    return [orjson.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line]
 
 
 def test_replicas_export_the_same_series_from_memory(postgres_url: str, tmp_path: Path) -> None:
@@ -92,6 +109,15 @@ def test_replicas_export_the_same_series_from_memory(postgres_url: str, tmp_path
         for _ in range(8):
             for port in ports:
                 assert _series(window_samples(port)) == expected
+        lock.rollback()
+        # Each replica reads a shared tick back once it is done, within a refresh beat of
+        # the other: wait for both (on a loaded machine one may be a beat behind).
+        for log in logs:
+            wait_until(
+                lambda log=log: bool(_reads(log)),
+                timeout_s=30,
+                what=f"a tick read back by {log.stem}",
+            )
     finally:
         lock.rollback()
         lock.close()
@@ -100,14 +126,7 @@ def test_replicas_export_the_same_series_from_memory(postgres_url: str, tmp_path
         engine.dispose()
     # The two share the window's series: each read the window's results back once a
     # tick was done, at most once per tick (slot).
-    reads = [
-        [
-            line["slot_ms"]
-            for line in log_lines(log)
-            if line["message"] == "window results read back" and line["slot_ms"] is not None
-        ]
-        for log in logs
-    ]
+    reads = [_reads(log, complete=True) for log in logs]
     assert all(reads)
     for slots in reads:
         assert max(collections.Counter(slots).values()) == 1
