@@ -5,6 +5,8 @@ Ingest decides between dead-lettering and retrying on these two alone.
 
 from __future__ import annotations
 
+from monitor.core.errors import UserError
+
 
 class StoreError(Exception):
     """Something the store could not do."""
@@ -18,3 +20,8 @@ class RecordsRefused(StoreError):
 class StoreUnavailable(StoreError):
     """The database could not do the work now (down, timed out, deadlocked for good):
     worth retrying."""
+
+
+class StoreUnreachable(StoreUnavailable, UserError):
+    """The store could not be reached at all (a command's or the daemon's first contact):
+    the message names the store, without its credentials, and the driver's reason."""

@@ -9,6 +9,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from monitor.core.redaction import redact_url
+from monitor.store.errors import StoreUnreachable
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
@@ -40,8 +44,17 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    """The store's revision (None: empty); the first thing every command and the daemon
+    ask the store, so a store that cannot be reached is reported here, in one line."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except (OperationalError, InterfaceError) as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        url = engine.url.render_as_string(hide_password=False)
+        # A SQLite URL holds a path, never a secret (and a URL parser would mangle it).
+        where = url if engine.url.get_backend_name() == "sqlite" else redact_url(url)
+        raise StoreUnreachable(f"cannot reach the store at {where}: {reason}") from None
 
 
 def is_at_head(engine: Engine) -> bool:
