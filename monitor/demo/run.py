@@ -294,3 +294,10 @@ def _announce_alerts(engine: Engine, announced: set[str]) -> None:
         if alert.state.state == "firing" and key not in announced:
             announced.add(key)
             print(f">>> ALERT firing {alert.state.rule}: {alert.annotations.get('summary')}")
+        resolved = f"{key}:resolved:{alert.state.fired_ms}"
+        if alert.state.state == "resolved" and key in announced and resolved not in announced:
+            # After the switch, v1's alert resolves once v1 has no events left in the window.
+            announced.add(resolved)
+            why = alert.annotations.get("resolved_reason", "back under the threshold")
+            version = alert.state.series.model_version
+            print(f">>> ALERT resolved {alert.state.rule} on {version} ({why})")
