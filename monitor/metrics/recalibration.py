@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import expit
 
 from monitor.metrics import grids
 from monitor.metrics.clipping import clipped_logit
@@ -81,7 +82,7 @@ def fit_grouped_logistic(
         beta = np.array([start.intercept + start.slope * centre, start.slope])
     for _ in range(_MAX_ITERATIONS):
         eta = beta[0] + beta[1] * xc
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = expit(eta)  # no overflow warning where eta is far below zero (mu -> 0)
         w = trials * mu * (1.0 - mu)
         residual = successes - trials * mu
         gradient = np.array([residual.sum(), (residual * xc).sum()])
