@@ -28,7 +28,13 @@ from monitor.report.model import (
     Verdict,
 )
 from monitor.report.names import segment_name, series_name, version_name
-from monitor.report.recalibrations import curve, fitted_view, stored_view, switch_marker
+from monitor.report.recalibrations import (
+    curve,
+    curve_label,
+    fitted_view,
+    stored_view,
+    switch_marker,
+)
 from monitor.report.verdict import rules_verdict
 from monitor.rules.model import Condition, Rule, RulesError, load_rules
 from monitor.settings import Settings
@@ -84,7 +90,7 @@ def report_from_store(engine: Engine, settings: Settings, request: ReportRequest
         meta=_meta(main, request),
         verdict=verdict,
         stats=parts.headline_stats(main),
-        reliability=parts.reliability(main, curve(fitted), _curve_label(fitted)),
+        reliability=parts.reliability(main, curve(fitted), curve_label(fitted)),
         time_charts=_time_charts(engine, request, main.series, rules, markers),
         markers=tuple(markers),
         segments=parts.segment_rows(
@@ -300,9 +306,3 @@ def _recalibration_views(
     )
     series = main.series
     return [fitted_view(fitted, series.model_version, series.segment)], fitted
-
-
-def _curve_label(recommendation: dict[str, Any] | None) -> str:
-    if not recommendation or recommendation.get("status") != "recommended":
-        return ""
-    return f"recommended calibrator ({recommendation['recommended']['method']})"

@@ -50,7 +50,19 @@ def curve(recommendation: Mapping[str, Any] | None) -> tuple[tuple[float, float]
     return tuple(zip(CURVE_POINTS.tolist(), mapped.tolist(), strict=True))
 
 
-def recommendation_summary(recommendation: Mapping[str, Any]) -> str:
+def curve_label(recommendation: Mapping[str, Any] | None) -> str:
+    """The legend of :func:`curve`."""
+    if not recommendation or recommendation.get("status") != "recommended":
+        return ""
+    return f"recommended calibrator ({recommendation['recommended']['method']})"
+
+
+#: Where the daemon's report says the artifact is.
+DAEMON_ARTIFACT = " The artifact: calmon recalibrate, or GET /api/v1/recalibration."
+
+
+def recommendation_summary(recommendation: Mapping[str, Any], where: str = DAEMON_ARTIFACT) -> str:
+    """The recommendation in words; ``where``: where its artifact is to be had."""
     artifact = recommendation["recommended"]
     fitted = artifact.get("fitted_on", {})
     split = (
@@ -80,17 +92,25 @@ def recommendation_summary(recommendation: Mapping[str, Any]) -> str:
         + refit
         + ", the lowest held-out log loss (the simpler map when within 0.001 nats)."
         + split
-        + " The artifact: calmon recalibrate, or GET /api/v1/recalibration."
+        + where
     )
 
 
-def fitted_view(recommendation: Mapping[str, Any], version: str, segment: str) -> RecalibrationView:  # fmt: skip
-    """A recommendation fitted for the report from the latest window (none stored)."""
-    title = f"Recalibration for the latest window ({series_name(version, segment)})"
+def fitted_view(
+    recommendation: Mapping[str, Any],
+    version: str,
+    segment: str,
+    *,
+    window: str = "the latest window",
+    where: str = DAEMON_ARTIFACT,
+) -> RecalibrationView:
+    """A recommendation fitted for the report from the latest ``window`` (none stored;
+    or a file's, for ``calmon evaluate --report``)."""
+    title = f"Recalibration for {window} ({series_name(version, segment)})"
     if recommendation.get("status") != "recommended":
         return RecalibrationView(title, f"No recommendation: {recommendation.get('reason')}")
     return RecalibrationView(
-        title, recommendation_summary(recommendation), candidates(recommendation)
+        title, recommendation_summary(recommendation, where), candidates(recommendation)
     )
 
 

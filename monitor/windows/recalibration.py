@@ -63,10 +63,10 @@ def recalibration(
     ``recommended`` (with the artifact and every candidate's scores) or ``unavailable``
     (with the ``reason``)."""
     if series.segment.endswith(f"={OTHER}"):
-        return _unavailable("the merged __other__ segment is no single population to fit")
+        return unavailable("the merged __other__ segment is no single population to fit")
     start, end, now = epoch_ms(window_start), epoch_ms(window_end), epoch_ms(evaluated_at)
     split = split_point_ms(start, end, now)
-    aggregates = [
+    earlier, later = (
         load_window(
             engine,
             model_id=series.model,
@@ -77,11 +77,35 @@ def recalibration(
             now_ms=now,
         ).aggregate
         for lower, upper in ((start, split), (split, end))
-    ]
-    earlier, later = (LabelledCells.of(aggregate) for aggregate in aggregates)
+    )
+    return recommendation_of(
+        series,
+        earlier,
+        later,
+        window_start=window_start,
+        split_ms=split,
+        window_end=window_end,
+        settings=settings,
+    )
+
+
+def recommendation_of(
+    series: SeriesWindow,
+    earlier_part: EventAggregate,
+    later_part: EventAggregate,
+    *,
+    window_start: datetime,
+    split_ms: int,
+    window_end: datetime,
+    settings: EvaluationSettings,
+) -> dict[str, Any]:
+    """The recommendation from a window's two parts, [start, split) and [split, end):
+    candidates fitted on the earlier, scored on the later, the chosen one refitted on
+    both (also ``calmon evaluate --report``'s, from a file's aggregates)."""
+    earlier, later = LabelledCells.of(earlier_part), LabelledCells.of(later_part)
     needed = max(settings.min_labelled // 2, 1)
     if earlier.n < needed or later.n < needed:
-        return _unavailable(
+        return unavailable(
             f"each half of the window needs {needed} labelled events (half of "
             f"evaluation.min_labelled); it has {earlier.n} and {later.n}"
         )
@@ -90,8 +114,9 @@ def recalibration(
         later,
         n_bins=settings.n_bins,
         seed=zlib.crc32(repr(series).encode()),
-        refit_on=LabelledCells.of(EventAggregate.merge_all(aggregates)),
+        refit_on=LabelledCells.of(EventAggregate.merge_all([earlier_part, later_part])),
     )
+    split = to_datetime(split_ms)
     fitted_on = {
         "model": series.model,
         "model_version": series.model_version,
@@ -99,8 +124,8 @@ def recalibration(
         "window": series.window,
         # Candidates fitted on the earlier half, scored on the later one; the artifact
         # is the chosen method refitted on both.
-        "fit": {"start": window_start.isoformat(), "end": to_datetime(split).isoformat()},
-        "validation": {"start": to_datetime(split).isoformat(), "end": window_end.isoformat()},
+        "fit": {"start": window_start.isoformat(), "end": split.isoformat()},
+        "validation": {"start": split.isoformat(), "end": window_end.isoformat()},
         "fit_labelled": earlier.n,
         "validation_labelled": later.n,
         "refit": {"start": window_start.isoformat(), "end": window_end.isoformat()},
@@ -109,5 +134,5 @@ def recalibration(
     return recommendation_to_json(result, fitted_on)
 
 
-def _unavailable(reason: str) -> dict[str, Any]:
+def unavailable(reason: str) -> dict[str, Any]:
     return {"status": UNAVAILABLE, "reason": reason}
