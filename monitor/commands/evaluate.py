@@ -7,7 +7,7 @@ import csv
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from monitor.commands.common import (
     add_config_argument,
@@ -169,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             reference_file=reference,
             reference_period=period,
             on_reject=rejects,
+            recalibrate=args.report is not None or args.png is not None,
         )
     finally:
         rejects.close()
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     for verdict in verdicts:
         print(verdict.line, file=sys.stderr)
     if args.report is not None or args.png is not None:
-        write_report(args, results, verdicts, conditions)
+        write_report(args, results, verdicts, conditions, evaluation.recalibration)
     failed = not all(v.passed for v in verdicts)
     if evaluation.read.n_rejected > args.max_rejects:
         print(
@@ -213,13 +214,18 @@ def write_report(
     results: list[WindowResult],
     verdicts: list[Verdict],
     conditions: list[Condition],
+    recalibration: dict[str, Any] | None = None,
 ) -> None:
     from monitor.report import html
     from monitor.report.build import ReportError, report_from_results
 
     try:
         report = report_from_results(
-            args.file.name, results, verdicts=verdicts, conditions=conditions
+            args.file.name,
+            results,
+            verdicts=verdicts,
+            conditions=conditions,
+            recalibration=recalibration,
         )
     except ReportError as problem:
         raise UserError(f"--report: {problem}") from None

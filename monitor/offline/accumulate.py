@@ -26,6 +26,7 @@ from monitor.core.series import ALL
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.grouped import grouped_aggregates
 from monitor.offline.events import NO_LABEL, NO_TIME, Events
+from monitor.offline.slices import Slices
 
 #: (model_id, model_version, segment, period start in epoch ms or None: the whole file)
 SeriesPeriod = tuple[str, str, str, int | None]
@@ -67,6 +68,9 @@ class Accumulator:
     ``label_horizon_ms``: a label more than this after its prediction is dropped, as the
     store drops it (``store/write/join.py``); only labels with a ``label_timestamp``
     can be judged.
+
+    ``slices``: also keep the labelled events by time slice (``slices.py``), so that a
+    series' window can be split in time to fit a recalibration (:meth:`halves`).
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class Accumulator:
         every_ms: int | None = None,
         label_horizon_ms: int | None = None,
         residual_bucket_ms: int | None = None,
+        slices: bool = False,
     ) -> None:
         self._keys = segment_keys
+        self._slices = Slices(every_ms=every_ms) if slices else None
         self._residual_bucket_ms = residual_bucket_ms
         self._all_versions = all_versions
         self._every_ms = every_ms
@@ -98,6 +104,8 @@ class Accumulator:
         self.events = 0
         self.labelled = 0
         self.labels_over_horizon = 0
+        if self._slices is not None:
+            self._slices.clear()
 
     @property
     def series(self) -> dict[SeriesPeriod, SeriesState]:
@@ -128,11 +136,32 @@ class Accumulator:
         index, keys = self._group_index(events)
         if self._residual_bucket_ms is not None:
             self._add_residuals(events, label, index, keys)
+        if self._slices is not None:
+            labelled = np.flatnonzero(~np.isnan(events.probability) & (label != NO_LABEL))
+            self._slices.add(
+                keys,
+                index[labelled],
+                events.time_ms[labelled],
+                events.probability[labelled],
+                label[labelled],
+                events.raw_score[labelled],
+                span_ms=self.last_ms - self.first_ms + 1,
+            )
         for key, state in zip(keys, self._states(events, label, index, len(keys)), strict=True):
             parts = self._groups.setdefault(key, [])
             parts.append(state)
             if len(parts) >= MERGE_EVERY:
                 self._collapse(key, parts)
+
+    def halves(
+        self, series: SeriesPeriod, start_ms: int, end_ms: int
+    ) -> tuple[int, EventAggregate, EventAggregate]:
+        """The split point of a series' window [start, end) and its labelled events
+        before and after it (``Slices.halves``; needs ``slices``)."""
+        if self._slices is None:
+            raise ValueError("the accumulator keeps no time slices (slices=False)")
+        groups = [key for key in self._groups if series in self._series_of(key)]
+        return self._slices.halves(groups, start_ms, end_ms)
 
     def bucket_residuals(self, series: tuple[str, str, str]) -> dict[int, tuple[float, float]]:
         """Per bucket of ``residual_bucket_ms`` (its start), the sequential detector's

@@ -38,7 +38,9 @@ from monitor.offline.events import Events
 from monitor.offline.output import metric_order
 from monitor.offline.pipeline import Targets, add_merging_repeats
 from monitor.offline.read import ROWS_PER_CHUNK, Chunk
+from monitor.offline.recalibration import recalibration
 from monitor.offline.run import detector_bucket_ms
+from monitor.report.from_results import shown
 from monitor.settings import EvaluationSettings, Settings, parse_duration
 
 #: The time of every event of a DataFrame without a ``timestamp`` column.
@@ -57,6 +59,11 @@ class Evaluation:
     #: Rows that repeat an earlier row's ``model_id`` and ``event_id``: merged into it
     #: as the store merges them (docs/evaluate.md).
     repeats: int = 0
+    #: The recalibration recommended for the series :meth:`report` shows (the whole
+    #: model, the latest window), as the daemon's webhook carries it
+    #: (docs/recalibration.md): ``status`` ``recommended`` with the artifact under
+    #: ``recommended``, or ``unavailable`` with the ``reason``. None: no results.
+    recalibration: dict[str, Any] | None = None
 
     def summary(self) -> pd.DataFrame:
         """One row per series and window: its keys, counts and every metric (NaN: not
@@ -134,7 +141,7 @@ class Evaluation:
         from monitor.report.build import report_from_results
 
         target = Path(path)
-        report = report_from_results(title, self.results)
+        report = report_from_results(title, self.results, recalibration=self.recalibration)
         if target.suffix.lower() == ".png":
             from monitor.report.png import write_png
 
@@ -211,7 +218,10 @@ def evaluate(
     EvaluationSettings.model_validate(config.evaluation.model_dump())  # named errors
     keys = tuple(segment_keys)
     every_ms = None if every is None else int(parse_duration(every) * 1000)
-    current = _accumulator(keys, config, every_ms)
+    # Without timestamps every event is at one instant: no time split to keep slices for
+    # (the recommendation says so, ``offline/recalibration.py``).
+    timed = (columns or {}).get("timestamp", "timestamp") in frame.columns
+    current = _accumulator(keys, config, every_ms, slices=timed)
     rejects: list[Reject] = []
 
     def pieces(again: bool) -> Iterator[Events]:
@@ -249,16 +259,24 @@ def evaluate(
     counts: dict[str, int] = {}
     for reject in rejects:
         counts[reject.reason] = counts.get(reject.reason, 0) + 1
-    return Evaluation(results, counts, rejects, repeats)
+    fitted_recalibration = (
+        recalibration(current, shown(results).main, every_ms=every_ms, settings=config.evaluation)
+        if results
+        else None
+    )
+    return Evaluation(results, counts, rejects, repeats, fitted_recalibration)
 
 
-def _accumulator(keys: tuple[str, ...], settings: Settings, every_ms: int | None) -> Accumulator:
+def _accumulator(
+    keys: tuple[str, ...], settings: Settings, every_ms: int | None, *, slices: bool = False
+) -> Accumulator:
     return Accumulator(
         keys,
         all_versions=settings.evaluation.all_versions,
         every_ms=every_ms,
         label_horizon_ms=int(settings.ingest.label_horizon * 1000),
         residual_bucket_ms=detector_bucket_ms(every_ms, settings),
+        slices=slices,
     )
 
 

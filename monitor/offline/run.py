@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from monitor.core.results import WindowResult
 from monitor.offline.accumulate import Accumulator
@@ -11,6 +12,8 @@ from monitor.offline.checks import Reject
 from monitor.offline.columns import BadFile
 from monitor.offline.evaluation import Reference, evaluate_series
 from monitor.offline.pipeline import ReadSummary, Source, accumulate
+from monitor.offline.recalibration import recalibration
+from monitor.report.from_results import shown
 from monitor.settings import Settings, WindowSettings
 from monitor.windows.sequential import plan_for
 
@@ -24,6 +27,8 @@ class Evaluation:
     read: ReadSummary
     labels_over_horizon: int
     reference_read: ReadSummary | None = None
+    #: The recommendation for the series the report shows (``recalibrate``), else None.
+    recalibration: dict[str, Any] | None = None
 
 
 def detector_bucket_ms(every_ms: int | None, settings: Settings) -> int | None:
@@ -44,19 +49,23 @@ def evaluate_file(
     reference_file: Source | None = None,
     reference_period: tuple[int, int] | None = None,
     on_reject: Callable[[Reject], None] | None = None,
+    recalibrate: bool = False,
 ) -> Evaluation:
+    """``recalibrate``: also fit the recalibration of the series a report shows
+    (``report.from_results.shown``), keeping the labelled events by time slice."""
     every_ms = None if every_s is None else int(every_s * 1000)
 
-    def accumulator(every: int | None) -> Accumulator:
+    def accumulator(every: int | None, slices: bool = False) -> Accumulator:
         return Accumulator(
             source.segment_keys,
             all_versions=settings.evaluation.all_versions,
             every_ms=every,
             label_horizon_ms=int(settings.ingest.label_horizon * 1000),
             residual_bucket_ms=detector_bucket_ms(every, settings),
+            slices=slices,
         )
 
-    current = accumulator(every_ms)
+    current = accumulator(every_ms, slices=recalibrate)
     reference: Reference | None = None
     reference_read = None
     period = accumulator(None) if reference_period is not None else None
@@ -83,4 +92,10 @@ def evaluate_file(
         psi_bins=settings.reference.psi_bins,
         reference=reference,
     )
-    return Evaluation(results, read, current.labels_over_horizon, reference_read)
+    recommendation = None
+    if recalibrate and results:
+        main = shown(results).main
+        recommendation = recalibration(
+            current, main, every_ms=every_ms, settings=settings.evaluation
+        )
+    return Evaluation(results, read, current.labels_over_horizon, reference_read, recommendation)

@@ -76,3 +76,56 @@ def test_the_python_api_report_has_no_conditions_and_draws_a_png(tmp_path: Path)
     assert "No conditions" in verdict.text and "nothing to pass or fail" in verdict.text
     assert ALL not in page.find("p", class_="meta").text
     assert png_size(result.report(tmp_path / "r.png"))[0] == 1600
+
+
+def test_the_report_of_an_over_confident_file_recommends_its_recalibration(
+    tmp_path: Path,
+) -> None:
+    """The recommendation of ``calmon evaluate --report``: the daemon's section, with
+    the numbers of ``Evaluation.recalibration`` (checked against scikit-learn in
+    tests/unit/offline/test_recalibration.py); without enough labels, the reason."""
+    from tests.unit.offline.test_recalibration import over_confident
+
+    data = over_confident()
+    data.to_parquet(tmp_path / "f.parquet")
+    expected = evaluate(data).recalibration
+    assert expected is not None
+    html = tmp_path / "r.html"
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "evaluate", str(tmp_path / "f.parquet"),
+         "--report", str(html)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    page = parse(html.read_text(encoding="utf-8"))
+    section = page.find("div", class_="recalibration")
+    assert section.find("h3").text == "Recalibration for the whole file (all versions, all events)"
+    temperature = expected["recommended"]["parameters"]["temperature"]
+    assert section.find("p").text.startswith(
+        f"Recommended: temperature (temperature {temperature:.3g})"
+    )
+    rows = {
+        row.find_all("td")[0].text: [td.text for td in row.find_all("td")]
+        for row in section.find_all("tr")[1:]
+    }
+    by_method = {c["method"]: c["held_out"]["ece"] for c in expected["candidates"]}
+    for method, ece in by_method.items():
+        name = method + (" (recommended)" if method == "temperature" else "")
+        assert rows[name][3] == f"{ece['value']:.4f} [{ece['lower']:.4f}, {ece['upper']:.4f}]"
+    assert by_method["temperature"]["value"] < by_method["identity"]["value"] / 5
+    # Its map over the reliability diagram.
+    legend = " ".join(t.text for t in page.find("svg", id="reliability-diagram").find_all("text"))
+    assert "recommended calibrator (temperature)" in legend
+
+    few = data.assign(label=data.label.where(data.index % 500 == 0))
+    few.to_parquet(tmp_path / "few.parquet")
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "evaluate", str(tmp_path / "few.parquet"),
+         "--report", str(html)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    section = parse(html.read_text(encoding="utf-8")).find("div", class_="recalibration")
+    assert section.find("p").text == (
+        "No recommendation: each half of the window needs 50 labelled events (half of "
+        "evaluation.min_labelled); it has 20 and 20"
+    )
