@@ -61,8 +61,9 @@ PIECE = 1 << 18  # rows per piece, as monitor/offline/read.py reads a file
 T0 = 1_790_000_000_000
 
 
-def write_file(path: Path, rows: int) -> None:
-    """Rows in row groups of a million, as a pipeline writing a month would."""
+def write_file(path: Path, rows: int, *, t0: int = T0, days: int = 30) -> None:
+    """Rows in row groups of a million, as a pipeline writing a month would (``days``
+    from ``t0``, epoch ms)."""
     rng = np.random.default_rng(0)
     with pq.ParquetWriter(path, schema=_schema()) as writer:
         for start in range(0, rows, ROW_GROUP):
@@ -74,7 +75,7 @@ def write_file(path: Path, rows: int) -> None:
                     "event_id": pa.array(np.arange(start, start + n).astype(str)),
                     "model_id": pa.array(["fraud"] * n),
                     "model_version": pa.array(np.where(rng.uniform(size=n) < 0.5, "v1", "v2")),
-                    "timestamp": pa.array(T0 + rng.integers(0, 30 * 86_400_000, n)),
+                    "timestamp": pa.array(t0 + rng.integers(0, days * 86_400_000, n)),
                     "raw_score": score,
                     "probability": p,
                     "label": (rng.uniform(size=n) < p).astype(np.int8),
