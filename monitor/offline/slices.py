@@ -22,6 +22,7 @@ most ``MAX_SLICES`` slices of each group's cells.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,9 @@ MINUTE_MS = 60_000
 #: Pieces of one slice kept before they are merged into one.
 MERGE_EVERY = 4
 
+#: A group of events: (model, ..., period), the accumulator's ``GroupKey``.
+Group = tuple[Any, ...]
+
 
 class Slices:
     """Labelled cells per group (any hashable key whose last item is its period) and
@@ -46,13 +50,13 @@ class Slices:
 
     def clear(self) -> None:
         self.slice_ms = MINUTE_MS if self._every_ms is None else _width(self._every_ms)
-        self._parts: dict[object, dict[int, list[EventAggregate]]] = {}
+        self._parts: dict[Group, dict[int, list[EventAggregate]]] = {}
         #: Per model, its latest period (``--every``): older periods are not kept.
-        self._latest: dict[object, int] = {}
+        self._latest: dict[str, int] = {}
 
     def add(
         self,
-        keys: Sequence[tuple[object, ...]],
+        keys: Sequence[Group],
         index: np.ndarray,
         time_ms: np.ndarray,
         p: np.ndarray,
@@ -89,7 +93,7 @@ class Slices:
                 parts[:] = [EventAggregate.merge_all(parts)]
 
     def halves(
-        self, groups: Iterable[object], start_ms: int, end_ms: int
+        self, groups: Iterable[Group], start_ms: int, end_ms: int
     ) -> tuple[int, EventAggregate, EventAggregate]:
         """The split of [start, end) and the labelled cells of ``groups`` before and
         after it."""
@@ -123,7 +127,7 @@ class Slices:
                 at: [EventAggregate.merge_all(parts)] for at, parts in merged.items()
             }
 
-    def _kept(self, keys: Sequence[tuple[object, ...]], index: np.ndarray) -> np.ndarray:
+    def _kept(self, keys: Sequence[Group], index: np.ndarray) -> np.ndarray:
         """With ``--every``, the events of each model's latest period (older periods'
         slices are dropped as a newer one appears)."""
         if self._every_ms is None:
@@ -133,7 +137,7 @@ class Slices:
             assert isinstance(period, int)
             if period > self._latest.get(model, period - 1):
                 self._latest[model] = period
-        for group in [g for g in self._parts if g[-1] < self._latest[g[0]]]:  # type: ignore[index]
+        for group in [g for g in self._parts if g[-1] < self._latest[g[0]]]:
             del self._parts[group]
         current = np.array([key[-1] == self._latest[key[0]] for key in keys], dtype=bool)
         return current[index]
