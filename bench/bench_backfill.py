@@ -20,8 +20,12 @@ Printed: rows/s of each and the ratio calmon / ceiling (wall clock), with the pr
 CPU seconds (PostgreSQL's own work is in its server, not in them) and the load average,
 since the machine is shared.
 
-Run: ``.venv/bin/python bench/bench_backfill.py [ROWS] [--store sqlite|postgresql]``
-(default 1000000, both stores).
+The rows are in random time order (each batch then touches most of the week's minute
+buckets of every series); ``--sorted`` writes them in time order, as an export of a
+table ordered by time would be.
+
+Run: ``.venv/bin/python bench/bench_backfill.py [ROWS] [--store sqlite|postgresql]
+[--sorted]`` (default 1000000, both stores).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_evaluate import read_only, write_file
+import pyarrow.parquet as pq
+from bench_evaluate import ROW_GROUP, read_only, write_file
 from bench_ingest import fresh_database
 
 DAY_MS = 86_400_000
@@ -82,13 +87,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), action="append")
+    parser.add_argument(
+        "--sorted", action="store_true", help="the file's rows in time order (default: random)"
+    )
     args = parser.parse_args()
     stores = args.store or ["sqlite", "postgresql"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{args.rows}.parquet"
         now_ms = int(time.time() * 1000)
         write_file(path, args.rows, t0=now_ms - 8 * DAY_MS, days=7)
-        print(f"bench_backfill: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB")
+        if args.sorted:
+            pq.write_table(pq.read_table(path).sort_by("timestamp"), path, row_group_size=ROW_GROUP)
+        order = "in time order" if args.sorted else "in random time order"
+        print(f"bench_backfill: {args.rows:,} rows {order}, {path.stat().st_size / 2**20:.0f} MiB")
         read_only(path)  # warm the page cache
         reads = [read_only(path)[:2] for _ in range(3)]
         read_wall, read_cpu = min(reads)
