@@ -57,8 +57,9 @@ def rules_verdict(
                 r.series.model, r.series.model_version, r.series.segment, r.series.window
             )
         ]
-        # An alert keeps its state while its series has no evidence, also when the series
-        # has no events any more (a version replaced): it still counts, marked as such.
+        # An alert keeps its state while its series has no evidence; one whose series has
+        # no result here (no events any more, until the next evaluation resolves it)
+        # still counts, marked as such.
         mine = [a for a in alerts if a.rule == rule.name]
         if matched or any(a.series not in measured and a.state != "resolved" for a in mine):
             rows.append(_rule_row(rule, matched, latest, mine, measured))
@@ -109,8 +110,8 @@ def _rule_row(
 def _active(alert: AlertState, rule: Rule, measured: set[SeriesWindow]) -> str:
     since = alert.fired_ms if alert.state == "firing" else alert.active_since_ms
     gone = (
-        " (no result in the latest window: the alert keeps its state until the series "
-        "is measured again)"
+        " (no result in the latest window: it resolves at the next evaluation that finds "
+        "no events of the series)"
         if alert.series not in measured
         else ""
     )

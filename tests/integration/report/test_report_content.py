@@ -24,6 +24,7 @@ from monitor.export.collector import RecalibrationsCollector
 from monitor.report.build import ReportRequest, report_from_store
 from monitor.report.model import Report, TimeChart
 from monitor.store import recalibrations
+from monitor.store.alerts import load_alerts
 from monitor.store.db import migrate
 from monitor.store.db.engine import Engine, make_engine
 from monitor.store.results import latest_results, metric_history
@@ -263,10 +264,22 @@ def test_the_verified_recalibration_and_its_switch(timeline: Timeline) -> None:
     assert len(svg.find_all("line", class_="switch")) == 1
     legend = " ".join(t.text for t in svg.find_all("text", class_="legend"))
     assert "ECE of v1" in legend and "ECE of v1, calibrator 2" in legend
-    # In the all-versions report, v1's alert (its series has no events any more) still
-    # fires, and the verdict says why it is not resolved.
+    # v1's alert resolved once v1 had no events left in the window (the traffic moved to
+    # v1+cal=2), saying why; the all-versions report's verdict passes.
+    v1_alerts = [
+        a
+        for a in load_alerts(timeline.engine).values()
+        if (a.state.series.model_version, a.state.series.segment) == ("v1", "region=eu")
+    ]
+    resolved = {a.state.rule: a for a in v1_alerts if a.state.state == "resolved"}
+    assert set(resolved) == {a.state.rule for a in v1_alerts}
+    for rule in ("CalibrationErrorHigh", "CalibrationAboveReference"):  # still firing then
+        reason = resolved[rule].annotations["resolved_reason"]
+        assert reason == "no events of the series in the window"
+    # The detector had resolved before the switch, on evidence: no reason added.
+    assert "resolved_reason" not in resolved["CalibrationShiftDetected"].annotations
     verdict = timeline.recalibrated.find("section", id="verdict").text
-    assert "no result in the latest window" in verdict
+    assert verdict.startswith("PASS: all 1 rules pass")
 
 
 def test_the_grafana_annotation_metric_marks_the_switch(timeline: Timeline) -> None:
