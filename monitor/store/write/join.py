@@ -77,21 +77,11 @@ def label_fits(probabilities: Mapping[str, float] | str | None, label: int | str
     return None if label in probabilities else UNKNOWN_CLASS
 
 
-def add_prediction(deltas: BatchDeltas, series: int, p: Prediction) -> None:
-    """What a new event's prediction adds to its buckets."""
-    deltas.prediction(series, p.event_time_ms)
-    if p.raw_score is not None:
-        deltas.score(series, p.event_time_ms, p.raw_score)
-    if p.probability is not None:
-        deltas.probability(series, p.event_time_ms, p.probability)
-    if p.probabilities is not None:
-        deltas.class_probabilities(series, p.model_id, p.event_time_ms, p.probabilities)
-
-
 def add_predictions(
     deltas: BatchDeltas, series: Sequence[int], predictions: Sequence[Prediction]
 ) -> None:
-    """:func:`add_prediction` of many new events (``series[i]`` is ``predictions[i]``'s)."""
+    """What new events' predictions add to their buckets (``series[i]`` is
+    ``predictions[i]``'s)."""
     times = [p.event_time_ms for p in predictions]
     deltas.predictions_many(series, times)
     raw_scores = [p.raw_score for p in predictions]
