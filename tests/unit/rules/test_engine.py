@@ -276,3 +276,27 @@ def test_rules_and_check_config_accept_the_multiclass_metric_names(tmp_path: Pat
     path.write_text("rules:\n  - {name: Typo, metric: class_pis, op: '>', threshold: 0.2}\n")
     with pytest.raises(ValueError, match="did you mean 'class_psi'"):
         load_rules([path])
+
+
+def test_a_class_rule_tests_its_other_conditions_on_the_series() -> None:
+    # class_psi is per class; window_labelled is the series': both must hold.
+    busy = rule(
+        conditions=[
+            {"metric": "class_psi", "op": ">", "threshold": 0.25},
+            {"metric": "window_labelled", "op": ">=", "threshold": 500},
+        ]
+    )
+    fired = evaluate_rules([busy], [_classes(tech=0.4, sales=0.1)], {}, 0)[1]
+    assert [(t.kind, t.alert.class_name) for t in fired] == [("firing", "tech")]
+    assert evaluate_rules([busy], [_classes(100, tech=0.4)], {}, 0)[1] == []
+
+
+def test_a_class_missing_from_the_other_window_is_no_evidence() -> None:
+    # class_psi relative to the 7d window's: a class the 7d result lacks has no base.
+    relative = rule(metric="class_psi", op=">", threshold=2.0, relative_to={"window": "7d"})
+    week = replace(_classes(tech=0.1), series=replace(EU, window="7d"))
+    other = {week.series: week}
+    fired = evaluate_rules([relative], [_classes(tech=0.4, sales=0.9)], {}, 0, other_windows=other)[
+        1
+    ]
+    assert [(t.kind, t.alert.class_name) for t in fired] == [("firing", "tech")]

@@ -58,7 +58,11 @@ def test_a_segment_value_the_window_did_not_see_resolves_its_alert() -> None:
     _, transitions = evaluate_rules([ECE], [result(V2, 5000, 4000, ece=0.01)], prior, NOW)
     (transition,) = transitions
     assert (transition.kind, transition.no_data, transition.result.series) == ("resolved", True, EU)
-    assert (transition.result.predictions, transition.result.labelled) == (0, 0)
+    # The result it resolved on is the segment's empty window, nothing of V2's.
+    empty = transition.result
+    assert (empty.predictions, empty.labelled, dict(empty.values)) == (0, 0, {})
+    assert (empty.reliability_bins, empty.drift_bins, dict(empty.classes)) == ((), (), {})
+    assert empty.reference is None
 
 
 def test_a_pending_alert_of_an_empty_series_is_dropped() -> None:
@@ -94,3 +98,29 @@ def test_models_not_evaluated_here_are_left_alone() -> None:
     # ...nor are other windows' alerts.
     prior_24h = firing(ECE, SeriesWindow("fraud", "v1", "__all__", "24h"), ece=0.2)
     assert evaluate_rules([ECE], [result(V1, 0, 0)], prior_24h, NOW) == (prior_24h, [])
+
+
+def test_predictions_without_labels_yet_are_not_an_empty_window() -> None:
+    # Labels arrive late: a window with predictions and no label yet keeps the alert.
+    prior = firing(ECE, V1, ece=0.12)
+    assert evaluate_rules([ECE], [result(V1, 800, 0)], prior, NOW) == (prior, [])
+
+
+def test_every_alert_is_looked_at_whatever_comes_first() -> None:
+    # Alerts skipped (another model's, a series with events) before the empty ones.
+    prior = {
+        **firing(ECE, OTHER_MODEL, ece=0.2),
+        **firing(ECE, V2, ece=0.2),
+        **firing(ECE, V1, ece=0.2),
+        **firing(ECE, EU, ece=0.2),
+    }
+    results = [result(V1, 0, 0), result(V2, 400, 300)]
+    states, transitions = evaluate_rules([ECE], results, prior, NOW)
+    assert sorted((t.alert.series.segment, t.alert.series.model_version) for t in transitions) == [
+        ("__all__", "v1"),
+        ("region=eu", "v2"),
+    ]
+    still = {
+        (s.series.model, s.series.model_version) for s in states.values() if s.state == "firing"
+    }
+    assert still == {("churn", "v1"), ("fraud", "v2")}
