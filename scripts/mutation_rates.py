@@ -21,6 +21,17 @@ EQUIVALENT = {
     "monitor.store.buckets.x_cover__mutmut_4": "end=None: as falsy as end=False",
     "monitor.alerts.signing.x_signed_headers__mutmut_7": "content-type: header names ignore case",
     "monitor.alerts.signing.x_signed_headers__mutmut_8": "CONTENT-TYPE: header names ignore case",
+    "monitor.store.outbox.x_take_next__mutmut_20": "limit(None): the limit only bounds the work",
+    "monitor.store.outbox.x_take_next__mutmut_24": (
+        "ties on next_attempt_ms come back in insertion (id) order without the second key too"
+    ),
+    "monitor.store.outbox.x_take_next__mutmut_38": (
+        "state == pending in the lease UPDATE: a row finished since it was seen has a moved "
+        "next_attempt_ms (its lease), which the UPDATE checks already"
+    ),
+    "monitor.store.alerts.x_alerts_to_send__mutmut_4": (
+        "only resolved alerts carry resolved_ms: the engine starts every episode without it"
+    ),
 }
 
 

@@ -79,6 +79,10 @@ def test_an_outcome_lands_on_its_own_row_only(migrated_engine: Engine) -> None:
     assert outbox.record_attempt(
         migrated_engine, one, error=None, state=outbox.DELIVERED, now_ms=1_500
     )
+    # Its outcome is recorded once: the row is no longer pending.
+    assert not outbox.record_attempt(
+        migrated_engine, one, error="late", state=outbox.DEAD, now_ms=1_550
+    )
     stored = rows(migrated_engine)
     assert (stored["one"]["state"], stored["one"]["attempts"], stored["one"]["finished_ms"]) == (
         outbox.DELIVERED,
@@ -113,3 +117,15 @@ def test_an_outcome_lands_on_its_own_row_only(migrated_engine: Engine) -> None:
     # ...and a finished delivery is never taken again.
     assert outbox.take_next(migrated_engine, 10_000, LEASE_MS, webhook="recal") is not None
     assert outbox.take_next(migrated_engine, 10_000, LEASE_MS) is None
+
+
+def test_an_episode_is_enqueued_once(migrated_engine: Engine) -> None:
+    # The same idempotency key again (a replayed alert transaction) writes nothing.
+    enqueue(migrated_engine, "episode-1", 100)
+    enqueue(migrated_engine, "episode-1", 200)
+    (row,) = rows(migrated_engine).values()
+    assert (row["idempotency_key"], row["next_attempt_ms"], row["attempts"]) == (
+        "episode-1",
+        100,
+        0,
+    )
