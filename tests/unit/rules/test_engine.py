@@ -300,3 +300,32 @@ def test_a_class_missing_from_the_other_window_is_no_evidence() -> None:
         1
     ]
     assert [(t.kind, t.alert.class_name) for t in fired] == [("firing", "tech")]
+
+
+def _counts(series: SeriesWindow, predictions: int, labelled: int, **values: float) -> WindowResult:
+    return replace(result(series, **values), predictions=predictions, labelled=labelled)
+
+
+def test_min_samples_counts_labels_for_calibration_and_predictions_for_drift() -> None:
+    ece = rule(metric="ece", op=">", threshold=0.05, min_samples=500)
+    psi = rule(name="Drift", metric="psi_raw_score", op=">", threshold=0.2, min_samples=500)
+    # Many predictions, few labels yet: drift has evidence, calibration has none.
+    early = _counts(EU, 5000, 400, ece=0.2, psi_raw_score=0.3)
+    fired = evaluate_rules([ece, psi], [early], {}, 0)[1]
+    assert [(t.rule.name, t.kind) for t in fired] == [("Drift", "firing")]
+    # Exactly min_samples is enough.
+    assert [t.kind for t in evaluate_rules([ece], [_counts(EU, 500, 500, ece=0.2)], {}, 0)[1]] == [
+        "firing"
+    ]
+    assert evaluate_rules([psi], [_counts(EU, 499, 499, psi_raw_score=0.3)], {}, 0)[1] == []
+
+
+def test_relative_to_a_window_without_a_base_is_no_evidence() -> None:
+    relative = rule(metric="ece", op=">", threshold=2.0, relative_to={"window": "7d"})
+    now = result(EU, ece=0.1)
+    week = replace(result(EU, ece=0.0), series=replace(EU, window="7d"))
+    assert evaluate_rules([relative], [now], {}, 0)[1] == []  # no 7d result
+    assert evaluate_rules([relative], [now], {}, 0, other_windows={week.series: week})[1] == []
+    week = replace(week, values={"ece": 0.02})
+    (fired,) = evaluate_rules([relative], [now], {}, 0, other_windows={week.series: week})[1]
+    assert fired.alert.values["ece_ratio"] == pytest.approx(5.0)
