@@ -329,3 +329,18 @@ def test_relative_to_a_window_without_a_base_is_no_evidence() -> None:
     week = replace(week, values={"ece": 0.02})
     (fired,) = evaluate_rules([relative], [now], {}, 0, other_windows={week.series: week})[1]
     assert fired.alert.values["ece_ratio"] == pytest.approx(5.0)
+
+
+def test_an_alert_carries_the_values_of_its_latest_evidence() -> None:
+    held = rule(metric="ece", op=">", threshold=0.05, **{"for": "10m"})
+    states, _ = evaluate_rules([held], [result(EU, ece=0.06)], {}, 0)
+    ((kind, values),) = [
+        (t.kind, dict(t.alert.values))
+        for t in evaluate_rules([held], [result(EU, ece=0.08)], states, 10 * MIN)[1]
+    ]
+    assert (kind, values) == ("firing", {"ece": 0.08})  # fired on 0.08, not the pending 0.06
+    states, _ = evaluate_rules([held], [result(EU, ece=0.08)], states, 10 * MIN)
+    states, transitions = evaluate_rules([held], [result(EU, ece=0.09)], states, 11 * MIN)
+    assert transitions == []
+    (alert,) = states.values()
+    assert (alert.state, dict(alert.values)) == ("firing", {"ece": 0.09})

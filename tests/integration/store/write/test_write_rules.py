@@ -293,3 +293,26 @@ def test_the_set_at_a_time_path_takes_the_common_cases(
     )
     assert (window.predictions, window.aggregate.n_labelled) == (103, 102)
     assert (window.aggregate.n_scores, window.aggregate.n_probabilities) == (103, 102)
+
+
+def test_a_label_stamped_before_its_prediction_counts_a_zero_delay(
+    migrated_engine: Engine,
+) -> None:
+    # Producers' clocks disagree: a label can carry an earlier time than its prediction.
+    # In every arrival order its delay is 0 s, never negative; one at the same
+    # millisecond is 0 s too.
+    store = EventStore(migrated_engine, clock_ms=lambda: NOW)
+    store.write_batch([Prediction("m", "a", "v1", NOW - 1000, 0.0, 0.5)])
+    joined_later = store.write_batch([Label("m", "a", 1, NOW - 1500)])
+    store.write_batch([Label("m", "b", 1, NOW - 1500)])
+    label_first = store.write_batch([Prediction("m", "b", "v1", NOW - 1000, 0.0, 0.5)])
+    same_batch = store.write_batch(
+        [Prediction("m", "c", "v1", NOW - 1000, 0.0, 0.5), Label("m", "c", 0, NOW - 1000)]
+    )
+    # Raw score first, label, then the probability in a message of its own: that join
+    # is made by the one-by-one path.
+    store.write_batch([Prediction("m", "d", "v1", NOW - 1000, raw_score=0.3)])
+    store.write_batch([Label("m", "d", 1, NOW - 1500)])
+    one_by_one_join = store.write_batch([Prediction("m", "d", "v1", NOW - 1000, 0.3, 0.5)])
+    results = (joined_later, label_first, same_batch, one_by_one_join)
+    assert [r.label_delays_s for r in results] == [[0.0]] * 4
