@@ -29,6 +29,12 @@ EQUIVALENT = {
         "state == pending in the lease UPDATE: a row finished since it was seen has a moved "
         "next_attempt_ms (its lease), which the UPDATE checks already"
     ),
+    "monitor.store.write.join.x_add_joins__mutmut_16": (
+        "zip strict=None: the columns are built together, never of different lengths"
+    ),
+    "monitor.store.write.join.x_add_joins__mutmut_19": (
+        "zip without strict: the columns are built together, never of different lengths"
+    ),
     "monitor.store.alerts.x_alerts_to_send__mutmut_4": (
         "only resolved alerts carry resolved_ms: the engine starts every episode without it"
     ),

@@ -169,13 +169,13 @@ def join_either(
     label: int | str,
     label_time_ms: int,
     raw_score: float | None,
-) -> bool:
-    """Join a label to an event of either kind that has its probabilities; False (and
-    the drop counted) if the label cannot join it (``label_fits``)."""
+) -> None:
+    """Join a label to an event of either kind that has its probabilities, or count the
+    drop if the label cannot join it (``label_fits``)."""
     problem = label_fits(probabilities, label)
     if problem is not None:
         result.labels_dropped[problem] += 1
-        return False
+        return
     if probabilities is not None:
         assert isinstance(label, str)
         add_class_join(deltas, result, series, event_time_ms, probabilities, label, label_time_ms)
@@ -184,4 +184,3 @@ def join_either(
         add_join(
             deltas, result, series, event_time_ms, probability, label, label_time_ms, raw_score
         )
-    return True
