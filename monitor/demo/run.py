@@ -213,7 +213,7 @@ def run_demo(
             f"healthy traffic for {healthy_s:.0f} s, then region eu turns over-confident "
             "and raw scores shift (Ctrl-C to stop)"
         )
-        announced: set[str] = set()
+        announced: dict[str, str] = {}
         report: Path | None = None
         status = functools.partial(
             _status, app.engine, since_ms=int(start * 1000), deployed=deployed
@@ -288,16 +288,17 @@ def _write_report(app: App, path: Path) -> Path | None:
     return path
 
 
-def _announce_alerts(engine: Engine, announced: set[str]) -> None:
+def _announce_alerts(engine: Engine, announced: dict[str, str]) -> None:
+    """Print each alert once as it fires, and once more if it resolves; ``announced``
+    keeps what was printed of each (fingerprint -> "firing" or "resolved")."""
     alerts = load_alerts(engine)
     for key, alert in alerts.items():
         if alert.state.state == "firing" and key not in announced:
-            announced.add(key)
+            announced[key] = "firing"
             print(f">>> ALERT firing {alert.state.rule}: {alert.annotations.get('summary')}")
-        resolved = f"{key}:resolved:{alert.state.fired_ms}"
-        if alert.state.state == "resolved" and key in announced and resolved not in announced:
+        if alert.state.state == "resolved" and announced.get(key) == "firing":
             # After the switch, v1's alert resolves once v1 has no events left in the window.
-            announced.add(resolved)
+            announced[key] = "resolved"
             why = alert.annotations.get("resolved_reason", "back under the threshold")
             version = alert.state.series.model_version
             print(f">>> ALERT resolved {alert.state.rule} on {version} ({why})")
