@@ -41,30 +41,6 @@ from monitor.store.references import (
 FIXED_SETTLE_MS = 3_600_000
 
 
-def fit_references(
-    engine: Engine,
-    *,
-    model_id: str,
-    model_version: str,
-    segment: str,
-    start_ms: int,
-    end_ms: int,
-    psi_bins: int,
-    now_ms: int,
-) -> References:
-    """Fit both distributions' references from the stored aggregates of a period."""
-    return fit_period(
-        engine,
-        model_id=model_id,
-        model_version=model_version,
-        segment=segment,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        psi_bins=psi_bins,
-        now_ms=now_ms,
-    )[0]
-
-
 def fit_period(
     engine: Engine,
     *,

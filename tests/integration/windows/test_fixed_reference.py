@@ -26,7 +26,7 @@ from monitor.store.write.event_store import EventStore
 from monitor.windows.references import (
     FIXED_SETTLE_MS,
     ReferenceResolver,
-    fit_references,
+    fit_period,
     snapshot_period,
 )
 
@@ -100,7 +100,7 @@ def test_a_settled_fixed_reference_outlives_the_buckets_it_was_fitted_from(
     )
 
     def refit(now_ms: int) -> ReferenceProfile | None:
-        return fit_references(
+        return fit_period(
             migrated_engine,
             model_id="m",
             model_version="v1",
@@ -109,7 +109,7 @@ def test_a_settled_fixed_reference_outlives_the_buckets_it_was_fitted_from(
             end_ms=END,
             psi_bins=10,
             now_ms=now_ms,
-        )["raw_score"]
+        )[0]["raw_score"]
 
     # Ten days on, a fit from the aggregates would have moved the edges to 10:00 and
     # lost the period's last 17 minutes; the stored reference has not.
@@ -210,7 +210,7 @@ def test_a_snapshot_lands_when_a_fixed_write_commits_in_the_middle_of_it(
         old, new = np.random.default_rng(6).normal(0, 1, (2, 1000))
         _write(engine, old, prefix="a")
         _write(engine, new, prefix="b", start_ms=END + DAY)
-        snapshot = fit_references(
+        snapshot = fit_period(
             engine,
             model_id="m",
             model_version="v1",
@@ -219,7 +219,7 @@ def test_a_snapshot_lands_when_a_fixed_write_commits_in_the_middle_of_it(
             end_ms=END + 2 * DAY,
             psi_bins=10,
             now_ms=END + 3 * DAY,
-        )
+        )[0]
         rows = [
             {
                 "model_id": "m",

@@ -17,7 +17,7 @@ from monitor.settings import EvaluationSettings, Settings, WindowSettings
 from monitor.store.references import save_references
 from monitor.store.write.event_store import EventStore
 from monitor.windows.jobs import JobMetrics, WindowJob
-from monitor.windows.references import fit_references
+from monitor.windows.references import fit_period
 
 NOW = 1_790_000_000_000
 HOUR = 3_600_000
@@ -116,7 +116,7 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
             for i in range(1000)
         ]
     )
-    references = fit_references(
+    references = fit_period(
         engine,
         model_id="m",
         model_version="v1",
@@ -125,7 +125,7 @@ def test_a_new_model_version_does_not_reuse_the_old_versions_reference(engine: E
         end_ms=NOW - 2 * HOUR,
         now_ms=NOW - 2 * HOUR,
         psi_bins=10,
-    )
+    )[0]
     save_references(
         engine,
         model_id="m",
