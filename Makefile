@@ -58,7 +58,7 @@ generated: $(STAMP)
 ## in pyproject.toml); about 40 minutes here, so not part of CI (docs/testing.md)
 mutants: $(STAMP) system-deps
 	rm -rf mutants
-	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) scripts/mutation_rates.py --patterns | xargs -d '\n' $(VENV)/bin/mutmut run --max-children 2
 	$(PY) scripts/mutation_rates.py
 
 ## bench: the benchmarks under bench/ (numbers go to docs/benchmarks.md)
