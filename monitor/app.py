@@ -159,8 +159,10 @@ class App:
         self.registry.register(AlertsCollector(self.engine))
         self.registry.register(RecalibrationsCollector(self.engine))
 
-        def after_window(window: str, results: list[WindowResult]) -> None:
-            self.alerts.on_results(window, results)
+        def after_window(
+            window: str, results: list[WindowResult], covers: Callable[[str], bool]
+        ) -> None:
+            self.alerts.on_results(window, results, covers)
             if on_results is not None:
                 on_results(window, results)
 

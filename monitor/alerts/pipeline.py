@@ -74,7 +74,15 @@ class AlertPipeline:
             for kind in get_args(TransitionKind):
                 self.transitions.labels(rule.name, kind)
 
-    def on_results(self, window: str, results: list[WindowResult]) -> list[Transition]:
+    def on_results(
+        self,
+        window: str,
+        results: list[WindowResult],
+        covers: Callable[[str], bool] | None = None,
+    ) -> list[Transition]:
+        """Rules on a tick's results: every series with events of the models ``covers``
+        accepts (default: the models among the results), whose other alerts in this
+        window resolve for want of data (``rules/engine.py``)."""
         self.verifier.on_results(window, results)
         if not self._rules:
             return []
@@ -93,7 +101,7 @@ class AlertPipeline:
                 if alert.state.rule in self._by_name  # alerts of deleted rules: left to expire
             }
             states, transitions = evaluate_rules(
-                self._rules, results, prior, now, other_windows=others
+                self._rules, results, prior, now, other_windows=others, window=window, covers=covers
             )
             changed = {key: state for key, state in states.items() if prior.get(key) != state}
             no_data = {t.alert.fingerprint for t in transitions if t.no_data}

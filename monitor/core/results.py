@@ -105,3 +105,11 @@ class WindowResult:
     reference: ReferenceUsed | None = None
     #: A multi-class series' classes, by name (empty for a binary series).
     classes: Mapping[str, ClassResult] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, series: SeriesWindow, like: WindowResult | None, now: datetime) -> WindowResult:
+        """A series with no events in the window: the times of ``like`` (another result
+        of the same tick), or ``now`` for all three when the tick had none."""
+        if like is None:
+            return cls(series, now, now, now, 0, 0)
+        return cls(series, like.evaluated_at, like.window_start, like.window_end, 0, 0)

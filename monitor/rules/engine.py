@@ -19,8 +19,9 @@ rules) watch such gaps and are exempt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from monitor.core.alerts import AlertState, fingerprint
@@ -49,11 +50,16 @@ def evaluate_rules(
     now_ms: int,
     *,
     other_windows: Mapping[SeriesWindow, WindowResult] | None = None,
+    window: str | None = None,
+    covers: Callable[[str], bool] | None = None,
 ) -> tuple[dict[str, AlertState], list[Transition]]:
     """Return the state of every alert after these results, and what changed.
 
     ``other_windows`` holds the latest results of other windows, for rules relative to
     another window (``relative_to``); results in ``results`` are used first.
+    ``window`` (default: the results') and ``covers`` say what the results are the whole
+    of: every series with events, in that window, of the models ``covers`` accepts
+    (default: the models among the results). Alerts there without a result resolve.
     """
     latest = dict(other_windows or {})
     latest.update({result.series: result for result in results})
@@ -82,7 +88,11 @@ def evaluate_rules(
                     alert = new_state or previous
                     assert alert is not None  # a cancelled alert had a pending state
                     transitions.append(Transition(kind, alert, rule, result))
-    transitions += _end_without_data(rules, results, states, now_ms)
+    window = window or (results[0].series.window if results else None)
+    if covers is None:
+        covers = {result.series.model for result in results}.__contains__
+    if window is not None:
+        transitions += _end_without_data(rules, results, states, now_ms, window, covers)
     return states, transitions
 
 
@@ -91,15 +101,14 @@ def _end_without_data(
     results: Sequence[WindowResult],
     states: dict[str, AlertState],
     now_ms: int,
+    window: str,
+    covers: Callable[[str], bool],
 ) -> list[Transition]:
     """Resolve (or drop, when pending) the alerts of series with no events in this
-    window: absent from ``results`` or evaluated empty. Only series of the models these
-    results cover: a replica evaluates its shards of the fleet, and every series of a
-    model it evaluates has a result but for segment values the window did not see."""
-    if not results:
-        return []
-    window = results[0].series.window
-    covered = {result.series.model for result in results}
+    window: absent from ``results`` or evaluated empty. Only series of the models
+    ``covers`` accepts: a replica evaluates its shards of the fleet, and every series of
+    a model it evaluates has a result but for segment values the window did not see,
+    or for a model with nothing left in the window at all (retired)."""
     by_series = {result.series: result for result in results}
     watched = {rule.name: rule for rule in rules if not rule.watches_gaps()}
     ended = []
@@ -110,24 +119,15 @@ def _end_without_data(
             rule is None
             or alert.state == "resolved"
             or series.window != window
-            or series.model not in covered
+            or not covers(series.model)
         ):
             continue
         result = by_series.get(series)
         if result is not None and (result.predictions or result.labelled):
             continue
-        if result is None:  # a segment value the window did not see: an empty result
-            result = replace(
-                results[0],
-                series=series,
-                predictions=0,
-                labelled=0,
-                values={},
-                reliability_bins=(),
-                drift_bins=(),
-                reference=None,
-                classes={},
-            )
+        if result is None:  # a series the window did not see: an empty result
+            like = results[0] if results else None
+            result = WindowResult.empty(series, like, datetime.fromtimestamp(now_ms / 1000, UTC))
         if alert.state == "pending":
             del states[key]
             ended.append(Transition("cancelled", alert, rule, result, no_data=True))

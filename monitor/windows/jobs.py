@@ -87,13 +87,16 @@ class WindowJob:
         owner: str,
         metrics: JobMetrics,
         clock_ms: Callable[[], int] = wall_clock_ms,
-        on_results: Callable[[str, list[WindowResult]], None] | None = None,
+        on_results: Callable[[str, list[WindowResult], Callable[[str], bool]], object]
+        | None = None,
         on_stored: StoredHook | None = None,
         reference_metrics: frozenset[str] = frozenset(),
         shards: ShardCoordinator | None = None,
     ) -> None:
         """``shards``: this replica's share of the window (default: a coordinator of its
-        own, as a replica alone has; the daemon shares one between its window jobs)."""
+        own, as a replica alone has; the daemon shares one between its window jobs).
+        ``on_results``: told (window, results, covers) after each tick, ``covers``
+        accepting the models the tick evaluated whole (the alert pipeline's)."""
         self._engine = engine
         #: Metrics that rules threshold from the reference (``from_reference``).
         self._reference_metrics = reference_metrics
@@ -266,7 +269,7 @@ class WindowJob:
             },
         )
         if self._on_results is not None:
-            self._on_results(self._window.name, results)
+            self._on_results(self._window.name, results, models or _every)
         return results
 
     def evaluate_all(

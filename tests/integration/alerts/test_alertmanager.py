@@ -60,6 +60,7 @@ def write_traffic(
     eu_overconfident: bool,
     seed: int,
     regions: tuple[str, ...] = ("eu", "us"),
+    model: str = "fraud",
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """2,000 labelled predictions per region in the 2 minutes before ``at_ms``."""
     rng = np.random.default_rng(seed)
@@ -78,7 +79,7 @@ def write_traffic(
             t = at_ms - 2 * MINUTE + i * 50
             records.append(
                 Prediction(
-                    "fraud",
+                    model,
                     event_id,
                     "v1",
                     t,
@@ -87,7 +88,7 @@ def write_traffic(
                     segment={"region": region},
                 )
             )
-            records.append(Label("fraud", event_id, int(y[i]), t + 1000))
+            records.append(Label(model, event_id, int(y[i]), t + 1000))
     store.write_batch(records)
     return written
 
@@ -218,4 +219,45 @@ def test_a_segment_that_goes_quiet_resolves_its_alert_in_alertmanager(
     assert alert["annotations"]["resolved_reason"] == "no events of the series in the window"
     # The summary keeps the last ECE that had evidence.
     assert alert["annotations"]["summary"].startswith("ECE 0.")
+    assert not firing(alertmanager.alerts())
+
+
+def test_a_retired_model_resolves_its_alert_once_its_last_events_leave_the_window(
+    alertmanager: Alertmanager, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """fraud fires, then is retired (no events at all) while churn goes on: its alert
+    resolves, through the job's own hand-over to the rules (the models the tick covered)
+    rather than a test's call."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    real_now = int(time.time() * 1000)
+    clock = Clock(real_now - 10 * MINUTE)
+    app = make_app(sqlite_engine, rules, [alertmanager.url], clock)
+    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
+    write_traffic(store, clock.ms, 0, eu_overconfident=True, seed=2)
+    app.jobs[0].evaluate_now(clock.ms)
+    fired = app.alerts.transitions.labels("CalibrationErrorHigh", "firing")._value.get()
+    assert fired == 1
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "firing" for r in got)
+    )
+
+    clock.ms += 10 * MINUTE
+    write_traffic(store, clock.ms, 0, eu_overconfident=False, seed=3, model="churn")
+    results = app.jobs[0].evaluate_now(clock.ms)
+    # fraud's whole-model series stays known to the store (retention keeps series
+    # rows), evaluated empty; its eu segment, unseen in the window, has no result.
+    assert {(r.series.model, r.series.segment, r.predictions) for r in results} >= {
+        ("fraud", "__all__", 0)
+    }
+    assert ("fraud", "region=eu") not in {(r.series.model, r.series.segment) for r in results}
+    resolved = app.alerts.transitions.labels("CalibrationErrorHigh", "resolved")._value.get()
+    assert resolved == 1
+    alertmanager.receiver.wait_for(
+        lambda got: any(orjson.loads(r.body)["status"] == "resolved" for r in got)
+    )
+    notification = next(n for n in notifications(alertmanager) if n["status"] == "resolved")
+    (alert,) = notification["alerts"]
+    assert (alert["labels"]["model"], alert["labels"]["segment"]) == ("fraud", "region=eu")
+    assert alert["annotations"]["resolved_reason"] == "no events of the series in the window"
     assert not firing(alertmanager.alerts())

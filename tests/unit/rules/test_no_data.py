@@ -124,3 +124,36 @@ def test_every_alert_is_looked_at_whatever_comes_first() -> None:
         (s.series.model, s.series.model_version) for s in states.values() if s.state == "firing"
     }
     assert still == {("churn", "v1"), ("fraud", "v2")}
+
+
+def test_a_retired_model_with_no_series_left_resolves_when_its_shard_was_evaluated() -> None:
+    # "churn" stopped sending: the store has no series of it in the window, so the tick
+    # gives it no result at all. The tick covered its shard (here: every model).
+    prior = firing(ECE, OTHER_MODEL, ece=0.2)
+    fraud_only = [result(V2, 5000, 4000, ece=0.01)]
+    states, transitions = evaluate_rules(
+        [ECE], fraud_only, prior, NOW, window="1h", covers=lambda model: model == "churn"
+    )
+    (transition,) = transitions
+    assert (transition.kind, transition.no_data, transition.result.series) == (
+        "resolved",
+        True,
+        OTHER_MODEL,
+    )
+    assert transition.result.window_end == fraud_only[0].window_end  # the tick's window
+    (state,) = states.values()
+    assert state.state == "resolved"
+    # A covered model's alert resolves even when the tick had no result at all, and
+    # only in the window evaluated.
+    _, alone = evaluate_rules([ECE], [], prior, NOW, window="1h", covers=lambda model: True)
+    assert [(t.kind, t.result.predictions, t.result.evaluated_at) for t in alone] == [
+        ("resolved", 0, datetime.fromtimestamp(NOW / 1000, UTC))
+    ]
+    assert evaluate_rules([ECE], [], prior, NOW, window="24h", covers=lambda m: True) == (
+        prior,
+        [],
+    )
+    # A model outside the shards evaluated keeps its alert.
+    assert evaluate_rules(
+        [ECE], fraud_only, prior, NOW, window="1h", covers=lambda model: model == "fraud"
+    ) == (prior, [])
