@@ -294,6 +294,10 @@ class EvaluationSettings(_Section):
     #: A recommended calibrator not measured in production this long after its alert
     #: fired (no new calibrator version, or too few labels on it) is decided ``expired``.
     recalibration_expiry: Duration = 7 * 86400
+    #: A series with no prediction and no label for this long is retired: no longer
+    #: evaluated or exported, its alerts resolved, until its next event. Without it, a
+    #: fleet that retrains daily would evaluate every version it ever had on every tick.
+    retire_series_after: Duration = 35 * 86400
 
 
 class ReferenceSettings(_Section):
@@ -476,6 +480,16 @@ class Settings(_Section):
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     #: Names are printable ASCII: a name is part of each delivery's signed ``webhook-id``.
     webhooks: dict[WebhookName, WebhookSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _series_retire_after_their_windows(self) -> Settings:
+        longest = max(window.length for window in self.windows)
+        if self.evaluation.retire_series_after <= longest:
+            raise ValueError(
+                "evaluation.retire_series_after must be longer than the longest window "
+                f"({longest:g} s): a series would retire while its events are still in it"
+            )
+        return self
 
 
 class ConfigError(UserError, ValueError):

@@ -289,7 +289,7 @@ class WindowJob:
         keeps at that time (``buckets.window_edge``)."""
         end = now
         start = now - int(self._window.length * 1000)
-        every_series = list_series(self._engine)
+        every_series = self._live(list_series(self._engine), now)
         self._multiclass_models = {model for model, _ in known_model_classes(self._engine)}
         kept = [i for i in every_series if (keep or models or _every)(i.model_id)]
         views = (cache or self._cache).advance(
@@ -323,6 +323,18 @@ class WindowJob:
                     model_id, version, version_infos, views, start, end, now, resolver
                 )
         return results
+
+    def _live(self, series: list[SeriesInfo], now: int) -> list[SeriesInfo]:
+        """The series not retired at ``now``: with a prediction or a label within
+        ``evaluation.retire_series_after``. Retired ones have nothing in any window
+        (the setting outlasts the longest), so leaving them out loses no result; their
+        alerts resolve (``rules/engine.py``) and their exported series end."""
+        since = now - int(self._settings.evaluation.retire_series_after * 1000)
+        return [
+            info
+            for info in series
+            if max(info.last_prediction_ms or since - 1, info.last_label_ms or since - 1) >= since
+        ]
 
     def _evaluate_version(
         self,

@@ -206,3 +206,44 @@ def test_the_trailing_reference_ends_where_the_window_begins(engine: Engine) -> 
         population_stability_index(ReferenceProfile.fit(before, kind="raw_score"), current),
         abs=1e-12,
     )
+
+
+def test_a_series_silent_past_retire_series_after_is_no_longer_evaluated(engine: Engine) -> None:
+    """v1 of model m was replaced by v2 a day ago; its series stay known to the store.
+    With retire_series_after at 12 h, v1's (silent for 26 h) are left out; a label of one
+    of its events brings v1 back; v2 is evaluated throughout."""
+    store = EventStore(engine, segment_keys=["shop"], clock_ms=lambda: NOW)
+    day = 24 * HOUR
+    store.write_batch(
+        [
+            Prediction(
+                "m", "old", "v1", NOW - day - 2 * HOUR, probability=0.3, segment={"shop": "a"}
+            ),
+            Prediction("m", "new", "v2", NOW - 10 * 60_000, probability=0.6, segment={"shop": "a"}),
+        ]
+    )
+    settings = {"retire_series_after": 12 * HOUR / 1000}
+    keep_everything = {
+        (r.series.model_version, r.series.segment) for r in _job(engine).evaluate_all(NOW)
+    }
+    assert ("v1", "__all__") in keep_everything and ("v1", "shop=a") not in keep_everything
+    results = _job(engine, **settings).evaluate_all(NOW)
+    assert {r.series.model_version for r in results} == {"v2", "__all__"}
+    # Exactly at the limit a series is still live: retired once strictly older.
+    edge = NOW - day - 2 * HOUR + 12 * HOUR
+    assert "v1" in {r.series.model_version for r in _job(engine, **settings).evaluate_all(edge)}
+    assert "v1" not in {
+        r.series.model_version for r in _job(engine, **settings).evaluate_all(edge + 1)
+    }
+    # A late label of v1's event is activity: v1 is evaluated again (its window empty).
+    store.write_batch([Label("m", "old", 1, NOW - 60_000)])
+    back = _by_series(_job(engine, **settings).evaluate_all(NOW))
+    assert back[("v1", "__all__")].predictions == 0
+
+
+def test_retire_series_after_must_outlast_the_longest_window() -> None:
+    with pytest.raises(ValueError, match="retire_series_after must be longer than the longest"):
+        Settings(
+            evaluation=EvaluationSettings(retire_series_after=3600),
+            windows=[WindowSettings(name="1h", length=3600, every=60)],
+        )
