@@ -83,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--history-step and --openmetrics go with --history")
     settings = settings_from(args)
     source = source_from(args, args.file, settings.store.segment_keys)
+    # The store keeps only store.segment_keys with an event (what the daemon aggregates
+    # by): another key given here would be read from the file, then silently dropped.
+    unknown = [key for key in source.segment_keys if key not in settings.store.segment_keys]
+    if unknown:
+        raise UserError(
+            f"--segment-keys {','.join(unknown)}: not in store.segment_keys "
+            f"({', '.join(settings.store.segment_keys) or 'none'}), so the store would not "
+            "keep them; add them to store.segment_keys in the config the daemon runs with"
+        )
     span = Span()
     engine = make_engine(settings.store.url.get_secret_value())
     try:

@@ -127,3 +127,19 @@ def test_a_bad_file_writes_nothing(sqlite_url: str, tmp_path: Path, bad: str) ->
     message = "row 251: bad_label" if bad == "label 2" else "not a Parquet file"
     assert message in run.stderr
     assert counts(sqlite_url)[:3] == (0, 0, 0)
+
+
+def test_a_segment_key_the_store_does_not_keep_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "history.parquet"
+    frame = predictions(300)
+    frame["country"] = "de"
+    frame.to_parquet(path)
+    assert calmon(sqlite_url, "migrate").returncode == 0
+    run = calmon(sqlite_url, "backfill", path, "--segment-keys", "region,country")
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "--segment-keys country: not in store.segment_keys (region)" in run.stderr
+    assert counts(sqlite_url)[:3] == (0, 0, 0)
+    # A subset of the store's keys is fine.
+    assert calmon(sqlite_url, "backfill", path, "--segment-keys", "region").returncode == 0
+    assert counts(sqlite_url)[0] == 300
