@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.history_step is not None or args.openmetrics is not None) and not args.history:
         raise UserError("--history-step and --openmetrics go with --history")
     settings = settings_from(args)
-    source = source_from(args, args.file, settings.store.segment_keys)
+    source = source_from(args, args.file, settings.store.segment_keys, settings)
     # The store keeps only store.segment_keys with an event (what the daemon aggregates
     # by): another key given here would be read from the file, then silently dropped.
     unknown = [key for key in source.segment_keys if key not in settings.store.segment_keys]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,11 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def source_from(args: argparse.Namespace, path: Path, default_keys: list[str]) -> Source:
+def source_from(
+    args: argparse.Namespace, path: Path, default_keys: list[str], settings: Settings | None = None
+) -> Source:
+    """``settings``: its ``ingest.multiclass`` checks class probabilities (default: the
+    built-in one)."""
     from monitor.offline.columns import file_columns, parse_renames, parse_segment_keys
     from monitor.offline.pipeline import Source
 
@@ -59,7 +64,10 @@ def source_from(args: argparse.Namespace, path: Path, default_keys: list[str]) -
         else parse_segment_keys(",".join(default_keys))
     )
     renames = parse_renames(args.column)
-    return Source(path, file_columns(renames, keys), keys, args.input_format)
+    source = Source(path, file_columns(renames, keys), keys, args.input_format)
+    if settings is not None:
+        source = replace(source, multiclass=settings.ingest.multiclass)
+    return source
 
 
 def describe_read(path: Path, read: ReadSummary) -> list[str]:

@@ -152,11 +152,11 @@ def run(args: argparse.Namespace) -> int:
 
     conditions = [parse_condition(text) for text in args.fail_if]
     settings = settings_from(args)
-    source = source_from(args, args.file, settings.store.segment_keys)
+    source = source_from(args, args.file, settings.store.segment_keys, settings)
     reference = (
         None
         if args.reference is None
-        else source_from(args, args.reference, settings.store.segment_keys)
+        else source_from(args, args.reference, settings.store.segment_keys, settings)
     )
     period = None if args.reference_period is None else period_ms(args.reference_period)
     rejects = RejectsFile(args.rejects)

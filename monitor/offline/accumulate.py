@@ -25,6 +25,8 @@ import pyarrow.compute as pc
 from monitor.core.series import ALL
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.grouped import grouped_aggregates
+from monitor.metrics.multiclass import MulticlassAggregate
+from monitor.offline.class_columns import ClassColumns
 from monitor.offline.events import NO_LABEL, NO_TIME, Events
 from monitor.offline.slices import Slices
 
@@ -39,10 +41,14 @@ MERGE_EVERY = 4
 
 @dataclass
 class SeriesState:
+    #: A multi-class series' one holds its predictions' count and label delays only, as
+    #: the store's does; its probabilities are in ``multiclass``.
     aggregate: EventAggregate = field(default_factory=EventAggregate.empty)
     predictions: int = 0
     last_prediction_ms: int | None = None
     last_label_ms: int | None = None
+    #: The events of multi-class models (None: none), as the store aggregates them.
+    multiclass: MulticlassAggregate | None = None
 
     @classmethod
     def merge_all(cls, states: list[SeriesState]) -> SeriesState:
@@ -50,6 +56,8 @@ class SeriesState:
         if len(states) == 1:
             return states[0]
         merged = cls(aggregate=EventAggregate.merge_all([s.aggregate for s in states]))
+        classes = [s.multiclass for s in states if s.multiclass is not None]
+        merged.multiclass = MulticlassAggregate.merge_all(classes) if classes else None
         for state in states:
             merged.predictions += state.predictions
             merged.last_prediction_ms = _later(merged.last_prediction_ms, state.last_prediction_ms)
@@ -132,7 +140,7 @@ class Accumulator:
                 events.label_time_ms - events.time_ms > self.label_horizon_ms
             )
             self.labels_over_horizon += int(late.sum())
-            label = np.where(late, NO_LABEL, label).astype(np.int8)
+            label = np.where(late, NO_LABEL, label).astype(label.dtype)
         index, keys = self._group_index(events)
         if self._residual_bucket_ms is not None:
             self._add_residuals(events, label, index, keys)
@@ -244,8 +252,10 @@ class Accumulator:
     def _states(
         self, events: Events, label: np.ndarray, index: np.ndarray, n_groups: int
     ) -> list[SeriesState]:
-        labelled = ~np.isnan(events.probability) & (label != NO_LABEL)
-        timed = labelled & (events.label_time_ms != NO_TIME)
+        class_rows, class_labelled = _class_events(events, label)
+        binary_label = np.where(class_rows, NO_LABEL, label)
+        labelled = ~np.isnan(events.probability) & (binary_label != NO_LABEL)
+        timed = (labelled | class_labelled) & (events.label_time_ms != NO_TIME)
         delays = np.where(
             timed, np.maximum((events.label_time_ms - events.time_ms) / 1000, 0.0), np.nan
         )
@@ -254,19 +264,69 @@ class Accumulator:
             n_groups,
             raw_scores=events.raw_score,
             probabilities=events.probability,
-            labels=label,
+            labels=binary_label,
             label_delays_s=delays,
         )
-        self.labelled += int(labelled.sum())
+        self.labelled += int(labelled.sum() + class_labelled.sum())
         predictions = np.bincount(index, minlength=n_groups).tolist()
         last_prediction = _group_max(index, events.time_ms, n_groups)
         last_label = _group_max(index[timed], events.label_time_ms[timed], n_groups)
+        multiclass: list[MulticlassAggregate | None] = [None] * n_groups
+        if events.classes is not None and class_rows.any():
+            for group, rows in _by_group(index, class_rows):
+                multiclass[group] = _class_aggregate(
+                    events.classes, rows, label[rows], class_labelled[rows]
+                )
+                # The store adds a multi-class label's delay to the binary aggregate.
+                delayed = rows[class_labelled[rows] & timed[rows]]
+                if delayed.size:
+                    aggregates[group].add_label_delays(delays[delayed])
         return [
-            SeriesState(aggregate, n, last_p, last_l)
-            for aggregate, n, last_p, last_l in zip(
-                aggregates, predictions, last_prediction, last_label, strict=True
+            SeriesState(aggregate, n, last_p, last_l, classes)
+            for aggregate, n, last_p, last_l, classes in zip(
+                aggregates, predictions, last_prediction, last_label, multiclass, strict=True
             )
         ]
+
+
+def _class_events(events: Events, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which events are multi-class, and which of those have a label that joins (a
+    class their probabilities name: a repeat's label may name one its first row, whose
+    probabilities the event keeps, does not; the store drops it as ``unknown_class``)."""
+    n = len(events)
+    if events.classes is None:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    probabilities = events.classes.probabilities
+    class_rows = ~np.isnan(probabilities).all(axis=1) if probabilities.size else np.zeros(n, bool)
+    labelled = np.flatnonzero(class_rows & (label != NO_LABEL))
+    joins = np.zeros(n, dtype=bool)
+    joins[labelled] = ~np.isnan(probabilities[labelled, label[labelled].astype(np.int64)])
+    return class_rows, joins
+
+
+def _by_group(index: np.ndarray, chosen: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The ``chosen`` events' positions, per group (one sort, not a pass per group)."""
+    rows = np.flatnonzero(chosen)
+    rows = rows[np.argsort(index[rows], kind="stable")]
+    starts = np.flatnonzero(np.diff(index[rows])) + 1
+    return [(int(index[part[0]]), part) for part in np.split(rows, starts) if part.size]
+
+
+def _class_aggregate(
+    classes: ClassColumns, rows: np.ndarray, label: np.ndarray, labelled: np.ndarray
+) -> MulticlassAggregate:
+    """One group's multi-class events (``rows``; their labels and which join) as one
+    aggregate over the classes they name (a class an event does not name is probability
+    0 for it, as ``MulticlassAggregate`` merges them)."""
+    names, matrix = classes.named(rows)
+    aggregate = MulticlassAggregate.empty(names)
+    aggregate.add_predictions(matrix)
+    if labelled.any():
+        # Label indices are into all the file's classes; the aggregate's are its own.
+        label_names = np.array(classes.names)[label[labelled].astype(np.int64)]
+        own = np.searchsorted(np.array(names), label_names).astype(np.int64)
+        aggregate.add_labelled(matrix[labelled], own)
+    return aggregate
 
 
 def _group_max(index: np.ndarray, values: np.ndarray, n_groups: int) -> list[int | None]:

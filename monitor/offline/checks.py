@@ -14,7 +14,7 @@ keeps a valid prediction message and dead-letters the bad label message.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from monitor.core.times import epoch_ms
 from monitor.ingest.validation import (
+    DEFAULT_MULTICLASS,
     MAX_ID_LENGTH,
     MAX_SEGMENT_VALUE_LENGTH,
     MAX_TIME_MS,
@@ -34,9 +35,12 @@ from monitor.ingest.validation import (
     label_from,
     prediction_from,
 )
+from monitor.offline import class_columns as mc
+from monitor.offline.class_columns import ClassColumns
 from monitor.offline.columns import IDS, BadFile
 from monitor.offline.events import NO_LABEL, NO_TIME, Events, EventsBuilder
 from monitor.offline.read import Chunk
+from monitor.settings import MulticlassSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +52,21 @@ class Reject:
 
 
 def check_chunk(
-    chunk: Chunk, segment_keys: tuple[str, ...], *, source: str
+    chunk: Chunk,
+    segment_keys: tuple[str, ...],
+    *,
+    source: str,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
 ) -> tuple[Events, list[Reject]]:
-    """The valid events of ``chunk`` and the rejects, in row order."""
+    """The valid events of ``chunk`` and the rejects, in row order. ``multiclass``:
+    ``ingest.multiclass`` (configured classes, the class cap, the sum tolerance)."""
     rejects = [Reject(row, reason, detail) for row, reason, detail in chunk.unparseable]
     if chunk.table is None:
         builder = EventsBuilder(segment_keys)
         for row in chunk.rows:
-            rejects += _validate_row(row, int(row["__row__"]), segment_keys, builder)
+            rejects += _validate_row(row, int(row["__row__"]), segment_keys, builder, multiclass)
         return builder.build(), rejects
-    return _check_table(chunk.table, chunk.first_row, segment_keys, source, rejects)
+    return _check_table(chunk.table, chunk.first_row, segment_keys, source, rejects, multiclass)
 
 
 def _check_table(
@@ -66,6 +75,7 @@ def _check_table(
     segment_keys: tuple[str, ...],
     source: str,
     rejects: list[Reject],
+    multiclass: MulticlassSettings,
 ) -> tuple[Events, list[Reject]]:
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
@@ -75,19 +85,19 @@ def _check_table(
         ok &= valid
     time_ms, valid = _time_column(table.column("timestamp"), "timestamp", source)
     ok &= valid
-    raw = _number_column(table, "raw_score", source)
-    prob = _number_column(table, "probability", source)
-    with np.errstate(invalid="ignore"):
-        ok &= ~np.isinf(raw) & (
-            (np.isnan(prob) & ~_nan_given(table, "probability")) | ((prob >= 0.0) & (prob <= 1.0))
+    class_names = mc.class_columns(table.column_names)
+    classes: ClassColumns | None = None
+    if class_names:
+        raw, prob, label, classes, scores_ok = _class_scores(
+            table, class_names, ids["model_id"], multiclass, source
         )
-    ok &= ~(_nan_given(table, "raw_score"))
-    ok &= ~(np.isnan(raw) & np.isnan(prob))  # no_score
+        ok &= scores_ok
+    else:
+        raw, prob, label, scores_ok = _binary_scores(table, source)
+        ok &= scores_ok
     if "calibrator_version" in table.column_names:
         # The version of the series is then model_version+cal=...: the validator's to say.
         ok &= ~_given(table.column("calibrator_version"))
-    label, label_ok = _label_column(table, source)
-    ok &= label_ok
     label_time = np.full(n, NO_TIME, dtype=np.int64)
     if "label_timestamp" in table.column_names:
         column = table.column("label_timestamp")
@@ -111,6 +121,7 @@ def _check_table(
             label=label,
             label_time_ms=label_time,
             segments=segments,
+            classes=classes,
         ), rejects
     good = np.flatnonzero(ok)
     events = Events(
@@ -124,13 +135,16 @@ def _check_table(
         label=label[good],
         label_time_ms=label_time[good],
         segments={key: values.take(good) for key, values in segments.items()},
+        classes=None if classes is None else classes.take(good),
     )
     flagged = np.flatnonzero(~ok)
     if flagged.size == 0:
         return events, rejects
     builder = EventsBuilder(segment_keys)
     for index, row in zip(flagged, table.take(flagged).to_pylist(), strict=True):
-        rejects += _validate_row(row, int(index) + first_row, segment_keys, builder)
+        rejects += _validate_row(
+            row, int(index) + first_row, segment_keys, builder, multiclass, bool(class_names)
+        )
     accepted = builder.build()
     merged = Events.concat([events, accepted], segment_keys)
     if len(accepted):
@@ -142,23 +156,38 @@ def _check_table(
 
 # -- the validator, row by row ---------------------------------------------------------
 def _validate_row(
-    row: dict[str, Any], number: int, segment_keys: tuple[str, ...], builder: EventsBuilder
+    row: dict[str, Any],
+    number: int,
+    segment_keys: tuple[str, ...],
+    builder: EventsBuilder,
+    multiclass: MulticlassSettings = DEFAULT_MULTICLASS,
+    multiclass_file: bool = False,
 ) -> list[Reject]:
+    """``multiclass_file``: the file has class columns, so each row must be multi-class."""
     message = {
         name: _plain(row.get(name))
         for name in (*IDS, "timestamp", "raw_score", "probability", "segment", "calibrator_version")
     }
+    message["probabilities"] = _row_probabilities(row)
     if message["segment"] is None:
         given = {k: _segment_text(row.get(k)) for k in segment_keys if row.get(k) is not None}
         message["segment"] = given or None
     try:
-        prediction = prediction_from(message)
+        prediction = prediction_from(message, multiclass)
     except InvalidMessage as problem:
         return [Reject(number, problem.reason, problem.detail)]
+    if multiclass_file and prediction.probabilities is None:
+        detail = (
+            "no class probabilities: a file with probability.<class> columns holds "
+            "multi-class models only (docs/evaluate.md)"
+        )
+        return [Reject(number, "bad_probabilities", detail)]
     value = row.get("label")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         builder.add(number, prediction, None, timed=False)
         return []
+    if prediction.probabilities is not None:
+        value = _class_label(value)
     label_time = _plain(row.get("label_timestamp"))
     label_message = {
         "model_id": message["model_id"],
@@ -167,16 +196,57 @@ def _validate_row(
         "timestamp": message["timestamp"] if label_time is None else label_time,
     }
     try:
-        label = label_from(label_message)
+        label = label_from(label_message, multiclass)
     except InvalidMessage as problem:
         builder.add(number, prediction, None, timed=False)
         return [Reject(number, problem.reason, problem.detail, part="label")]
-    if isinstance(label.label, str):
+    mismatch = _label_kind_problem(prediction.probabilities, label.label)
+    if mismatch is not None:
         builder.add(number, prediction, None, timed=False)
-        detail = "a class label: files of multi-class models are not read (docs/evaluate.md)"
-        return [Reject(number, "bad_label", detail, part="label")]
+        return [Reject(number, *mismatch, part="label")]
     builder.add(number, prediction, label, timed=label_time is not None)
     return []
+
+
+def _row_probabilities(row: dict[str, Any]) -> Any:
+    """A row's class probabilities: a JSON line's ``probabilities`` object (the
+    message's field), or its ``probability.<class>`` values that are not null."""
+    if row.get("probabilities") is not None:
+        return row["probabilities"]
+    found = {
+        mc.class_of(name): value
+        for name, value in row.items()
+        if name.startswith(mc.CLASS_PREFIX) and value is not None
+    }
+    return found or None
+
+
+def _class_label(value: Any) -> Any:
+    """A multi-class row's label as a class name: an integer (or a float that is a
+    whole number, as pandas stores integers next to missing values) as its decimal
+    text; anything else as it is, for the validator to judge."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return value
+
+
+def _label_kind_problem(
+    probabilities: Mapping[str, float] | None, label: int | str
+) -> tuple[str, str] | None:
+    """Why a valid label cannot join its valid prediction, as the store's join would
+    drop it (``store/write/join.py``: a label of the other kind, a class the prediction
+    does not name), as a reject reason and detail; None: it joins."""
+    if probabilities is None:
+        if isinstance(label, str):
+            return "bad_label", f"a class label ({label[:80]!r}) for a binary prediction"
+        return None
+    if not isinstance(label, str):
+        return "bad_label", f"a multi-class prediction's label names a class, got {label!r}"
+    if label not in probabilities:
+        return "unknown_class", f"label {label[:80]!r} is not a class of the row's probabilities"
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -343,6 +413,51 @@ def _nan_given(table: pa.Table, name: str) -> np.ndarray:
     if column.null_count == 0:  # no null read as NaN: every NaN is the file's
         return np.isnan(np.asarray(_one_array(column)))
     return _true(pc.is_nan(column.combine_chunks()))
+
+
+def _binary_scores(
+    table: pa.Table, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Raw scores, probabilities, labels and which rows' are valid (binary models)."""
+    raw = _number_column(table, "raw_score", source)
+    prob = _number_column(table, "probability", source)
+    with np.errstate(invalid="ignore"):
+        ok = ~np.isinf(raw) & (
+            (np.isnan(prob) & ~_nan_given(table, "probability")) | ((prob >= 0.0) & (prob <= 1.0))
+        )
+    ok &= ~(_nan_given(table, "raw_score"))
+    ok &= ~(np.isnan(raw) & np.isnan(prob))  # no_score
+    label, label_ok = _label_column(table, source)
+    return raw, prob, label, ok & label_ok
+
+
+def _class_scores(
+    table: pa.Table,
+    columns: list[str],
+    model_ids: pa.Array,
+    multiclass: MulticlassSettings,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, ClassColumns, np.ndarray]:
+    """A multi-class file's rows: no scores, class labels (indices), the probability
+    vectors divided by their sums, and which rows the validator would accept as they
+    are (the others go to it, ``class_columns.py``)."""
+    n = table.num_rows
+    matrix = mc.class_matrix(table, columns, source)
+    ok = mc.plain_rows(matrix, multiclass) & ~mc.nan_in_file(table, columns)
+    for name in ("raw_score", "probability"):
+        if name in table.column_names:  # "not both": the validator's to say
+            ok &= ~_given(table.column(name))
+    if multiclass.classes:  # configured classes: the validator checks them by name
+        configured = pa.array(sorted(multiclass.classes), pa.string())
+        if pa.types.is_dictionary(model_ids.type):
+            model_ids = model_ids.dictionary_decode()
+        ok &= ~_true(pc.is_in(model_ids, value_set=configured))
+    names = tuple(mc.class_of(c) for c in columns)
+    label, given, named = mc.label_codes(table, names, matrix, source)
+    ok &= named | ~given
+    classes = ClassColumns(names, mc.normalised(matrix))
+    nothing = np.full(n, np.nan)
+    return nothing, nothing.copy(), label, classes, ok
 
 
 def _label_column(table: pa.Table, source: str) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,8 @@ REQUIRED = (*IDS, "timestamp")
 SCORES = ("raw_score", "probability")
 OPTIONAL = ("raw_score", "probability", "label", "label_timestamp", "calibrator_version")
 KNOWN = (*REQUIRED, *OPTIONAL)
+#: ``probability.<class>``: a class's probability, in a file of multi-class models.
+CLASS_PREFIX = "probability."
 
 
 class BadFile(UserError):
@@ -74,9 +76,11 @@ def check_present(
             f"{source}: missing column {', '.join(missing)} (the file has: "
             f"{', '.join(sorted(have)) or 'no columns'}); rename with --column NAME=COLUMN"
         )
-    if not any(wanted[name] in have for name in SCORES):
+    has_classes = any(c.startswith(CLASS_PREFIX) for c in have)
+    if not any(wanted[name] in have for name in SCORES) and not has_classes:
         raise BadFile(
-            f"{source}: no raw_score or probability column (the file has: "
-            f"{', '.join(sorted(have))}); rename with --column probability=COLUMN"
+            f"{source}: no raw_score or probability column, nor probability.<class> "
+            f"columns (the file has: {', '.join(sorted(have))}); rename with "
+            "--column probability=COLUMN"
         )
     return {name: column for name, column in wanted.items() if column in have}

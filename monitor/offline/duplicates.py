@@ -133,7 +133,7 @@ def merge_repeats(events: Events, label_horizon_ms: int | None) -> Events:
         usable &= stamped - events.time_ms[owner] <= label_horizon_ms
     winner = _first_where(usable, starts)
     has = winner >= 0
-    merged.label = np.where(has, label[np.maximum(winner, 0)], NO_LABEL).astype(np.int8)
+    merged.label = np.where(has, label[np.maximum(winner, 0)], NO_LABEL).astype(label.dtype)
     merged.label_time_ms = np.where(has, label_time[np.maximum(winner, 0)], NO_TIME)
     return merged
 

@@ -34,6 +34,7 @@ from monitor.settings import EvaluationSettings, WindowSettings
 from monitor.store.aggregates import BucketResiduals, WindowAggregate
 from monitor.store.buckets import bucket_start
 from monitor.windows.evaluate import evaluate
+from monitor.windows.multiclass import MulticlassOutcome, evaluate_multiclass
 from monitor.windows.segments import cap_segments
 from monitor.windows.sequential import detector_values, plan_for
 
@@ -104,7 +105,7 @@ def evaluate_series(
             capped = cap_segments(windows, settings.max_segment_values)
             for segment, aggregate in sorted(capped.items()):
                 members = [segments[segment]] if segment in segments else list(segments.values())
-                used, profiles = _reference(
+                used, profiles, reference_state = _reference(
                     accumulator, reference, model, version, segment, period, every_ms, psi_bins
                 )
                 sequential = (
@@ -127,9 +128,28 @@ def evaluate_series(
                         last_label_ms=_latest(m.last_label_ms for m in members),
                         settings=settings,
                         sequential_values=sequential,
+                        multiclass=_multiclass(
+                            segments.get(segment), used, reference_state, settings, psi_bins
+                        ),
                     )
                 )
     return results
+
+
+def _multiclass(
+    state: SeriesState | None,
+    used: ReferenceUsed | None,
+    reference: SeriesState | None,
+    settings: EvaluationSettings,
+    psi_bins: int,
+) -> MulticlassOutcome | None:
+    """A multi-class series' values, as the window job computes them (``jobs.py``
+    ``_multiclass``): none for a merged tail (``__other__``, not in ``segments``) or a
+    binary series; drift against the reference's events when the series has one."""
+    if state is None or state.multiclass is None:
+        return None
+    fitted_from = None if used is None or reference is None else reference.multiclass
+    return evaluate_multiclass(state.multiclass, fitted_from, settings, psi_bins=psi_bins)
 
 
 def sequential_values(
@@ -171,9 +191,11 @@ def _reference(
     period: int | None,
     every_ms: int | None,
     psi_bins: int,
-) -> tuple[ReferenceUsed | None, dict[Distribution, ReferenceProfile | None]]:
+) -> tuple[ReferenceUsed | None, dict[Distribution, ReferenceProfile | None], SeriesState | None]:
+    """The reference used, its fitted profiles, and its events (a multi-class series
+    fits its per-class references from them)."""
     if segment.endswith(f"={OTHER}"):
-        return None, {}  # a merged tail has no reference, as in the daemon
+        return None, {}, None  # a merged tail has no reference, as in the daemon
     if reference is not None:
         state = reference.lookup(model, version, segment)
         start, end, source = reference.start_ms, reference.end_ms, reference.source
@@ -181,7 +203,7 @@ def _reference(
         state = accumulator.series.get((model, version, segment, period - every_ms))
         start, end, source = period - every_ms, period, "trailing"
     else:
-        return None, {}
+        return None, {}, None
     profiles = fit(state, psi_bins)
     used = ReferenceUsed(
         source=source,
@@ -189,4 +211,4 @@ def _reference(
         end=to_datetime(end),
         events={d: (p.count if p else 0) for d, p in profiles.items()},
     )
-    return used, profiles
+    return used, profiles, state

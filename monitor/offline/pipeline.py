@@ -14,6 +14,7 @@ from monitor.offline.columns import BadFile
 from monitor.offline.duplicates import KeyLog, among, merge_repeats
 from monitor.offline.events import Events
 from monitor.offline.read import ROWS_PER_CHUNK, read_chunks
+from monitor.settings import MulticlassSettings
 
 #: Rejects kept in memory to show (all are counted, and written with --rejects).
 SHOWN_REJECTS = 20
@@ -27,6 +28,8 @@ class Source:
     wanted: Mapping[str, str]  # calmon name -> the file's column
     segment_keys: tuple[str, ...] = ()
     format_: str | None = None
+    #: ``ingest.multiclass``: class probabilities are checked by its rules.
+    multiclass: MulticlassSettings = field(default_factory=MulticlassSettings)
 
 
 @dataclass
@@ -60,7 +63,9 @@ def checked_events(
     for chunk in read_chunks(
         source.path, source.wanted, format_=source.format_, rows_per_chunk=rows_per_chunk
     ):
-        events, rejects = check_chunk(chunk, source.segment_keys, source=str(source.path))
+        events, rejects = check_chunk(
+            chunk, source.segment_keys, source=str(source.path), multiclass=source.multiclass
+        )
         summary.rows += chunk.n_rows
         summary.valid += len(events)
         for reject in rejects:

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from monitor.offline.columns import KNOWN, BadFile, check_present
+from monitor.offline.class_columns import class_columns
+from monitor.offline.columns import CLASS_PREFIX, KNOWN, BadFile, check_present
 
 #: Rows per piece: the arrays of a piece and their copies while it is checked and
 #: grouped take about 100 bytes a row; fewer rows cost more calls, more rows memory.
@@ -88,6 +89,12 @@ def read_chunks(
         yield from _jsonl(path, wanted, rows_per_chunk)
 
 
+def with_classes(present: Mapping[str, str], names: list[str]) -> dict[str, str]:
+    """The columns to read, and the class probability columns (``probability.<class>``:
+    a file of multi-class models, ``class_columns.py``), read under their own names."""
+    return {**present, **{name: name for name in class_columns(names)}}
+
+
 def _renamed(table: pa.Table, present: Mapping[str, str]) -> pa.Table:
     by_column = {column: name for name, column in present.items()}
     return table.select(list(present.values())).rename_columns(
@@ -98,11 +105,15 @@ def _renamed(table: pa.Table, present: Mapping[str, str]) -> pa.Table:
 def _parquet(path: Path, wanted: Mapping[str, str], rows: int) -> Iterator[Chunk]:
     try:
         names = pq.ParquetFile(path).schema_arrow.names
-        present = check_present(names, wanted, source=str(path))
+        present = with_classes(check_present(names, wanted, source=str(path)), names)
         # Few distinct values: decoded straight to codes, checked once per value.
         parquet = pq.ParquetFile(
             path,
-            read_dictionary=[c for n, c in present.items() if n in CATEGORICAL or n not in KNOWN],
+            read_dictionary=[
+                c
+                for n, c in present.items()
+                if n in CATEGORICAL or (n not in KNOWN and not n.startswith(CLASS_PREFIX))
+            ],
         )
     except (pa.ArrowException, OSError) as problem:
         raise BadFile(f"{path}: not a Parquet file ({problem})") from None
@@ -122,11 +133,13 @@ def _csv(path: Path, wanted: Mapping[str, str], rows: int) -> Iterator[Chunk]:
     except OSError as problem:
         raise BadFile(f"{path}: {problem}") from None
     names = _csv_header(path, header)
-    present = check_present(names, wanted, source=str(path))
+    present = with_classes(check_present(names, wanted, source=str(path)), names)
+    # A multi-class file's labels are class names: text.
+    numbers = _NUMBERS if not class_columns(names) else ("raw_score", "probability")
     types = {
         column: (
             pa.float64()
-            if name in _NUMBERS
+            if name in numbers or name.startswith(CLASS_PREFIX)
             else pa.dictionary(pa.int32(), pa.string())
             if name in CATEGORICAL or name not in KNOWN
             else pa.string()
