@@ -28,20 +28,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from monitor.core.results import WindowResult
+from monitor.core.results import ReliabilityBin, WindowResult
 from monitor.core.series import ALL
 from monitor.offline.accumulate import Accumulator
 from monitor.offline.checks import Reject, check_chunk
+from monitor.offline.class_columns import class_columns
 from monitor.offline.columns import BadFile
 from monitor.offline.evaluation import Reference, evaluate_series
 from monitor.offline.events import Events
-from monitor.offline.output import metric_order
+from monitor.offline.output import class_metric_order, has_classes, metric_order
 from monitor.offline.pipeline import Targets, add_merging_repeats
 from monitor.offline.read import ROWS_PER_CHUNK, Chunk
 from monitor.offline.recalibration import recalibration
 from monitor.offline.run import detector_bucket_ms
 from monitor.report.from_results import shown
 from monitor.settings import EvaluationSettings, Settings, parse_duration
+from monitor.windows.metric_names import CONFIDENCE, drift_key
 
 #: The time of every event of a DataFrame without a ``timestamp`` column.
 FIXED_TIME_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
@@ -67,28 +69,41 @@ class Evaluation:
 
     def summary(self) -> pd.DataFrame:
         """One row per series and window: its keys, counts and every metric (NaN: not
-        computed, too few events or no reference)."""
+        computed, too few events or no reference). With multi-class series, a ``class``
+        column: each such series' row (``class`` None) is followed by one row per class
+        with its one-vs-rest values (``class_ece``, ``class_brier_score``...)."""
         keys = metric_order()
-        rows = [
-            {
+        classes = has_classes(self.results)
+        class_keys = class_metric_order() if classes else []
+        rows = []
+        for r in self.results:
+            series = {
                 "model_id": r.series.model,
                 "model_version": r.series.model_version,
                 "segment": r.series.segment,
+                **({"class": None} if classes else {}),
                 "window_start": r.window_start,
                 "window_end": r.window_end,
                 "predictions": r.predictions,
                 "labelled": r.labelled,
-                **{k: r.values.get(k, np.nan) for k in keys},
             }
-            for r in self.results
-        ]
+            rows.append({**series, **{k: r.values.get(k, np.nan) for k in keys}})
+            for name, found in sorted(r.classes.items()):
+                per_class = {k: found.values.get(k, np.nan) for k in class_keys}
+                rows.append({**series, "class": name, **per_class})
         frame = pd.DataFrame(rows)
-        present = [k for k in keys if k in frame and frame[k].notna().any()]
-        return frame[[*frame.columns[:7], *present]] if rows else frame
+        measured = [*keys, *class_keys]
+        present = [k for k in measured if k in frame and frame[k].notna().any()]
+        first = 8 if classes else 7
+        return frame[[*frame.columns[:first], *present]] if rows else frame
 
-    def reliability(self, segment: str = ALL, model_version: str = ALL) -> pd.DataFrame:
+    def reliability(
+        self, segment: str = ALL, model_version: str = ALL, class_name: str | None = None
+    ) -> pd.DataFrame:
         """The reliability diagram's occupied bins of one series (default: the whole
-        model), one row per bin and window, with Wilson 95% intervals."""
+        model), one row per bin and window, with Wilson 95% intervals. A multi-class
+        series' diagram is of its confidence (the top class); ``class_name``: of that
+        class's probability, one-vs-rest."""
         return pd.DataFrame(
             [
                 {
@@ -104,16 +119,19 @@ class Evaluation:
                     "ci_high": b.ci_high,
                 }
                 for r in self._series(segment, model_version)
-                for b in r.reliability_bins
+                for b in _bins(r, class_name)
             ]
         )
 
     def drift(self, segment: str = ALL, model_version: str = ALL) -> pd.DataFrame:
         """The drift values of one series against the reference, one row per
-        distribution and window (PSI, KS, Jensen-Shannon, Wasserstein)."""
+        distribution and window (PSI, KS, Jensen-Shannon, Wasserstein); a multi-class
+        series' distribution is its confidence (the largest class probability)."""
         rows = []
         for r in self._series(segment, model_version):
-            for distribution in ("raw_score", "probability"):
+            # Every multi-class series counts the events its confidence's drift is on.
+            multiclass = drift_key("drift_window_events", CONFIDENCE) in r.values
+            for distribution in (CONFIDENCE,) if multiclass else ("raw_score", "probability"):
                 values = {
                     name: r.values.get(f"{name}_{distribution}", np.nan)
                     for name in (
@@ -161,12 +179,21 @@ class Evaluation:
 
     def _repr_html_(self) -> str:
         """Jupyter: the main columns of the summary."""
-        shown = ["model_id", "model_version", "segment", "predictions", "labelled"]
+        shown = ["model_id", "model_version", "segment", "class", "predictions", "labelled"]
         shown += ["ece", "ece_ci_upper", "brier_score", "log_loss", "psi_raw_score"]
+        shown += ["top_label_ece", "classwise_ece", "multiclass_brier_score", "accuracy_score"]
+        shown += ["class_ece", "class_brier_score", "class_roc_auc_score"]
         frame = self.summary()
         table = frame[[c for c in shown if c in frame]].to_html(index=False, na_rep="-")
         rejected = f"<p>{sum(self.rejected.values()):,} rows rejected: {self.rejected}</p>"
         return table + (rejected if self.rejected else "")
+
+
+def _bins(result: WindowResult, class_name: str | None) -> tuple[ReliabilityBin, ...]:
+    if class_name is None:
+        return result.reliability_bins
+    found = result.classes.get(class_name)
+    return () if found is None else found.reliability_bins
 
 
 def evaluate(
@@ -226,7 +253,9 @@ def evaluate(
 
     def pieces(again: bool) -> Iterator[Events]:
         for chunk in _chunks(frame, columns or {}, keys):
-            events, found = check_chunk(chunk, keys, source="the DataFrame")
+            events, found = check_chunk(
+                chunk, keys, source="the DataFrame", multiclass=config.ingest.multiclass
+            )
             if not again:  # the rows are checked again only to merge repeated events
                 rejects.extend(found)
             yield events
@@ -241,7 +270,9 @@ def evaluate(
 
         def reference_pieces(again: bool) -> Iterator[Events]:
             for chunk in _chunks(ref_frame, {}, ref_keys):
-                yield check_chunk(chunk, ref_keys, source="the reference")[0]
+                yield check_chunk(
+                    chunk, ref_keys, source="the reference", multiclass=config.ingest.multiclass
+                )[0]
 
         add_merging_repeats(reference_pieces, Targets(accumulator))
         if accumulator.first_ms is None or accumulator.last_ms is None:
@@ -327,7 +358,14 @@ def _chunks(
                 )
         if "timestamp" not in table.column_names:
             table = table.append_column("timestamp", pa.array(np.full(len(part), FIXED_TIME_MS)))
-        if "raw_score" not in table.column_names and "probability" not in table.column_names:
+        if not (
+            "raw_score" in table.column_names
+            or "probability" in table.column_names
+            or class_columns(table.column_names)
+        ):
             have = ", ".join(map(str, frame.columns))
-            raise BadFile(f"no probability or raw_score column (the DataFrame has: {have})")
+            raise BadFile(
+                "no probability or raw_score column, nor probability.<class> columns "
+                f"(the DataFrame has: {have})"
+            )
         yield Chunk(start + 1, table=table)

@@ -22,6 +22,12 @@ UNTIMED = (
     "to score on (give each event its timestamp)"
 )
 
+#: Why a multi-class model gets no recommendation.
+MULTICLASS = (
+    "a multi-class model: the recalibrations calmon fits (Platt, isotonic, temperature, "
+    "histogram) map one probability, a binary model's"
+)
+
 
 def recalibration(
     accumulator: Accumulator,
@@ -34,6 +40,8 @@ def recalibration(
     daemon's: ``status`` ``recommended`` (the artifact, every candidate's held-out
     scores) or ``unavailable`` (the ``reason``). ``accumulator`` kept its slices."""
     series = result.series
+    if result.classes:
+        return unavailable(MULTICLASS)
     if series.segment.endswith(f"={OTHER}"):
         return unavailable("the merged __other__ segment is no single population to fit")
     start, end = epoch_ms(result.window_start), epoch_ms(result.window_end)

@@ -16,6 +16,7 @@ from monitor.core.results import WindowResult
 from monitor.core.series import ALL
 from monitor.metrics.drift import DISTRIBUTIONS
 from monitor.report import parts
+from monitor.report.classes import class_rows, classes_caption
 from monitor.report.distributions import reference_caption
 from monitor.report.from_store import ReportError
 from monitor.report.model import Distribution, Report, TimeChart
@@ -100,6 +101,8 @@ def report_from_results(
         distributions=drift_bin_charts(main),
         reference_caption="" if main.reference is None else reference_caption(main.reference),
         generated=datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        classes=class_rows(main),
+        classes_caption=classes_caption(main),
     )
 
 
