@@ -9,6 +9,7 @@ with more bad rows than allowed, leaves the store as it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -43,12 +44,29 @@ def records_of(events: Events, segment_keys: tuple[str, ...]) -> Iterator[Record
     labels = events.label.tolist()
     label_times = events.label_time_ms.tolist()
     segments = {key: events.segments[key].to_pylist() for key in segment_keys}
+    vectors, class_labels = _class_values(events)
     for i, event_id in enumerate(ids):
         segment = {k: values[i] for k, values in segments.items() if values[i] is not None}
-        yield Prediction(models[i], event_id, versions[i], times[i], raw[i], prob[i], segment)
+        yield Prediction(
+            models[i], event_id, versions[i], times[i], raw[i], prob[i], segment, vectors[i]
+        )
         if labels[i] != NO_LABEL:
             stamp = times[i] if label_times[i] == NO_TIME else label_times[i]
-            yield Label(models[i], event_id, labels[i], stamp)
+            label = labels[i] if vectors[i] is None else class_labels[labels[i]]
+            yield Label(models[i], event_id, label, stamp)
+
+
+def _class_values(events: Events) -> tuple[list[dict[str, float] | None], tuple[str, ...]]:
+    """Each event's class probabilities (None: a binary event) as a message carries
+    them, by class name, and the class names its label indices stand for."""
+    if events.classes is None:
+        return [None] * len(events), ()
+    names = events.classes.names
+    vectors: list[dict[str, float] | None] = []
+    for row in events.classes.probabilities.tolist():
+        named = {name: p for name, p in zip(names, row, strict=True) if not math.isnan(p)}
+        vectors.append(named or None)
+    return vectors, names
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from monitor.core.results import WindowResult
 from monitor.ingest.validation import parse_message
+from monitor.offline.backfill import backfill
 from monitor.offline.columns import file_columns
 from monitor.offline.pipeline import Source
 from monitor.offline.run import evaluate_file
@@ -107,9 +108,12 @@ def _close(got: dict[str, float], expected: dict[str, float], where: object) -> 
     return len(expected)
 
 
+@pytest.mark.parametrize("route", ["messages", "backfill"])
 def test_evaluate_gives_the_daemons_multiclass_numbers(
-    sqlite_engine: Engine, tmp_path: Path
+    sqlite_engine: Engine, tmp_path: Path, route: str
 ) -> None:
+    """``route``: the events reach the store as messages, or by ``calmon backfill``'s
+    write path from the same Parquet files."""
     rng = np.random.default_rng(8)
     reference = _events(rng, 4000, NOW - 3 * DAY, "r", 0.0)
     current = _events(rng, 6000, NOW - DAY + 3_600_000, "c", 1.0)
@@ -119,10 +123,23 @@ def test_evaluate_gives_the_daemons_multiclass_numbers(
         evaluation=EvaluationSettings(min_labelled=50, min_predictions=50, max_segment_values=5),
         windows=[WindowSettings(name="1d", length=86400, every=60)],
     )
+    for name, frame in (("reference", reference), ("current", current)):
+        frame.assign(timestamp=pd.to_datetime(frame.timestamp, unit="ms", utc=True)).to_parquet(
+            tmp_path / f"{name}.parquet"
+        )
+
+    def source(name: str) -> Source:
+        return Source(tmp_path / f"{name}.parquet", file_columns({}, keys), keys)
+
     store = EventStore(sqlite_engine, segment_keys=keys, clock_ms=lambda: NOW)
-    messages = [parse_message(m) for m in _messages(reference) + _messages(current)]
-    for start in range(0, len(messages), 2000):
-        store.write_batch(messages[start : start + 2000])
+    if route == "messages":
+        messages = [parse_message(m) for m in _messages(reference) + _messages(current)]
+        for start in range(0, len(messages), 2000):
+            store.write_batch(messages[start : start + 2000])
+    else:
+        for name in ("reference", "current"):
+            read, written = backfill(source(name), store, batch_records=2000)
+            assert read.n_rejected == 0 and written.labels_joined > 0
     for version in ("v1", "v2"):
         snapshot_period(
             sqlite_engine,
@@ -142,14 +159,6 @@ def test_evaluate_gives_the_daemons_multiclass_numbers(
         clock_ms=lambda: NOW,
     )
     daemon = _by_series(job.evaluate_all(NOW))
-
-    for name, frame in (("reference", reference), ("current", current)):
-        frame.assign(timestamp=pd.to_datetime(frame.timestamp, unit="ms", utc=True)).to_parquet(
-            tmp_path / f"{name}.parquet"
-        )
-
-    def source(name: str) -> Source:
-        return Source(tmp_path / f"{name}.parquet", file_columns({}, keys), keys)
 
     evaluation = evaluate_file(
         source("current"), settings, window="1d", reference_file=source("reference")

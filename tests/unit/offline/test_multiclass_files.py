@@ -206,3 +206,20 @@ def test_outputs_name_the_classes() -> None:
     first = json.loads(format_json(results, {}))["results"][0]
     assert set(first["classes"]) == set(CLASSES)
     assert first["classes"]["sales"]["reliability_bins"]
+
+
+def test_a_repeated_event_is_merged_as_the_store_merges_it() -> None:
+    frame, _, _ = triage(300, seed=4)
+    # e0 again, later, with its label: the store keeps the first row's probabilities
+    # and joins the label; e1 again with other probabilities: the first ones stay.
+    again = frame.iloc[[0, 1]].copy()
+    again["label"] = ["tech", None]
+    again.loc[again.index[1], [f"probability.{c}" for c in CLASSES]] = [0.0, 0.0, 1.0]
+    merged = evaluate(pd.concat([frame.assign(label=None).iloc[:2], frame.iloc[2:], again]))
+    once = frame.copy()
+    once.loc[0, "label"], once.loc[1, "label"] = "tech", None
+    assert merged.repeats == 2
+    a = next(r for r in merged.results if r.series.model_version == "v1")
+    b = next(r for r in evaluate(once).results if r.series.model_version == "v1")
+    assert (a.predictions, a.labelled) == (b.predictions, b.labelled) == (300, b.labelled)
+    assert a.values["log_loss"] == pytest.approx(b.values["log_loss"], rel=1e-12)
