@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument(
-        "file", type=Path, help="predictions, one event a row: .parquet, .csv or .jsonl"
+        "file",
+        type=Path,
+        help="predictions, one event a row: .parquet, .csv or .jsonl (multi-class models: "
+        "a probability.<class> column per class, a label naming a class; docs/evaluate.md)",
     )
     add_source_arguments(parser)
     parser.add_argument(

@@ -80,17 +80,18 @@ def check_conditions(
     for condition in conditions:
         # --fail-if conditions are parsed from "metric op number": always a number here.
         assert not isinstance(condition.threshold, FromReference)
-        measured = [
-            (r, r.values[condition.metric]) for r in results if condition.metric in r.values
+        measured = _measured(condition.metric, results)
+        failed = [
+            (r, v, c) for r, v, c in measured if OPERATORS[condition.op](v, condition.threshold)
         ]
-        failed = [(r, v) for r, v in measured if OPERATORS[condition.op](v, condition.threshold)]
         label = f"{condition.metric} {condition.op} {condition.threshold:g}"
-        for result, value in failed:
+        for result, value, where in failed:
             verdicts.append(
                 Verdict(
                     False,
                     label,
-                    f"{name(result.series)}{_when(result)}: {condition.metric} = {value:.4g}",
+                    f"{name(result.series)}{where}{_when(result)}: "
+                    f"{condition.metric} = {value:.4g}",
                 )
             )
         if not measured:
@@ -103,17 +104,32 @@ def check_conditions(
                 )
             )
         elif not failed:
-            worst, value = max(measured, key=lambda item: _badness(condition, item[1]))
+            worst, value, where = max(measured, key=lambda item: _badness(condition, item[1]))
             extreme = "highest" if condition.op in (">", ">=") else "lowest"
             verdicts.append(
                 Verdict(
                     True,
                     label,
-                    f"{len(measured)} series; the {extreme} "
-                    f"{name(worst.series)}{_when(worst)}: {value:.4g}",
+                    f"{len({id(r) for r, _, _ in measured})} series; the {extreme} "
+                    f"{name(worst.series)}{where}{_when(worst)}: {value:.4g}",
                 )
             )
     return verdicts
+
+
+def _measured(
+    metric: str, results: Sequence[WindowResult]
+) -> list[tuple[WindowResult, float, str]]:
+    """Each value of ``metric``: a series', or (a ``class_*`` metric of a multi-class
+    series) each class's, with `` class=NAME``, as a rule tests every class."""
+    found = []
+    for result in results:
+        if metric in result.values:
+            found.append((result, result.values[metric], ""))
+        for class_name, values in sorted(result.classes.items()):
+            if metric in values.values:
+                found.append((result, values.values[metric], f" class={class_name}"))
+    return found
 
 
 def _badness(condition: Condition, value: float) -> float:

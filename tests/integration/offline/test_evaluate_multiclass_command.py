@@ -102,6 +102,15 @@ def test_table_csv_and_rejects(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "triage.html").read_text()
     assert "classwise ECE" in html and "billing" in html
+    gate = calmon(
+        "evaluate", tmp_path / "triage.csv", "--max-rejects", "2",
+        "--fail-if", "class_brier_score > 0.9", "--fail-if", "top_label_ece > 0.5",
+        "--fail-if", "class_ece >= 0",
+    )  # fmt: skip
+    assert gate.returncode == 1, gate.stderr
+    assert "PASS class_brier_score > 0.9: 2 series; the highest triage" in gate.stderr
+    assert "PASS top_label_ece > 0.5: 2 series" in gate.stderr
+    assert "FAIL class_ece >= 0: triage v1 class=billing: class_ece = " in gate.stderr
     strict = calmon("evaluate", tmp_path / "triage.csv")
     assert strict.returncode == 2
     assert "Traceback" not in strict.stderr
