@@ -223,3 +223,19 @@ def test_a_repeated_event_is_merged_as_the_store_merges_it() -> None:
     b = next(r for r in evaluate(once).results if r.series.model_version == "v1")
     assert (a.predictions, a.labelled) == (b.predictions, b.labelled) == (300, b.labelled)
     assert a.values["log_loss"] == pytest.approx(b.values["log_loss"], rel=1e-12)
+
+
+def test_every_period_drifts_against_the_one_before() -> None:
+    frame, _, _ = triage(6000, seed=5)
+    frame["timestamp"] = T0 + pd.to_timedelta(np.arange(6000) * 28_800, unit="ms")  # 2 days
+    later = frame.timestamp >= T0 + pd.Timedelta(days=1)
+    shifted = frame.loc[later, [f"probability.{c}" for c in CLASSES]].to_numpy() ** [1, 1, 0.3]
+    frame.loc[later, [f"probability.{c}" for c in CLASSES]] = shifted / shifted.sum(
+        axis=1, keepdims=True
+    )
+    summary = evaluate(frame, every="1d").summary()
+    rows = summary[summary.model_version == "v1"].set_index(["window_start", "class"])
+    day_2 = T0 + pd.Timedelta(days=1)
+    assert rows.loc[(day_2, "tech"), "class_psi"] > 0.2  # tech's probability rose
+    assert rows.loc[(day_2, "billing"), "class_psi"] > 0.0
+    assert np.isnan(rows.loc[(T0, "tech"), "class_psi"])  # nothing before the first day
