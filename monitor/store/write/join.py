@@ -170,12 +170,9 @@ def join_either(
     label_time_ms: int,
     raw_score: float | None,
 ) -> None:
-    """Join a label to an event of either kind that has its probabilities, or count the
-    drop if the label cannot join it (``label_fits``)."""
-    problem = label_fits(probabilities, label)
-    if problem is not None:
-        result.labels_dropped[problem] += 1
-        return
+    """Join a label to an event of either kind that has its probabilities. The caller
+    has dropped a label that cannot join it (``label_fits``): when the label came, or
+    when the first prediction found it waiting (``one_by_one.py``)."""
     if probabilities is not None:
         assert isinstance(label, str)
         add_class_join(deltas, result, series, event_time_ms, probabilities, label, label_time_ms)

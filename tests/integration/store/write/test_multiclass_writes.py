@@ -218,6 +218,16 @@ def test_every_path_follows_the_rules(
     dropped = ("label_too_old", "label_delay_over_horizon", "label_kind_mismatch", "unknown_class")
     assert total.labels_dropped == Counter({k: counts[k] for k in dropped if counts[k]})
     assert counts["unknown_class"] > 0 and counts["label_kind_mismatch"] > 0
+    # One label delay per join, whichever path joined it: label time - prediction time,
+    # in seconds, 0 for a label stamped before its prediction.
+    joined = [
+        row
+        for row in expected.values()
+        if row.label is not None and (row.probability is not None or row.probabilities)
+    ]
+    delays = [max(row.label_time_ms - row.time_ms, 0) / 1000 for row in joined]  # type: ignore[operator]
+    assert sorted(total.label_delays_s) == pytest.approx(sorted(delays), abs=1e-9)
+    assert len(set(delays)) > 10  # varied delays: a scale or offset error shows
 
     named = {c for (m, _), row in expected.items() if row.probabilities for c in row.probabilities}
     assert known_model_classes(migrated_engine) == [("intent", c) for c in sorted(named)]
@@ -274,12 +284,14 @@ def test_the_set_at_a_time_path_takes_the_multiclass_common_cases(
     labels = [Label("m", f"e{i}", ["cat", "dog", "eel"][i % 3], NOW) for i in range(30)]
     joined = store.write_batch(labels)
     assert (joined.labels_joined, joined.labels_dropped["unknown_class"]) == (20, 10)
+    assert joined.label_delays_s == [1.0] * 20
     early = [Label("m", f"f{i}", ["cat", "eel"][i % 2], NOW) for i in range(20)]
     assert store.write_batch(early).labels_pending == 20
     late = [Prediction("m", f"f{i}", "v1", NOW - 2000, probabilities=vector) for i in range(20)]
     completed = store.write_batch(late)
     assert (completed.predictions_new, completed.labels_joined) == (20, 10)
     assert completed.labels_dropped["unknown_class"] == 10
+    assert completed.label_delays_s == [2.0] * 10
     both = [
         Prediction("m", "g0", "v1", NOW - 1000, probabilities=vector),
         Label("m", "g0", "fox", NOW),
