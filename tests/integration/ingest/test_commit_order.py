@@ -167,6 +167,11 @@ def test_readiness_follows_the_consumer_from_start_through_its_group_join(
         metrics=IngestMetrics(CollectorRegistry()),
     )
     assert unstarted.broker_problem() == "not connected to the Kafka cluster yet"
+    # Liveness (/healthz) beside it: a loop that has not gone round for longer than
+    # max_poll_interval_ms is stuck (the worker notes each round in _progress_at).
+    assert unstarted.stall_problem() is None
+    unstarted._progress_at -= kafka_settings.max_poll_interval_ms / 1000 + 2
+    assert (unstarted.stall_problem() or "").startswith("the ingest loop has not gone round for ")
     with running_worker(kafka_settings, store) as (worker, _metrics, _registry):
         wait_until(lambda: worker.broker_problem() is None, what="ready")
         # A cluster that stops answering is reported once the silence outlasts
