@@ -41,7 +41,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=COLUMN",
-        help="read calmon's NAME from the file's COLUMN, e.g. probability=pred (repeatable)",
+        help="read calmon's NAME from the file's COLUMN, e.g. probability=pred, or a "
+        "class's probability: probability.tech=p_tech (repeatable)",
     )
     parser.add_argument(
         "--input-format",

@@ -25,13 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from monitor.metrics.grouped import NO_LABEL
-from monitor.offline.columns import CLASS_PREFIX, BadFile
+from monitor.offline.columns import CLASS_PREFIX, BadFile, is_class_column
 from monitor.settings import MulticlassSettings
 
 
 def class_columns(names: Iterable[str]) -> list[str]:
     """The file's class probability columns, sorted by class name."""
-    return sorted(n for n in names if n.startswith(CLASS_PREFIX) and len(n) > len(CLASS_PREFIX))
+    return sorted(n for n in names if is_class_column(n))
 
 
 def class_of(column: str) -> str:

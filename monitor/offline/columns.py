@@ -17,13 +17,13 @@ from monitor.core.errors import UserError
 #: reading the command line does not import it.
 MAX_SEGMENT_KEY_LENGTH = 64
 
+#: ``probability.<class>``: a class's probability, in a file of multi-class models.
+CLASS_PREFIX = "probability."
 IDS = ("event_id", "model_id", "model_version")
 REQUIRED = (*IDS, "timestamp")
 SCORES = ("raw_score", "probability")
 OPTIONAL = ("raw_score", "probability", "label", "label_timestamp", "calibrator_version")
 KNOWN = (*REQUIRED, *OPTIONAL)
-#: ``probability.<class>``: a class's probability, in a file of multi-class models.
-CLASS_PREFIX = "probability."
 
 
 class BadFile(UserError):
@@ -38,8 +38,11 @@ def parse_renames(pairs: Iterable[str]) -> dict[str, str]:
         name, sep, column = pair.partition("=")
         if not sep or not name or not column:
             raise UserError(f"--column {pair!r}: expected NAME=COLUMN, e.g. probability=pred")
-        if name not in KNOWN:
-            raise UserError(f"--column {pair!r}: {name!r} is not one of {', '.join(KNOWN)}")
+        if name not in KNOWN and not is_class_column(name):
+            raise UserError(
+                f"--column {pair!r}: {name!r} is not one of {', '.join(KNOWN)}, "
+                f"nor {CLASS_PREFIX}<class>"
+            )
         renames[name] = column
     return renames
 
@@ -60,9 +63,16 @@ def parse_segment_keys(text: str | None) -> tuple[str, ...]:
     return keys
 
 
+def is_class_column(name: str) -> bool:
+    """``probability.<class>``: a class's probability (a multi-class model)."""
+    return name.startswith(CLASS_PREFIX) and len(name) > len(CLASS_PREFIX)
+
+
 def file_columns(renames: Mapping[str, str], segment_keys: Iterable[str]) -> dict[str, str]:
-    """The file's column for each calmon field and segment key that could be read."""
-    return {name: renames.get(name, name) for name in (*KNOWN, *segment_keys)}
+    """The file's column for each calmon field and segment key that could be read, and
+    for each class renamed with ``--column probability.<class>=COLUMN``."""
+    classes = {name: column for name, column in renames.items() if is_class_column(name)}
+    return {**{name: renames.get(name, name) for name in (*KNOWN, *segment_keys)}, **classes}
 
 
 def check_present(
@@ -76,7 +86,9 @@ def check_present(
             f"{source}: missing column {', '.join(missing)} (the file has: "
             f"{', '.join(sorted(have)) or 'no columns'}); rename with --column NAME=COLUMN"
         )
-    has_classes = any(c.startswith(CLASS_PREFIX) for c in have)
+    has_classes = any(is_class_column(c) for c in have) or any(
+        is_class_column(name) and column in have for name, column in wanted.items()
+    )
     if not any(wanted[name] in have for name in SCORES) and not has_classes:
         raise BadFile(
             f"{source}: no raw_score or probability column, nor probability.<class> "

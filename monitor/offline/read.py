@@ -91,7 +91,8 @@ def read_chunks(
 
 def with_classes(present: Mapping[str, str], names: list[str]) -> dict[str, str]:
     """The columns to read, and the class probability columns (``probability.<class>``:
-    a file of multi-class models, ``class_columns.py``), read under their own names."""
+    a file of multi-class models, ``class_columns.py``), read under their own names
+    (``--column probability.<class>=COLUMN`` ones are in ``present`` already)."""
     return {**present, **{name: name for name in class_columns(names)}}
 
 
@@ -135,7 +136,8 @@ def _csv(path: Path, wanted: Mapping[str, str], rows: int) -> Iterator[Chunk]:
     names = _csv_header(path, header)
     present = with_classes(check_present(names, wanted, source=str(path)), names)
     # A multi-class file's labels are class names: text.
-    numbers = _NUMBERS if not class_columns(names) else ("raw_score", "probability")
+    multiclass = any(name.startswith(CLASS_PREFIX) for name in present)
+    numbers = ("raw_score", "probability") if multiclass else _NUMBERS
     types = {
         column: (
             pa.float64()

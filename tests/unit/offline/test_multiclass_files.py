@@ -12,8 +12,9 @@ import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from monitor import evaluate
+from monitor.core.errors import UserError
 from monitor.core.series import ALL
-from monitor.offline.columns import file_columns
+from monitor.offline.columns import file_columns, parse_renames
 from monitor.offline.output import format_csv, format_json, format_table
 from monitor.offline.pipeline import Source
 from monitor.offline.run import evaluate_file
@@ -239,3 +240,23 @@ def test_every_period_drifts_against_the_one_before() -> None:
     assert rows.loc[(day_2, "tech"), "class_psi"] > 0.2  # tech's probability rose
     assert rows.loc[(day_2, "billing"), "class_psi"] > 0.0
     assert np.isnan(rows.loc[(T0, "tech"), "class_psi"])  # nothing before the first day
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_class_columns_of_other_names_are_mapped(tmp_path: Path, suffix: str) -> None:
+    frame, p, y = triage(800, seed=6)
+    named = {f"probability.{c}": f"p_{c}" for c in CLASSES} | {"label": "truth"}
+    renamed = frame.rename(columns=named)
+    path = tmp_path / f"mapped{suffix}"
+    if suffix == ".csv":
+        renamed.to_csv(path, index=False)
+    else:
+        renamed.to_parquet(path)
+    renames = parse_renames([f"{name}={column}" for name, column in named.items()])
+    evaluation = evaluate_file(Source(path, file_columns(renames, ())), Settings())
+    by_api = evaluate(renamed, columns=named)
+    for whole in (evaluation.results[0], by_api.results[0]):
+        assert sorted(whole.classes) == list(CLASSES)
+        assert whole.values["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
+    with pytest.raises(UserError, match=r"nor probability\.<class>"):
+        parse_renames(["probabilities=p"])
