@@ -14,7 +14,7 @@ keeps a valid prediction message and dead-letters the bad label message.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -168,7 +168,7 @@ def _validate_row(
         name: _plain(row.get(name))
         for name in (*IDS, "timestamp", "raw_score", "probability", "segment", "calibrator_version")
     }
-    message["probabilities"] = _row_probabilities(row)
+    message["probabilities"] = mc.row_probabilities(row)
     if message["segment"] is None:
         given = {k: _segment_text(row.get(k)) for k in segment_keys if row.get(k) is not None}
         message["segment"] = given or None
@@ -187,7 +187,7 @@ def _validate_row(
         builder.add(number, prediction, None, timed=False)
         return []
     if prediction.probabilities is not None:
-        value = _class_label(value)
+        value = mc.class_label(value)
     label_time = _plain(row.get("label_timestamp"))
     label_message = {
         "model_id": message["model_id"],
@@ -200,53 +200,12 @@ def _validate_row(
     except InvalidMessage as problem:
         builder.add(number, prediction, None, timed=False)
         return [Reject(number, problem.reason, problem.detail, part="label")]
-    mismatch = _label_kind_problem(prediction.probabilities, label.label)
+    mismatch = mc.label_kind_problem(prediction.probabilities, label.label)
     if mismatch is not None:
         builder.add(number, prediction, None, timed=False)
         return [Reject(number, *mismatch, part="label")]
     builder.add(number, prediction, label, timed=label_time is not None)
     return []
-
-
-def _row_probabilities(row: dict[str, Any]) -> Any:
-    """A row's class probabilities: a JSON line's ``probabilities`` object (the
-    message's field), or its ``probability.<class>`` values that are not null."""
-    if row.get("probabilities") is not None:
-        return row["probabilities"]
-    found = {
-        mc.class_of(name): value
-        for name, value in row.items()
-        if name.startswith(mc.CLASS_PREFIX) and value is not None
-    }
-    return found or None
-
-
-def _class_label(value: Any) -> Any:
-    """A multi-class row's label as a class name: an integer (or a float that is a
-    whole number, as pandas stores integers next to missing values) as its decimal
-    text; anything else as it is, for the validator to judge."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return str(int(value))
-    return value
-
-
-def _label_kind_problem(
-    probabilities: Mapping[str, float] | None, label: int | str
-) -> tuple[str, str] | None:
-    """Why a valid label cannot join its valid prediction, as the store's join would
-    drop it (``store/write/join.py``: a label of the other kind, a class the prediction
-    does not name), as a reject reason and detail; None: it joins."""
-    if probabilities is None:
-        if isinstance(label, str):
-            return "bad_label", f"a class label ({label[:80]!r}) for a binary prediction"
-        return None
-    if not isinstance(label, str):
-        return "bad_label", f"a multi-class prediction's label names a class, got {label!r}"
-    if label not in probabilities:
-        return "unknown_class", f"label {label[:80]!r} is not a class of the row's probabilities"
-    return None
 
 
 def _plain(value: Any) -> Any:

@@ -12,13 +12,16 @@ accepts without configured classes (``ingest.multiclass``): 2 to ``max_classes``
 probabilities in [0, 1] summing to 1 within ``sum_tolerance``. Every other row goes to
 the validator (``checks.py``), which names the reason. Probabilities are divided by
 their sum, added in class order, as the validator divides them, so the aggregates get
-the numbers the daemon gets.
+the numbers the daemon gets. The end of the module turns a row the validator checks
+into a message's fields, and names why a valid label cannot join its prediction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -185,4 +188,46 @@ def label_text(column: pa.ChunkedArray) -> pa.Array | None:
             for v, w in zip(values.tolist(), whole.tolist(), strict=True)
         ]
         return pa.array(texts, pa.string())
+    return None
+
+
+# -- a row the message validator checks (checks.py) -----------------------------------
+def row_probabilities(row: dict[str, Any]) -> Any:
+    """A row's class probabilities: a JSON line's ``probabilities`` object (the
+    message's field), or its ``probability.<class>`` values that are not null."""
+    if row.get("probabilities") is not None:
+        return row["probabilities"]
+    found = {
+        class_of(name): value
+        for name, value in row.items()
+        if name.startswith(CLASS_PREFIX) and value is not None
+    }
+    return found or None
+
+
+def class_label(value: Any) -> Any:
+    """A multi-class row's label as a class name: an integer (or a float that is a
+    whole number, as pandas stores integers next to missing values) as its decimal
+    text; anything else as it is, for the validator to judge."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return str(int(value))
+    return value
+
+
+def label_kind_problem(
+    probabilities: Mapping[str, float] | None, label: int | str
+) -> tuple[str, str] | None:
+    """Why a valid label cannot join its valid prediction, as the store's join would
+    drop it (``store/write/join.py``: a label of the other kind, a class the prediction
+    does not name), as a reject reason and detail; None: it joins."""
+    if probabilities is None:
+        if isinstance(label, str):
+            return "bad_label", f"a class label ({label[:80]!r}) for a binary prediction"
+        return None
+    if not isinstance(label, str):
+        return "bad_label", f"a multi-class prediction's label names a class, got {label!r}"
+    if label not in probabilities:
+        return "unknown_class", f"label {label[:80]!r} is not a class of the row's probabilities"
     return None
