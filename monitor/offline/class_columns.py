@@ -33,8 +33,11 @@ from monitor.settings import MulticlassSettings
 
 
 def class_columns(names: Iterable[str]) -> list[str]:
-    """The file's class probability columns, sorted by class name."""
-    return sorted(n for n in names if is_class_column(n))
+    """The file's class probability columns, sorted by class name; none unless there
+    are two or more (a model has 2 classes at least: a lone ``probability.x`` column
+    of a binary file is ignored, as other columns are)."""
+    found = sorted(n for n in names if is_class_column(n))
+    return found if len(found) >= 2 else []
 
 
 def class_of(column: str) -> str:

@@ -86,9 +86,10 @@ def check_present(
             f"{source}: missing column {', '.join(missing)} (the file has: "
             f"{', '.join(sorted(have)) or 'no columns'}); rename with --column NAME=COLUMN"
         )
-    has_classes = any(is_class_column(c) for c in have) or any(
-        is_class_column(name) and column in have for name, column in wanted.items()
-    )
+    classes = {c for c in have if is_class_column(c)} | {
+        name for name, column in wanted.items() if is_class_column(name) and column in have
+    }
+    has_classes = len(classes) >= 2  # as class_columns.class_columns decides
     if not any(wanted[name] in have for name in SCORES) and not has_classes:
         raise BadFile(
             f"{source}: no raw_score or probability column, nor probability.<class> "

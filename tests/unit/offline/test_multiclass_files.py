@@ -260,3 +260,16 @@ def test_class_columns_of_other_names_are_mapped(tmp_path: Path, suffix: str) ->
         assert whole.values["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-12)
     with pytest.raises(UserError, match=r"nor probability\.<class>"):
         parse_renames(["probabilities=p"])
+
+
+def test_a_lone_class_column_leaves_a_binary_file_binary() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.05, 0.95, 500)
+    frame = pd.DataFrame(
+        {"probability": p, "label": (rng.uniform(size=500) < p).astype(int), "probability.raw": p}
+    )
+    result = evaluate(frame)
+    assert result.rejected == {} and result.results[0].classes == {}
+    assert result.results[0].values["brier_score"] == pytest.approx(
+        brier_score_loss(frame.label, p)
+    )
