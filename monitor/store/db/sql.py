@@ -282,8 +282,15 @@ def select_for_update(
     keys: list[str],
     values: Sequence[tuple[Any, ...]],
     columns: Sequence[str] | None = None,
+    *,
+    staged: bool = False,
 ) -> list[Row[Any]]:
-    """The rows whose ``keys`` are in ``values``, locked in key order (PostgreSQL)."""
+    """The rows whose ``keys`` are in ``values``, locked in key order (PostgreSQL).
+
+    ``staged``: on PostgreSQL the keys go by binary COPY into a staging table, not as
+    array parameters; for the write path's large sets (thousands of keys), where
+    psycopg's array dumper in Python cost more than the three round trips of a stage.
+    """
     if not values:
         return []
     names = list(columns) if columns is not None else [c.name for c in table.columns]
@@ -293,9 +300,11 @@ def select_for_update(
         # their keys in Python then lock rows in the same order whatever the database's
         # collation (under en_US, say, "a-b" and "ab" would swap).
         order = ", ".join(_collated(table, k, f"t.{q(k)}") for k in keys)
-        source, parameters = _unnest(
-            connection, table, keys, [dict(zip(keys, v, strict=True)) for v in values]
-        )
+        parameters: dict[str, Any] | None = None
+        if staged:
+            source = f"{_postgres_stage(connection, table, keys, values, keys)} AS v"
+        else:
+            source, parameters = _unnest_columns(connection, table, keys, values)
         join = " AND ".join(f"t.{q(k)} = v.{q(k)}" for k in keys)
         sql = (
             f"SELECT {', '.join(f't.{q(n)}' for n in names)} FROM {q(table.name)} AS t "
@@ -384,6 +393,41 @@ def update_by_key(
     )
     order = [*updated, *keys]
     connection.exec_driver_sql(sql, [tuple(row[n] for n in order) for row in rows])
+
+
+def update_rows(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[str],
+    assigned: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Set ``assigned`` columns from ``rows`` (tuples: keys, then assigned values) where
+    the keys match: :func:`update_by_key` for the write path's large sets.
+
+    On PostgreSQL the rows go by binary COPY into a staging table and one ``UPDATE ...
+    FROM`` it sets them all (as array parameters, psycopg's dumper formatted every value
+    in Python); on SQLite, in-process, an executemany.
+    """
+    if not rows:
+        return
+    q = lambda name: _quote(connection, name)  # noqa: E731
+    if _is_postgres(connection):
+        value_names = [f"key_{k}" for k in keys] + [f"new_{n}" for n in assigned]
+        stage = _postgres_stage(connection, table, [*keys, *assigned], rows, value_names)
+        assignments = ", ".join(f"{q(n)} = v.new_{n}" for n in assigned)
+        join = " AND ".join(f"t.{q(k)} = v.key_{k}" for k in keys)
+        _postgres_execute(
+            connection,
+            f"UPDATE {q(table.name)} AS t SET {assignments} FROM {stage} AS v WHERE {join}",
+        )
+        return
+    sql = (
+        f"UPDATE {q(table.name)} SET {', '.join(f'{q(n)} = ?' for n in assigned)} "
+        f"WHERE {' AND '.join(f'{q(k)} = ?' for k in keys)}"
+    )
+    split = len(keys)
+    connection.exec_driver_sql(sql, [(*row[split:], *row[:split]) for row in rows])
 
 
 def update_returning(

@@ -18,8 +18,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import psycopg
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from monitor.core.records import Label, Prediction
 from monitor.metrics import calibration as core
@@ -316,3 +317,96 @@ def test_a_label_stamped_before_its_prediction_counts_a_zero_delay(
     one_by_one_join = store.write_batch([Prediction("m", "d", "v1", NOW - 1000, 0.3, 0.5)])
     results = (joined_later, label_first, same_batch, one_by_one_join)
     assert [r.label_delays_s for r in results] == [[0.0]] * 4
+
+
+def _statements_sent(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list counting the statements sent to the database from now on: each
+    DB-API call on SQLite (an executemany is one call, its rows run in-process); on
+    PostgreSQL each statement and COPY psycopg sends, each row of an executemany one
+    (it would send them one by one)."""
+    sent = [0]
+    if engine.dialect.name == "sqlite":
+
+        def count(*_: object) -> None:
+            sent[0] += 1
+
+        event.listen(engine, "before_cursor_execute", count)
+        return sent
+    real_execute, real_executemany, real_copy = (
+        psycopg.Cursor.execute,
+        psycopg.Cursor.executemany,
+        psycopg.Cursor.copy,
+    )
+
+    def execute(cursor, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent[0] += 1
+        return real_execute(cursor, *args, **kwargs)
+
+    def executemany(cursor, query, rows, **kwargs):  # type: ignore[no-untyped-def]
+        rows = list(rows)
+        sent[0] += len(rows)
+        return real_executemany(cursor, query, rows, **kwargs)
+
+    def copy(cursor, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent[0] += 1
+        return real_copy(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    monkeypatch.setattr(psycopg.Cursor, "executemany", executemany)
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    return sent
+
+
+def _rare_batch(store: EventStore, prefix: str, n: int) -> tuple[list[Prediction | Label], int]:
+    """Store what ``n`` events of each rare case need first, and return a batch of the
+    records the common cases leave (and how many they are): a probability after its
+    event's raw score, a second label (a duplicate and a conflicting one), and an
+    event's prediction and two labels in one batch."""
+    store.write_batch(
+        [Prediction("m", f"{prefix}a{i}", "v1", NOW - 1000, raw_score=0.1) for i in range(n)]
+        + [Prediction("m", f"{prefix}b{i}", "v1", NOW - 1000, 0.0, 0.5) for i in range(n)]
+        + [Label("m", f"{prefix}b{i}", 1, NOW) for i in range(n)]
+    )
+    batch: list[Prediction | Label] = []
+    for i in range(n):
+        batch += [
+            Prediction("m", f"{prefix}a{i}", "v1", NOW - 1000, probability=0.4),
+            Label("m", f"{prefix}b{i}", i % 2, NOW),
+            Prediction("m", f"{prefix}c{i}", "v1", NOW - 1000, 0.0, 0.5),
+            Label("m", f"{prefix}c{i}", 1, NOW),
+            Label("m", f"{prefix}c{i}", 0, NOW),
+        ]
+    return batch, len(batch)
+
+
+def test_the_rare_cases_take_as_many_statements_for_many_records_as_for_few(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one-by-one path applies the rules record by record in Python, but reads and
+    # writes its rows set-at-a-time: its statements do not grow with the batch.
+    store = EventStore(migrated_engine, clock_ms=lambda: NOW)
+    taken: list[int] = []
+    real = one_by_one.write
+
+    def counting(connection, batch, **kwargs):  # type: ignore[no-untyped-def]
+        taken.append(len(batch))
+        return real(connection, batch, **kwargs)
+
+    monkeypatch.setattr(one_by_one, "write", counting)
+    few, few_records = _rare_batch(store, "f", 8)
+    # 24 and 384 events: each split into two statements' VALUES lists on SQLite (sql.py's
+    # _few_sizes), 8 and 128 keys into one.
+    many, many_records = _rare_batch(store, "m", 128)
+    sent = _statements_sent(migrated_engine, monkeypatch)
+    taken.clear()
+    store.write_batch(few)
+    sent_for_few, sent[0] = sent[0], 0
+    result = store.write_batch(many)
+    assert taken == [few_records, many_records]  # all of them went one by one
+    assert sent[0] == sent_for_few
+    assert (result.predictions_new, result.predictions_updated) == (128, 128)
+    assert (result.labels_joined, result.labels_duplicate, result.labels_conflicting) == (
+        128,
+        64,
+        64 + 128,
+    )
