@@ -25,10 +25,12 @@ does and skips):
   127.0.0.1:5432): **lean write**, the decode plus one plain insert and one UPDATE join
   per batch and the offset commit; then **calmon** ingest with the default ``ingest``
   settings, timed from the first batch until every message is durably stored with its
-  aggregates and its offset committed.
+  aggregates and counted (its offset is committed right after); then **calmon
+  prefetch**, the same with the polls in a thread of their own, a batch fetched while
+  the one before is written (``prefetch_worker.py``: measured, not what calmon runs).
 
 Each rate is printed with its ratio to consume and, for calmon, to the lean write of
-the same store.
+the same store (prefetch: also to calmon's own loop, measured a minute before).
 
 Run: ``.venv/bin/python bench/bench_ingest.py [N] [--preload M] [--pattern P] [--replicas R]``
 (default N = 100,000; all patterns). ``--preload M`` first fills each store with M
@@ -59,6 +61,7 @@ import orjson
 from ingest_ceilings import consume_rate, decode_only, decoder, lean_write
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from prefetch_worker import PrefetchingWorker
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, create_engine, text
 
@@ -192,13 +195,19 @@ def prepare_store(url: str, n: int, pattern: str, preloaded: int) -> EventStore:
 
 
 def ingest_rate(
-    bootstrap: str, topics: tuple[str, str], url: str, n: int, pattern: str, preloaded: int
+    bootstrap: str,
+    topics: tuple[str, str],
+    url: str,
+    n: int,
+    pattern: str,
+    preloaded: int,
+    worker_class: type[IngestWorker] = IngestWorker,
 ) -> float:
     """One worker in this process, timed by its own message counter."""
     store = prepare_store(url, n, pattern, preloaded)
     kafka = kafka_settings(bootstrap, topics, f"calmon-{uuid.uuid4().hex[:8]}")
     metrics = IngestMetrics(CollectorRegistry())
-    worker = IngestWorker(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
+    worker = worker_class(kafka=kafka, ingest=IngestSettings(), store=store, metrics=metrics)
     stop = threading.Event()
     counted = metrics.messages
     done = lambda: sum(counted.labels(s)._value.get() for s in ("prediction", "label"))  # noqa: E731
@@ -289,6 +298,10 @@ def run_pattern(
             rates[f"lean {store}"] = lean_rate(bootstrap, topics, url, n, pattern, preloaded)
         with fresh_database(store) as url:
             rates[f"calmon {store}"] = ingest_rate(bootstrap, topics, url, n, pattern, preloaded)
+        with fresh_database(store) as url:
+            rates[f"calmon {store} prefetch"] = ingest_rate(
+                bootstrap, topics, url, n, pattern, preloaded, PrefetchingWorker
+            )
     return rates
 
 
@@ -360,7 +373,9 @@ def print_rates(rates: dict[str, float]) -> None:
         lean = rates.get(name.replace("calmon", "lean"))
         if name.startswith("calmon") and lean:
             ratios += f", {rate / lean:.2f} of lean write"
-        print(f"{name:>18}: {rate:>9,.0f} msg/s{ratios}")
+        if name.endswith(" prefetch"):
+            ratios += f", {rate / rates[name.removesuffix(' prefetch')]:.2f} of calmon's loop"
+        print(f"{name:>24}: {rate:>9,.0f} msg/s{ratios}")
 
 
 if __name__ == "__main__":
