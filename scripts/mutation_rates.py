@@ -30,6 +30,16 @@ EQUIVALENT = {
         "state == pending in the lease UPDATE: a row finished since it was seen has a moved "
         "next_attempt_ms (its lease), which the UPDATE checks already"
     ),
+    "monitor.store.write.join.x_add_predictions__mutmut_23": (
+        "zip strict=None: series and predictions are built together, never of different lengths"
+    ),
+    "monitor.store.write.join.x_add_predictions__mutmut_26": (
+        "zip without strict: series and predictions are built together, never of different lengths"
+    ),
+    "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_10": "SQL keywords ignore case",
+    "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_11": (
+        "unquoted identifiers ignore case in SQLite and PostgreSQL"
+    ),
     "monitor.store.write.join.x_add_joins__mutmut_16": (
         "zip strict=None: the columns are built together, never of different lengths"
     ),

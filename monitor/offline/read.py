@@ -189,11 +189,22 @@ def _csv_header(path: Path, header: str) -> list[str]:
 
 
 def _broken_line(path: Path, row: Any) -> BadFile:
-    where = f"line {row.number}" if row.number is not None else "a line"
+    number = row.number if row.number is not None else _line_number(path, row.text)
+    where = f"line {number}" if number is not None else "a line"
     return BadFile(
         f"{path}: {where} has {row.actual_columns} cells, the header "
         f"{row.expected_columns}: {row.text[:120]!r}"
     )
+
+
+def _line_number(path: Path, text: str) -> int | None:
+    """The number of the first line reading ``text``: pyarrow does not always know the
+    number of a broken line (it read the block ahead, say), and the user needs it."""
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.rstrip(b"\r\n").decode(errors="replace") == text:
+                return number
+    return None
 
 
 def _csv_problem(message: str, names: list[str]) -> str:
