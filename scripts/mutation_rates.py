@@ -36,6 +36,9 @@ EQUIVALENT = {
     "monitor.store.write.join.x_add_predictions__mutmut_26": (
         "zip without strict: series and predictions are built together, never of different lengths"
     ),
+    "monitor.store.write.join.x_add_predictions__mutmut_27": (
+        "zip strict=False: series and predictions are built together, never of different lengths"
+    ),
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_10": "SQL keywords ignore case",
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_11": (
         "unquoted identifiers ignore case in SQLite and PostgreSQL"
