@@ -39,6 +39,10 @@ EQUIVALENT = {
     "monitor.store.write.join.x_add_predictions__mutmut_27": (
         "zip strict=False: series and predictions are built together, never of different lengths"
     ),
+    "monitor.ingest.worker.xǁIngestWorkerǁstall_problem__mutmut_3": (
+        ">= instead of >: the idle time is a float of the monotonic clock, never exactly "
+        "max_poll_interval_ms"
+    ),
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_10": "SQL keywords ignore case",
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_11": (
         "unquoted identifiers ignore case in SQLite and PostgreSQL"

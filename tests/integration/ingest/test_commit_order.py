@@ -9,7 +9,9 @@ same path, in a slower test).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -111,20 +113,28 @@ def test_each_batch_is_written_then_dead_lettered_then_counted_then_committed(
             assert step == f"committed, {written} counted", steps
             batch = []
     assert (batch, written, dead_lettered) == ([], 20, 1), steps
+    commits = sum(step.startswith("committed") for step in steps)
+    assert worker.batches_committed == commits
+    assert registry.get_sample_value("calmon_ingest_batch_seconds_count") == commits
     dead = read_all(kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", 1)
     assert [record.value for record in dead] == [b"not json"]
 
 
 def test_while_the_store_is_down_the_batch_is_retried_and_nothing_committed_or_counted(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    sqlite_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = FlakyStore(sqlite_engine)
     store.down.set()
     topic = kafka_settings.topics.probabilities
     with running_worker(kafka_settings, store, FAST_RETRIES) as (worker, _metrics, registry):
         send_all(producer, topic, [prediction(i) for i in range(30)])
-        wait_until(lambda: store.failed_writes >= 3, what="three failed writes")
+        with caplog.at_level(logging.WARNING, logger="monitor.ingest.worker"):
+            wait_until(lambda: store.failed_writes >= 3, what="three failed writes")
         assert committed_total(kafka_settings, topic) == 0
+        assert "store unavailable, retrying" in {r.getMessage() for r in caplog.records}
         assert registry.get_sample_value("calmon_ingest_write_retries_total") == pytest.approx(
             store.failed_writes, abs=1
         )
@@ -170,7 +180,10 @@ def test_readiness_follows_the_consumer_from_start_through_its_group_join(
     # Liveness (/healthz) beside it: a loop that has not gone round for longer than
     # max_poll_interval_ms is stuck (the worker notes each round in _progress_at).
     assert unstarted.stall_problem() is None
-    unstarted._progress_at -= kafka_settings.max_poll_interval_ms / 1000 + 2
+    limit_s = kafka_settings.max_poll_interval_ms / 1000
+    unstarted._progress_at = time.monotonic() - (limit_s - 0.1)  # not quite stuck
+    assert unstarted.stall_problem() is None
+    unstarted._progress_at = time.monotonic() - (limit_s + 2)
     assert (unstarted.stall_problem() or "").startswith("the ingest loop has not gone round for ")
     with running_worker(kafka_settings, store) as (worker, _metrics, _registry):
         wait_until(lambda: worker.broker_problem() is None, what="ready")

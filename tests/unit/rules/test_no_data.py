@@ -71,7 +71,14 @@ def test_a_pending_alert_of_an_empty_series_is_dropped() -> None:
         [ECE], [result(V1, 0, 0)], {pending.fingerprint: pending}, NOW
     )
     assert states == {}
-    assert [(t.kind, t.no_data) for t in transitions] == [("cancelled", True)]
+    (transition,) = transitions
+    assert (transition.kind, transition.no_data, transition.alert) == ("cancelled", True, pending)
+    assert (transition.rule, transition.result.series) == (ECE, V1)
+
+
+def test_no_results_and_no_window_named_change_nothing() -> None:
+    prior = firing(ECE, V1, ece=0.12)
+    assert evaluate_rules([ECE], [], prior, NOW) == (prior, [])
 
 
 def test_too_few_samples_is_no_evidence_and_keeps_the_alert_firing() -> None:

@@ -292,6 +292,9 @@ def test_the_set_at_a_time_path_takes_the_multiclass_common_cases(
     assert (completed.predictions_new, completed.labels_joined) == (20, 10)
     assert completed.labels_dropped["unknown_class"] == 10
     assert completed.label_delays_s == [2.0] * 10
+    # A label stamped before its prediction: a delay of 0, never negative.
+    store.write_batch([Prediction("n", "h0", "v1", NOW - 1000, probabilities=vector)])
+    assert store.write_batch([Label("n", "h0", "cat", NOW - 5000)]).label_delays_s == [0.0]
     both = [
         Prediction("m", "g0", "v1", NOW - 1000, probabilities=vector),
         Label("m", "g0", "fox", NOW),
