@@ -43,6 +43,10 @@ EQUIVALENT = {
         ">= instead of >: the idle time is a float of the monotonic clock, never exactly "
         "max_poll_interval_ms"
     ),
+    "monitor.store.write.join.x_join_either__mutmut_16": (
+        "an assert weakened (and -> or): callers never pass a binary event a class label "
+        "(label_fits dropped it before), so the assert never fails either way"
+    ),
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_10": "SQL keywords ignore case",
     "monitor.store.db.health.xǁStoreHealthǁ_check__mutmut_11": (
         "unquoted identifiers ignore case in SQLite and PostgreSQL"

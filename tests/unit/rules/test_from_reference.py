@@ -63,11 +63,18 @@ def test_limit_is_mean_plus_sigmas_sd_and_below_for_less_than() -> None:
     assert evaluate_rules([above], [result(ece=0.034, **values)], {}, 0)[1] == []
     (fired,) = evaluate_rules([above], [result(ece=0.036, **values)], {}, 0)[1]
     assert fired.alert.values["ece_threshold"] == pytest.approx(0.035)
+    # The alert keeps the reference it was measured against (annotations can show it).
+    assert (fired.alert.values["ece_reference_mean"], fired.alert.values["ece_reference_sd"]) == (
+        0.02,
+        0.005,
+    )
     below = rule(op="<", threshold={"from_reference": "2 sigma"})
     (fired,) = evaluate_rules([below], [result(ece=0.009, **values)], {}, 0)[1]
     assert fired.alert.values["ece_threshold"] == pytest.approx(0.01)
-    # Without the reference statistics: no evidence, nothing happens.
+    # Without the reference statistics, or with half of them: no evidence, nothing happens.
     assert evaluate_rules([above], [result(ece=0.9)], {}, 0)[1] == []
+    assert evaluate_rules([above], [result(ece=0.9, ece_reference_mean=0.02)], {}, 0)[1] == []
+    assert evaluate_rules([above], [result(ece=0.9, ece_reference_sd=0.005)], {}, 0)[1] == []
 
 
 def test_chunks_end_at_the_period_end_and_drop_a_partial_one() -> None:
