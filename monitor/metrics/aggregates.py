@@ -198,7 +198,7 @@ class EventAggregate:
         the cells allow (:meth:`SparseHistogram.plus`). Taking out events that were
         added before leaves the counts exact and a cell whose events all left empty;
         the other sums carry the rounding of each addition and subtraction."""
-        for name in _HISTOGRAMS:
+        for name in HISTOGRAMS:
             setattr(self, name, getattr(self, name).plus(getattr(other, name), sign))
         if self.labelled.keys.size == 0:
             self.spiegelhalter_numerator = self.spiegelhalter_variance = 0.0
@@ -208,7 +208,7 @@ class EventAggregate:
 
     def copy(self) -> EventAggregate:
         return EventAggregate(
-            **{name: getattr(self, name).copy() for name in _HISTOGRAMS},
+            **{name: getattr(self, name).copy() for name in HISTOGRAMS},
             spiegelhalter_numerator=self.spiegelhalter_numerator,
             spiegelhalter_variance=self.spiegelhalter_variance,
         )
@@ -219,7 +219,7 @@ class EventAggregate:
         result = cls.empty()
         if not aggregates:
             return result
-        for name in _HISTOGRAMS:
+        for name in HISTOGRAMS:
             merged = SparseHistogram.merge_many([getattr(a, name) for a in aggregates])
             setattr(result, name, merged)
         result.spiegelhalter_numerator = sum(a.spiegelhalter_numerator for a in aggregates)
@@ -247,9 +247,14 @@ class EventAggregate:
         return _MAGIC_COMPRESSED + zlib.compress(raw, level=1)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> EventAggregate:
-        """Read any format this or an earlier version wrote."""
-        form = _FORMATS.get(blob[:4])
+    def from_bytes(
+        cls, blob: bytes | memoryview, *, skip: frozenset[str] = frozenset()
+    ) -> EventAggregate:
+        """Read any format this or an earlier version wrote. The histograms named in
+        ``skip`` (of :data:`HISTOGRAMS`) are left empty, not decoded: a reader that
+        ignores them (the window caches read tens of thousands of small change records
+        a tick) spares their arrays."""
+        form = _FORMATS.get(bytes(blob[:4]))
         if form is None:
             raise ValueError(
                 "not a calmon aggregate (bad magic); was it written by a newer version?"
@@ -261,21 +266,36 @@ class EventAggregate:
         if count is None:
             (count,) = struct.unpack_from("<I", raw, offset)
             offset += 4
-        result = cls.empty()
-        result.spiegelhalter_numerator, result.spiegelhalter_variance = numerator, variance
-        for name in _HISTOGRAMS[:count]:
+        # Built once at the end: empty histograms made and then replaced were a third
+        # of the time to read a small record.
+        histograms: dict[str, SparseHistogram] = {}
+        for name in HISTOGRAMS[:count]:
             size, n_columns = struct.unpack_from("<II", raw, offset)
             offset += 8
-            keys = np.frombuffer(raw, dtype="<i4", count=size, offset=offset).astype(np.int64)
-            offset += 4 * size
-            values = np.frombuffer(raw, dtype="<f8", count=size * n_columns, offset=offset)
-            offset += 8 * size * n_columns
-            setattr(result, name, SparseHistogram(keys, values.reshape(size, n_columns).copy()))
-        return result
+            if name not in skip:
+                keys = np.frombuffer(raw, dtype="<i4", count=size, offset=offset)
+                values = np.frombuffer(
+                    raw, dtype="<f8", count=size * n_columns, offset=offset + 4 * size
+                )
+                histograms[name] = SparseHistogram(
+                    keys.astype(np.int64), values.reshape(size, n_columns).copy()
+                )
+            offset += 4 * size + 8 * size * n_columns
+        for name in HISTOGRAMS:
+            if name not in histograms:
+                histograms[name] = SparseHistogram.empty(_COLUMNS[name])
+        return cls(**histograms, spiegelhalter_numerator=numerator, spiegelhalter_variance=variance)
 
     def _histograms(self) -> tuple[SparseHistogram, ...]:
-        return tuple(getattr(self, name) for name in _HISTOGRAMS)
+        return tuple(getattr(self, name) for name in HISTOGRAMS)
 
 
 #: The histograms, in the order they are stored.
-_HISTOGRAMS = ("probabilities", "labelled", "scores", "label_delays", "raw_labelled")
+HISTOGRAMS = ("probabilities", "labelled", "scores", "label_delays", "raw_labelled")
+_COLUMNS = {
+    "probabilities": 1,
+    "labelled": len(LABELLED_COLUMNS),
+    "scores": 1,
+    "label_delays": 1,
+    "raw_labelled": len(RAW_LABELLED_COLUMNS),
+}

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, false, or_, select
 
-from monitor.metrics.aggregates import EventAggregate
+from monitor.metrics.aggregates import HISTOGRAMS, EventAggregate
+from monitor.metrics.histogram import SparseHistogram
 from monitor.store import changes
 from monitor.store.db.tables import Aggregate, AggregateChange, AggregateDelta
 
@@ -35,23 +37,39 @@ _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 _CHANGES: Table = AggregateChange.__table__  # type: ignore[assignment]
 #: Rows fetched from the database at a time while streaming.
 _FETCH = 500
+_ALL_BUT_LABELLED = frozenset(HISTOGRAMS) - {"labelled"}
 
 
 @dataclass(frozen=True)
 class BucketPart:
-    """One stored row (an aggregate, a pending delta or a change record), decoded."""
+    """One stored row (an aggregate, a pending delta or a change record), decoded when
+    first read: a reader that needs only its labelled cells decodes those alone."""
 
     series: SeriesKey
     bucket: Bucket
     predictions: int
-    aggregate: EventAggregate
+    blob: bytes
+    #: Histograms the reader ignores: never decoded (``EventAggregate.from_bytes``).
+    skip: frozenset[str] = frozenset()
+
+    @cached_property
+    def aggregate(self) -> EventAggregate:
+        return EventAggregate.from_bytes(self.blob, skip=self.skip)
+
+    def labelled(self) -> SparseHistogram:
+        """The labelled cells, without decoding the rest (unless decoded already)."""
+        if "aggregate" in self.__dict__:
+            return self.aggregate.labelled
+        return EventAggregate.from_bytes(self.blob, skip=_ALL_BUT_LABELLED).labelled
 
 
 class Snapshot:
-    """The reads of one tick, on one connection whose snapshot they share."""
+    """The reads of one tick, on one connection whose snapshot they share. Its parts
+    leave the histograms named in ``skip`` empty."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, skip: frozenset[str] = frozenset()) -> None:
         self._connection = connection
+        self._skip = skip
         self.position = changes.read_position(connection)
 
     def records(
@@ -92,13 +110,15 @@ class Snapshot:
                 (row.model_id, row.model_version, row.segment),
                 (int(row.resolution_s), int(row.bucket_start_ms)),
                 int(row.predictions),
-                EventAggregate.from_bytes(row.blob),
+                row.blob,
+                self._skip,
             )
 
 
 @contextmanager
-def read_snapshot(engine: Engine) -> Iterator[Snapshot]:
-    """A read-only transaction whose statements all see the same committed state."""
+def read_snapshot(engine: Engine, skip: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
+    """A read-only transaction whose statements all see the same committed state
+    (``skip``: see :class:`Snapshot`)."""
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             # pysqlite begins no transaction for SELECTs: each would see its own state.
@@ -109,7 +129,7 @@ def read_snapshot(engine: Engine) -> Iterator[Snapshot]:
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
         try:
-            yield Snapshot(connection)
+            yield Snapshot(connection, skip)
         finally:
             connection.rollback()
 

@@ -38,12 +38,12 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from monitor.metrics.aggregates import COLUMN, RAW_LABELLED_COLUMNS, EventAggregate
+from monitor.metrics.aggregates import COLUMN, EventAggregate
 from monitor.metrics.histogram import SparseHistogram
 from monitor.settings import Settings, WindowSettings
 from monitor.store.aggregates import FOLD_EVERY, BucketResiduals, WindowAggregate
@@ -52,6 +52,11 @@ from monitor.store.fleet import Bucket, BucketPart, SeriesKey, Snapshot, read_sn
 from monitor.windows.spans import Spans, Targets, spans_at
 
 logger = logging.getLogger(__name__)
+
+#: The raw-score cells (``raw_labelled``): no window metric reads them (the
+#: recalibration refit reads its window from the store), so the cache neither decodes
+#: nor holds them; they were a third of a window's memory.
+_NOT_EVALUATED = frozenset({"raw_labelled"})
 
 #: The change log is kept this many times the longest window ``every`` (plus a minute):
 #: a job that misses fewer ticks than that still catches up from it.
@@ -95,7 +100,7 @@ class SeriesState:
         if part.bucket in targets.plan:
             start = part.bucket[1]
             self.residuals[start] = self.residuals.get(start, 0.0) + sign * residual_terms(
-                part.aggregate
+                part.labelled()
             )
 
     def keep_plan(self, plan: frozenset[Bucket]) -> None:
@@ -123,7 +128,7 @@ class Batch:
             self.reference[sign].append(part.aggregate)
         if part.bucket in targets.plan:
             start = part.bucket[1]
-            terms = sign * residual_terms(part.aggregate)
+            terms = sign * residual_terms(part.labelled())
             self.residuals[start] = self.residuals.get(start, 0.0) + terms
 
     def apply_to(self, state: SeriesState) -> None:
@@ -141,11 +146,11 @@ class Batch:
             state.residuals[start] = state.residuals.get(start, 0.0) + terms
 
 
-def residual_terms(aggregate: EventAggregate) -> np.ndarray:
-    """[sum(y - p), sum p(1 - p), labelled events] of an aggregate's labelled events."""
-    if aggregate.labelled.keys.size == 0:
+def residual_terms(labelled: SparseHistogram) -> np.ndarray:
+    """[sum(y - p), sum p(1 - p), labelled events] of an aggregate's labelled cells."""
+    if labelled.keys.size == 0:
         return np.zeros(3)
-    totals = aggregate.labelled.values.sum(axis=0)
+    totals = labelled.values.sum(axis=0)
     sum_p, sum_y, sum_p2 = (totals[COLUMN[c]] for c in ("sum_p", "sum_y", "sum_p2"))
     return np.array([sum_y - sum_p, sum_p - sum_p2, totals[COLUMN["count"]]])
 
@@ -197,7 +202,7 @@ class WindowCache:
         """
         spans = spans_at(self._window, self._settings, now_ms, retained_at=retained_at)
         wanted = set(series)
-        with read_snapshot(engine) as snapshot:
+        with read_snapshot(engine, skip=_NOT_EVALUATED) as snapshot:
             if not self._can_catch_up(snapshot, spans):
                 self._states.clear()
             for key in [k for k in self._states if k not in wanted or self._rebuild_due(k)]:
@@ -232,9 +237,9 @@ class WindowCache:
             return 0
         batches: dict[SeriesKey, Batch] = defaultdict(Batch)
         steps = [
-            (_evaluated(snapshot.records(seq, held.every_bucket, models)), [(held.targets, 1.0)]),
+            (snapshot.records(seq, held.every_bucket, models), [(held.targets, 1.0)]),
             (
-                _evaluated(snapshot.rows(held.entering_or_leaving(spans), models)),
+                snapshot.rows(held.entering_or_leaving(spans), models),
                 [(held.entering(spans), 1.0), (held.leaving(spans), -1.0)],
             ),
         ]
@@ -264,7 +269,7 @@ class WindowCache:
         state = SeriesState()
         others = _without_window(spans)
         window_parts: list[EventAggregate] = []
-        for part in _evaluated(snapshot.series_rows(key, spans.every_bucket)):
+        for part in snapshot.series_rows(key, spans.every_bucket):
             if part.bucket in spans.window_set:
                 # Merged a few at a time: cheaper than adding rows one by one, and
                 # holding all of a week's rows at once costs memory.
@@ -281,7 +286,7 @@ class WindowCache:
     ) -> dict[SeriesKey, SeriesState]:
         """The deltas not compacted yet, per series, in a state of their own (step 3)."""
         pending: dict[SeriesKey, list[BucketPart]] = defaultdict(list)
-        for part in _evaluated(snapshot.pending(spans.every_bucket, models)):
+        for part in snapshot.pending(spans.every_bucket, models):
             pending[part.series].append(part)
         others = _without_window(spans)
         states = {}
@@ -297,15 +302,6 @@ class WindowCache:
     def _view(self, key: SeriesKey, spans: Spans, pending: SeriesState | None) -> SeriesView:
         state = self._states[key]
         return combine([state] if pending is None else [state, pending], len(spans.window))
-
-
-def _evaluated(parts: Iterator[BucketPart]) -> Iterator[BucketPart]:
-    """The parts without the raw-score cells (``raw_labelled``): no window metric reads
-    them (the recalibration refit reads its window from the store), so the cache does
-    not hold them; they were a third of a window's memory."""
-    for part in parts:
-        part.aggregate.raw_labelled = SparseHistogram.empty(len(RAW_LABELLED_COLUMNS))
-        yield part
 
 
 def _without_window(spans: Spans) -> Targets:
