@@ -44,6 +44,8 @@ Addition = tuple[int, EventAggregate, MulticlassAggregate | None]
 #: Deltas merged per transaction: bounds memory and how long SQLite's write lock is held.
 DELTAS_PER_TRANSACTION = 2000
 _EMPTY = EventAggregate.empty().to_bytes()
+#: Rows read, merged and written back per statement: bounds the blobs held at once.
+MERGED_PER_STATEMENT = 100
 
 
 class ConcurrentCompaction(Exception):
@@ -159,6 +161,21 @@ def merge_into_buckets(
         ],
         BUCKET_KEY,
     )
+    if connection.dialect.name == "postgresql":  # SQLite: the write lock is held
+        # Every row locked first, in key order (as every writer does), then merged a
+        # chunk at a time: a run touching every series' day and hour rows (hundreds of
+        # KB each) held all of them, read and rewritten, at once (bench_fleet.py's peak).
+        select_for_update(connection, _AGGREGATES, BUCKET_KEY, keys, BUCKET_KEY)
+    for chunk in chunks(keys, MERGED_PER_STATEMENT):
+        _merge_chunk(connection, additions, list(chunk), now_ms)
+
+
+def _merge_chunk(
+    connection: Connection,
+    additions: dict[BucketKey, Addition],
+    keys: list[BucketKey],
+    now_ms: int,
+) -> None:
     columns = [*BUCKET_KEY, "predictions", "blob", "multiclass_blob"]
     updates = []
     for found in select_for_update(connection, _AGGREGATES, BUCKET_KEY, keys, columns):
