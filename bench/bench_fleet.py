@@ -55,6 +55,7 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 from monitor.core.records import Label, Prediction, Record
 from monitor.core.series import ALL
+from monitor.heap import limit_heap_fragmentation
 from monitor.metrics.aggregates import EventAggregate
 from monitor.metrics.summary import calibration_summary
 from monitor.settings import Settings, StoreSettings
@@ -363,6 +364,11 @@ EXTRA_MEASUREMENTS: list[Callable[[Engine, list[WindowJob]], list[tuple[str, str
 
 
 def run_phase(url: str, models: int, minutes: int) -> dict[str, object]:
+    # The daemon's C heap settings (``calmon run`` makes them at start-up): without
+    # them glibc serves the large blocks freed over and over (aggregate blobs, a tick's
+    # arrays) from a fragmented heap it never hands back, and the peak measured is
+    # that of a process the daemon is not.
+    limit_heap_fragmentation()
     engine = make_engine(url)
     fleet = make_fleet(models)
     config = settings()
