@@ -22,7 +22,7 @@ from functools import cached_property
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, false, or_, select
 
-from monitor.metrics.aggregates import HISTOGRAMS, EventAggregate
+from monitor.metrics.aggregates import EventAggregate, labelled_from_bytes
 from monitor.metrics.histogram import SparseHistogram
 from monitor.store import changes
 from monitor.store.db.tables import Aggregate, AggregateChange, AggregateDelta
@@ -37,7 +37,6 @@ _DELTAS: Table = AggregateDelta.__table__  # type: ignore[assignment]
 _CHANGES: Table = AggregateChange.__table__  # type: ignore[assignment]
 #: Rows fetched from the database at a time while streaming.
 _FETCH = 500
-_ALL_BUT_LABELLED = frozenset(HISTOGRAMS) - {"labelled"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class BucketPart:
         """The labelled cells, without decoding the rest (unless decoded already)."""
         if "aggregate" in self.__dict__:
             return self.aggregate.labelled
-        return EventAggregate.from_bytes(self.blob, skip=_ALL_BUT_LABELLED).labelled
+        return labelled_from_bytes(self.blob)
 
 
 class Snapshot:

@@ -97,3 +97,18 @@ def test_a_large_aggregate_written_compressed_still_reads() -> None:
 def test_an_unknown_magic_is_refused_with_a_reason() -> None:
     with pytest.raises(ValueError, match="bad magic"):
         EventAggregate.from_bytes(b"CAG9" + b"\0" * 64)
+
+
+@pytest.mark.parametrize("n", [50, 20_000])  # compressed and raw
+def test_a_reader_may_skip_histograms_and_read_the_labelled_cells_alone(n: int) -> None:
+    stored = _aggregate(n)
+    blob = stored.to_bytes()
+    read = EventAggregate.from_bytes(blob, skip=frozenset({"raw_labelled", "scores"}))
+    assert read.n_raw_labelled == 0 and read.n_scores == 0
+    assert read.raw_labelled.n_columns == len(aggregates.RAW_LABELLED_COLUMNS)
+    stored.raw_labelled = aggregates.SparseHistogram.empty(len(aggregates.RAW_LABELLED_COLUMNS))
+    stored.scores = aggregates.SparseHistogram.empty(1)
+    assert _equal(read, stored)
+    labelled = aggregates.labelled_from_bytes(blob)
+    assert np.array_equal(labelled.keys, stored.labelled.keys)
+    assert np.array_equal(labelled.values, stored.labelled.values)
