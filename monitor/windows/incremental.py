@@ -27,7 +27,7 @@ magnitudes added and taken out), u = 2**-53 (recursive summation, Higham, Accura
 Stability of Numerical Algorithms, 2nd ed., eq. 4.4); a cell whose events all left is
 reset to exact zeros. To keep k bounded, each series is read afresh (its exact rebuild)
 once every ``rebuild_ticks`` ticks, staggered by series; a cold read rounds too, so the
-two agree to the sum of both bounds (``tests/unit/windows/test_incremental.py``).
+two agree to the sum of both bounds (``tests/integration/windows/test_incremental.py``).
 
 A restart, a replica that takes the job over, or a change log pruned past the last
 tick (the job missed ``CHANGE_LOG_TICKS`` ticks) starts cold: one read per series.
