@@ -198,3 +198,93 @@ def test_readiness_follows_the_consumer_from_start_through_its_group_join(
             ),
             what="a silence longer than a zero timeout",
         )
+
+
+def test_while_the_dead_letter_topic_fails_the_batch_is_retried_and_not_committed(
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Step 3: a rejected message is committed past only once the dead-letter topic has
+    acknowledged it. The topic "fails" by raising what a failed acknowledgement raises."""
+    down = threading.Event()
+    down.set()
+    failures: list[int] = []
+    forward = dead_letter.forward
+
+    def flaky_forward(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if down.is_set():
+            failures.append(1)
+            raise dead_letter.DeadLetterError("the test's dead-letter topic is down")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(dead_letter, "forward", flaky_forward)
+    topic = kafka_settings.topics.probabilities
+    store = EventStore(sqlite_engine, clock_ms=lambda: BASE_MS + 86_400_000)
+    with running_worker(kafka_settings, store, FAST_RETRIES) as (worker, _metrics, registry):
+        send_all(producer, topic, [prediction(i) for i in range(10)] + [b"not json"])
+        with caplog.at_level(logging.WARNING, logger="monitor.ingest.worker"):
+            wait_until(lambda: len(failures) >= 3, what="three failed dead-letter sends")
+        assert committed_total(kafka_settings, topic) == 0
+        assert registry.get_sample_value("calmon_ingest_dead_lettered_total") == 0
+        assert "dead-letter topic unavailable, retrying" in {r.getMessage() for r in caplog.records}
+        down.clear()
+        wait_until(lambda: committed_total(kafka_settings, topic) == 11, what="11 committed")
+        assert registry.get_sample_value("calmon_ingest_dead_lettered_total") == 1
+        assert worker.batches_committed >= 1
+    # The batch was written once per attempt, idempotently: each event once.
+    assert count_events(sqlite_engine) == 10
+    dead = read_all(kafka_settings.bootstrap_servers[0], kafka_settings.dead_letter_topic or "", 1)
+    assert [record.value for record in dead] == [b"not json"]
+
+
+def test_without_a_dead_letter_topic_a_rejected_message_is_counted_and_passed(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
+) -> None:
+    kafka = kafka_settings.model_copy(update={"dead_letter_topic": None})
+    topic = kafka.topics.probabilities
+    with running_worker(kafka, EventStore(sqlite_engine)) as (_worker, _metrics, registry):
+        send_all(producer, topic, [prediction(1), b"not json", prediction(2)])
+        wait_until(lambda: committed_total(kafka, topic) == 3, what="3 committed")
+        rejected = registry.get_sample_value(
+            "calmon_ingest_rejected_total", {"reason": "unparseable_json"}
+        )
+        assert rejected == 1
+        assert (registry.get_sample_value("calmon_ingest_dead_lettered_total") or 0) == 0
+    assert count_events(sqlite_engine) == 2
+
+
+def test_process_says_whether_it_finished_the_batch(
+    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
+) -> None:
+    """``process`` returns False when stopped during its retries (the batch left for the
+    next reader), True once committed: callers that drive it batch by batch rely on it."""
+    store = FlakyStore(sqlite_engine)
+    worker = IngestWorker(
+        kafka=kafka_settings,
+        ingest=FAST_RETRIES,
+        store=store,
+        metrics=IngestMetrics(CollectorRegistry()),
+    )
+    topic = kafka_settings.topics.probabilities
+    send_all(producer, topic, [prediction(i) for i in range(5)])
+    running = threading.Event()
+    assert worker.connect(running)
+    try:
+        records: list = []  # type: ignore[type-arg]
+        wait_until(
+            lambda: bool(records.extend(worker._collect(running)) or len(records) == 5),
+            what="the 5 records polled",
+        )
+        store.down.set()
+        stopped = threading.Event()
+        stopped.set()
+        assert worker.process(records, stopped) is False
+        assert committed_total(kafka_settings, topic) == 0
+        store.down.clear()
+        assert worker.process(records, running) is True
+        assert committed_total(kafka_settings, topic) == 5
+    finally:
+        worker.close()

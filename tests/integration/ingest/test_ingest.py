@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import orjson
 import pytest
@@ -131,7 +133,10 @@ def test_good_messages_land_and_bad_ones_are_dead_lettered(
 
 
 def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, migrated_engine: Engine
+    kafka_settings: KafkaSettings,
+    producer: KafkaProducer,
+    migrated_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Valid messages that the store refuses (a DataError or IntegrityError, the same
     on every retry) must not block the partition. The constraint below is the test's
@@ -148,7 +153,10 @@ def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
     send_all(producer, kafka_settings.topics.probabilities, [prediction(i) for i in range(100)])
     send_all(producer, kafka_settings.topics.labels, [label(i, i % 2) for i in range(100)])
     store = EventStore(migrated_engine, clock_ms=lambda: BASE_MS + 86_400_000)
-    with running_worker(kafka_settings, store) as (_worker, _metrics, registry):
+    with (
+        caplog.at_level(logging.WARNING, logger="monitor.ingest.worker"),
+        running_worker(kafka_settings, store) as (_worker, _metrics, registry),
+    ):
         wait_until(
             lambda: (
                 committed_total(kafka_settings, kafka_settings.topics.probabilities) == 100
@@ -156,6 +164,12 @@ def test_a_message_the_store_refuses_is_dead_lettered_and_the_rest_lands(
             ),
             what="every offset committed",
         )
+        refused = [
+            r
+            for r in caplog.records
+            if r.getMessage() == "message refused by the store, dead-lettered"
+        ]
+        assert refused and refused[0].reason == "store_rejected"  # type: ignore[attr-defined]
         rejected = {"reason": "store_rejected"}
         assert registry.get_sample_value("calmon_ingest_rejected_total", rejected) == 2
         assert registry.get_sample_value("calmon_ingest_dead_lettered_total") == 2
