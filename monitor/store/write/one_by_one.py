@@ -16,7 +16,8 @@ a staging table (``sql.py``), on SQLite the changed rows by one executemany.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -279,38 +280,9 @@ _SNAPSHOT_COLUMNS = [
 ]
 
 
-def _snapshot(row: EventRow) -> tuple[object, ...]:
-    """The row's ``_SNAPSHOT_COLUMNS``."""
-    return (
-        row.model_version,
-        row.event_time_ms,
-        row.raw_score,
-        row.probability,
-        row.segment_json,
-        row.label,
-        row.label_time_ms,
-        row.probabilities_json,
-        row.label_class,
-    )
+#: The row's ``_SNAPSHOT_COLUMNS``, as a tuple.
+_snapshot: Callable[[EventRow], tuple[object, ...]] = operator.attrgetter(*_SNAPSHOT_COLUMNS)
 
 
-def _event_values(row: EventRow) -> dict[str, Any]:
-    return {
-        "model_id": row.model_id,
-        "event_id": row.event_id,
-        "model_version": row.model_version,
-        "event_time_ms": row.event_time_ms,
-        "raw_score": row.raw_score,
-        "probability": row.probability,
-        "segment_json": row.segment_json,
-        "label": row.label,
-        "label_time_ms": row.label_time_ms,
-        "probabilities_json": row.probabilities_json,
-        "label_class": row.label_class,
-    }
-
-
-def _new_event_values(row: EventRow) -> tuple[Any, ...]:
-    """A new row's values, in ``event_rows.NEW_EVENT_COLUMNS`` order."""
-    values = {**_event_values(row), "created_ms": row.created_ms}
-    return tuple(values[name] for name in NEW_EVENT_COLUMNS)
+#: A new row's values, in ``event_rows.NEW_EVENT_COLUMNS`` order.
+_new_event_values: Callable[[EventRow], tuple[Any, ...]] = operator.attrgetter(*NEW_EVENT_COLUMNS)
