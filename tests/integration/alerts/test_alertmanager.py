@@ -179,18 +179,25 @@ def test_drift_fires_through_alertmanager_and_recovery_resolves(
     assert resolved["alerts"][0]["labels"]["segment"] == "region=eu"
 
 
+def with_eu_overconfident(
+    alertmanager: Alertmanager, engine: Engine, tmp_path: Path
+) -> tuple[App, EventStore, Clock]:
+    """A daemon on ``engine`` ten minutes ago, with fraud's eu traffic over-confident."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    clock = Clock(int(time.time() * 1000) - 10 * MINUTE)
+    app = make_app(engine, rules, [alertmanager.url], clock)
+    store = EventStore(engine, segment_keys=["region"], clock_ms=clock)
+    write_traffic(store, clock.ms, 0, eu_overconfident=True, seed=2)
+    return app, store, clock
+
+
 def test_a_segment_that_goes_quiet_resolves_its_alert_in_alertmanager(
     alertmanager: Alertmanager, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     """The eu segment fires, then stops sending (traffic moved elsewhere): once its last
     events leave the 5-minute window, its alert resolves instead of firing forever."""
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    real_now = int(time.time() * 1000)
-    clock = Clock(real_now - 10 * MINUTE)
-    app = make_app(sqlite_engine, rules, [alertmanager.url], clock)
-    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
-    write_traffic(store, clock.ms, 0, eu_overconfident=True, seed=2)
+    app, store, clock = with_eu_overconfident(alertmanager, sqlite_engine, tmp_path)
     fired = app.alerts.on_results("5m", app.jobs[0].evaluate_all(clock.ms))
     assert [(t.kind, t.alert.series.segment) for t in fired] == [("firing", "region=eu")]
     alertmanager.receiver.wait_for(
@@ -228,13 +235,7 @@ def test_a_retired_model_resolves_its_alert_once_its_last_events_leave_the_windo
     """fraud fires, then is retired (no events at all) while churn goes on: its alert
     resolves, through the job's own hand-over to the rules (the models the tick covered)
     rather than a test's call."""
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    real_now = int(time.time() * 1000)
-    clock = Clock(real_now - 10 * MINUTE)
-    app = make_app(sqlite_engine, rules, [alertmanager.url], clock)
-    store = EventStore(sqlite_engine, segment_keys=["region"], clock_ms=clock)
-    write_traffic(store, clock.ms, 0, eu_overconfident=True, seed=2)
+    app, store, clock = with_eu_overconfident(alertmanager, sqlite_engine, tmp_path)
     app.jobs[0].evaluate_now(clock.ms)
     fired = app.alerts.transitions.labels("CalibrationErrorHigh", "firing")._value.get()
     assert fired == 1
