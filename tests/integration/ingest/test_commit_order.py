@@ -254,37 +254,3 @@ def test_without_a_dead_letter_topic_a_rejected_message_is_counted_and_passed(
         assert rejected == 1
         assert (registry.get_sample_value("calmon_ingest_dead_lettered_total") or 0) == 0
     assert count_events(sqlite_engine) == 2
-
-
-def test_process_says_whether_it_finished_the_batch(
-    kafka_settings: KafkaSettings, producer: KafkaProducer, sqlite_engine: Engine
-) -> None:
-    """``process`` returns False when stopped during its retries (the batch left for the
-    next reader), True once committed: callers that drive it batch by batch rely on it."""
-    store = FlakyStore(sqlite_engine)
-    worker = IngestWorker(
-        kafka=kafka_settings,
-        ingest=FAST_RETRIES,
-        store=store,
-        metrics=IngestMetrics(CollectorRegistry()),
-    )
-    topic = kafka_settings.topics.probabilities
-    send_all(producer, topic, [prediction(i) for i in range(5)])
-    running = threading.Event()
-    assert worker.connect(running)
-    try:
-        records: list = []  # type: ignore[type-arg]
-        wait_until(
-            lambda: bool(records.extend(worker._collect(running)) or len(records) == 5),
-            what="the 5 records polled",
-        )
-        store.down.set()
-        stopped = threading.Event()
-        stopped.set()
-        assert worker.process(records, stopped) is False
-        assert committed_total(kafka_settings, topic) == 0
-        store.down.clear()
-        assert worker.process(records, running) is True
-        assert committed_total(kafka_settings, topic) == 5
-    finally:
-        worker.close()
