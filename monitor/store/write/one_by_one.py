@@ -266,18 +266,9 @@ def _series_group(deltas: BatchDeltas, row: EventRow) -> int:
     return deltas.group(row.model_id, row.model_version, row.segment_json)
 
 
-#: The columns a row's snapshot holds, in its order: what this path may change.
-_SNAPSHOT_COLUMNS = [
-    "model_version",
-    "event_time_ms",
-    "raw_score",
-    "probability",
-    "segment_json",
-    "label",
-    "label_time_ms",
-    "probabilities_json",
-    "label_class",
-]
+#: The columns a row's snapshot holds, in its order: what this path may change (a new
+#: row's columns but its key and creation time).
+_SNAPSHOT_COLUMNS = [c for c in NEW_EVENT_COLUMNS if c not in (*EVENT_KEY, "created_ms")]
 
 
 #: The row's ``_SNAPSHOT_COLUMNS``, as a tuple.
